@@ -1,0 +1,99 @@
+// The configuration convention every component follows: one schema per component, validated once
+// where the component is created; it fills defaults, rejects unknown keys, names the bad field and
+// the fix, and returns a frozen result.
+
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { EdgewaveError } from './errors.js';
+
+export const CONFIG_ERROR_CODES = {
+  EW_CONFIG_INVALID: 'a configuration value is missing, unknown or of the wrong type',
+  EW_CONFIG_FILE: 'a configuration file cannot be read or parsed',
+} as const;
+
+export type ConfigErrorCode = keyof typeof CONFIG_ERROR_CODES;
+
+export class ConfigError extends EdgewaveError {
+  declare readonly code: ConfigErrorCode;
+  constructor(code: ConfigErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) {
+    super(code, message, { retriable: false, details, cause });
+  }
+}
+
+export type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, schema: z.ZodType): string {
+  const path = issue.path.map(String).join('.') || '(root)';
+  if (issue.code === 'unrecognized_keys') {
+    const where = issue.path.length ? `${path}: ` : '';
+    return `${where}unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}: remove ${issue.keys.length > 1 ? 'them' : 'it'} or check the spelling`;
+  }
+  const hint = fieldDescription(schema, issue.path);
+  return `${path}: ${issue.message}${hint ? ` (${hint})` : ''}`;
+}
+
+/** The `.describe()` text of the field at `path`, used as the fix in error messages. */
+function fieldDescription(schema: z.ZodType, path: readonly PropertyKey[]): string | undefined {
+  let node: z.ZodType | undefined = schema;
+  for (const key of path) {
+    node = unwrap(node);
+    if (node instanceof z.ZodObject) node = (node.shape as Record<string, z.ZodType>)[String(key)];
+    else if (node instanceof z.ZodArray) node = node.element as z.ZodType;
+    else return undefined;
+    if (!node) return undefined;
+  }
+  return node?.description ?? (node ? unwrap(node).description : undefined);
+}
+
+function unwrap(node: z.ZodType): z.ZodType {
+  let n = node;
+  while (n instanceof z.ZodDefault || n instanceof z.ZodOptional || n instanceof z.ZodNullable) {
+    n = n.unwrap() as z.ZodType;
+  }
+  return n;
+}
+
+/**
+ * Validates `input` against a component's schema. Every problem is listed in one error
+ * (EW_CONFIG_INVALID), each naming its field path; the returned config is deeply frozen.
+ */
+export function parseConfig<S extends z.ZodType>(component: string, schema: S, input: unknown): DeepReadonly<z.output<S>> {
+  const result = schema.safeParse(input ?? {});
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => describeIssue(i, schema));
+    throw new ConfigError('EW_CONFIG_INVALID', `${component} config is invalid:\n  - ${problems.join('\n  - ')}`, {
+      component,
+      fields: result.error.issues.map((i) => i.path.map(String).join('.')),
+    });
+  }
+  return deepFreeze(result.data) as DeepReadonly<z.output<S>>;
+}
+
+/** Reads a YAML or JSON config file into a plain value (validate it with parseConfig). */
+export async function loadConfigFile(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('EW_CONFIG_FILE', `cannot read config file ${path}: ${(err as Error).message}`, { path }, err);
+  }
+  try {
+    return extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError('EW_CONFIG_FILE', `config file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`, { path }, err);
+  }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs every server the integration tests use: Kafka, Mosquitto, FerretDB, MinIO.
+# Idempotent and cached under $EW_CACHE (default ~/.cache/edgewave); safe to re-run.
+EW_STEP=servers
+source "$(dirname "$0")/lib.sh"
+dir="$(dirname "$0")"
+start=$(date +%s)
+bash "$dir/install-mosquitto.sh"
+# The three builds download from different registries; run them side by side.
+pids=()
+bash "$dir/install-kafka.sh" & pids+=($!)
+bash "$dir/install-ferretdb.sh" & pids+=($!)
+bash "$dir/install-minio.sh" & pids+=($!)
+fail=0
+for p in "${pids[@]}"; do wait "$p" || fail=1; done
+[ "$fail" = 0 ] || ew_die "a server failed to install; its messages are above"
+ew_log "all servers installed in $(( $(date +%s) - start ))s (cache: $EW_CACHE)"

@@ -1,0 +1,27 @@
+# Shared helpers for the server scripts: one cache directory, logging, idempotent steps.
+# Sourced, not run.
+
+set -euo pipefail
+
+EW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Everything downloaded or built for development servers lives here, so a re-run is cheap
+# and `rm -rf` of this one folder is a full reset.
+EW_CACHE="${EW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edgewave}"
+mkdir -p "$EW_CACHE"
+
+# Go: module and build caches inside EW_CACHE; the checksum database may be unreachable here
+# while the module proxy is, so skip it (the proxy still serves content-addressed modules).
+export GOMODCACHE="$EW_CACHE/go/mod"
+export GOCACHE="$EW_CACHE/go/build"
+export GOPATH="$EW_CACHE/go/path"
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
+if [ -z "${GOSUMDB:-}" ]; then export GOSUMDB=off; fi
+export GONOSUMCHECK=1
+export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+
+ew_log() { printf '[edgewave:%s] %s\n' "${EW_STEP:-scripts}" "$*" >&2; }
+ew_die() { ew_log "error: $*"; exit 1; }
+
+# ew_have FILE: true when a previous run left FILE (a finished build marker).
+ew_have() { [ -s "$1" ]; }
