@@ -1,14 +1,14 @@
 // Smoke test: kafkajs against the real Kafka broker, including a transaction (what the
 // processor's exactly-once path will rely on).
 
-import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { servers, uniqueName } from '../config.js';
 
 const settings = servers().kafka;
 
 describe.runIf(settings)('Kafka (kafkajs)', () => {
-  const kafka = new Kafka({ clientId: 'edgewave-smoke', brokers: settings?.brokers ?? [], logLevel: logLevel.WARN });
+  const kafka = new Kafka({ clientId: 'edgewave-smoke', brokers: settings?.brokers ?? [], logLevel: logLevel.NOTHING });
   const consumers: Consumer[] = [];
   afterAll(async () => {
     await Promise.all(consumers.map((c) => c.disconnect()));
@@ -51,7 +51,7 @@ describe.runIf(settings)('Kafka (kafkajs)', () => {
 
   it('produces with acks=all and an idempotent producer, and consumes in a group', async () => {
     const topic = await createTopic(3);
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const messages = Array.from({ length: 30 }, (_, i) => ({ key: `group-${i % 3}`, value: `frame-${i}` }));
     const meta = await producer.send({ topic, acks: -1, messages });
@@ -70,7 +70,7 @@ describe.runIf(settings)('Kafka (kafkajs)', () => {
 
   it('hides aborted transactions from read_committed consumers and shows committed ones', async () => {
     const topic = await createTopic();
-    const producer = kafka.producer({ transactionalId: uniqueName('smoke-tx'), idempotent: true, maxInFlightRequests: 1 });
+    const producer = kafka.producer({ transactionalId: uniqueName('smoke-tx'), idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const aborted = await producer.transaction();
     await aborted.send({ topic, messages: [{ value: 'aborted-1' }, { value: 'aborted-2' }] });

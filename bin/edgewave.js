@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// edgewave command line. Subcommands load their code on demand from the compiled dist/ tree.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+
+const root = new URL('..', import.meta.url);
+const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
+
+async function load(path) {
+  const url = new URL(`dist/${path}`, root);
+  if (!existsSync(fileURLToPath(url))) {
+    console.error(`edgewave: ${path} is not built; run \`npm run build\` first`);
+    process.exit(2);
+  }
+  return import(url.href);
+}
+
+function int(name) {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer, got "${value}"`);
+    return n;
+  };
+}
+
+const program = new Command('edgewave').version(pkg.version).description(pkg.description);
+
+program
+  .command('demo')
+  .description('simulated gateways publish binary frames over MQTT to an embedded broker; a subscriber checks and reports them')
+  .option('--sensors <n>', 'simulated sensors', int('--sensors'))
+  .option('--gateways <n>', 'gateways the sensors are spread over', int('--gateways'))
+  .option('--groups <n>', 'groups the sensors are spread over', int('--groups'))
+  .option('--rate <hz>', 'samples per second per sensor', int('--rate'))
+  .option('--frame-ms <ms>', 'milliseconds of samples per frame', int('--frame-ms'))
+  .option('--host <address>', 'address of the embedded MQTT broker')
+  .option('--port <port>', 'port of the embedded MQTT broker (0: any free port)', int('--port'))
+  .option('--duration <s>', 'stop after this many seconds (default: run until Ctrl-C)', Number)
+  .option('--seed <n>', 'seed of the simulated signals', int('--seed'))
+  .action(async (opts) => {
+    const { runDemoCommand } = await load('edge/demo-cli.js');
+    const { duration, ...rest } = opts;
+    process.exitCode = await runDemoCommand({ ...rest, ...(duration === undefined ? {} : { durationS: duration }) });
+  });
+
+await program.parseAsync();

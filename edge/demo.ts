@@ -1,0 +1,203 @@
+// The quick-start job until embedded mode exists: simulated gateways publish protocol/ batch frames
+// over MQTT QoS 1 to an in-process broker (aedes); a subscriber decodes every batch, checks each
+// sensor's sequence for loss and duplicates, and reports throughput, sizes and latency live.
+
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { Aedes } from 'aedes';
+import mqtt, { type MqttClient } from 'mqtt';
+import { z } from 'zod';
+import {
+  LAYOUT_IMU6,
+  decodeBatch,
+  encodeBatch,
+  encodeJsonFrame,
+  mqttTopics,
+  parseConfig,
+  type DeepReadonly,
+  type Frame,
+} from '../protocol/index.js';
+import { ImuSignal, type Activity } from './imu-signal.js';
+
+export const demoConfigSchema = z.strictObject({
+  sensors: z.number().int().min(1).max(10_000).default(12).describe('number of simulated sensors, 1-10000'),
+  gateways: z.number().int().min(1).max(100).default(2).describe('sensors are spread over this many gateways'),
+  groups: z.number().int().min(1).max(1000).default(3).describe('sensors are spread over this many groups'),
+  rate: z.number().int().min(1).max(4000).default(200).describe('samples per second per sensor'),
+  frameMs: z.number().int().min(5).max(10_000).default(100).describe('milliseconds of samples per frame'),
+  host: z.string().default('127.0.0.1').describe('address the embedded MQTT broker listens on'),
+  port: z.number().int().min(0).max(65535).default(1883).describe('port of the embedded MQTT broker; 0 picks a free one'),
+  durationS: z.number().min(0).default(0).describe('seconds to run; 0 runs until Ctrl-C'),
+  seed: z.number().int().default(1).describe('seed of the simulated signals'),
+  statusEveryMs: z.number().int().min(50).default(1000).describe('interval of the status line'),
+});
+
+export type DemoConfig = DeepReadonly<z.output<typeof demoConfigSchema>>;
+
+export interface DemoStats {
+  framesSent: number;
+  framesReceived: number;
+  batchesReceived: number;
+  samplesReceived: number;
+  bytesReceived: number;
+  /** Frames whose seq skipped ahead: data lost. */
+  gaps: number;
+  /** Frames seen again or out of order. */
+  duplicates: number;
+  /** Binary frame size over JSON size of the same frame. */
+  binaryToJson: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  /** Sensors per activity the subscriber infers from acceleration variance. */
+  activities: Record<Activity, number>;
+}
+
+const ACTIVITIES: Activity[] = ['idle', 'walking', 'running'];
+
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+/** Crude activity from the std of vertical acceleration: a placeholder the DSP kernels replace. */
+function inferActivity(frame: Frame): Activity {
+  const n = frame.count;
+  const az = frame.data.subarray(2 * n, 3 * n);
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += az[i]!;
+  mean /= n;
+  let v = 0;
+  for (let i = 0; i < n; i++) v += (az[i]! - mean) ** 2;
+  const std = Math.sqrt(v / n);
+  return std < 0.3 ? 'idle' : std < 1.4 ? 'walking' : 'running';
+}
+
+export interface DemoHandle {
+  url: string;
+  stats(): DemoStats;
+  /** Stops publishing, waits for frames in flight, closes clients and the broker. */
+  stop(): Promise<DemoStats>;
+}
+
+export async function startDemo(input: unknown, onStatus?: (stats: DemoStats) => void): Promise<DemoHandle> {
+  const config = parseConfig('demo', demoConfigSchema, input);
+  const topics = mqttTopics();
+  const broker = await Aedes.createBroker();
+  const server: Server = createServer(broker.handle);
+  server.listen(config.port, config.host);
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const url = `mqtt://${config.host}:${port}`;
+
+  const latencies: number[] = [];
+  const lastSeq = new Map<string, number>();
+  const activityBySensor = new Map<string, Activity>();
+  const stats: DemoStats = {
+    framesSent: 0, framesReceived: 0, batchesReceived: 0, samplesReceived: 0, bytesReceived: 0, gaps: 0, duplicates: 0,
+    binaryToJson: 0, latencyMs: { p50: 0, p99: 0, max: 0 }, activities: { idle: 0, walking: 0, running: 0 },
+  };
+
+  const subscriber: MqttClient = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: 'edgewave-demo-subscriber' });
+  subscriber.on('message', (_topic, payload) => {
+    const receivedUs = Date.now() * 1000;
+    const frames = decodeBatch(payload);
+    stats.batchesReceived++;
+    stats.bytesReceived += payload.length;
+    for (const f of frames) {
+      const prev = lastSeq.get(f.sensorId);
+      if (prev !== undefined && f.seq > prev + 1) stats.gaps++;
+      if (prev !== undefined && f.seq <= prev) stats.duplicates++;
+      else lastSeq.set(f.sensorId, f.seq);
+      stats.framesReceived++;
+      stats.samplesReceived += f.count;
+      activityBySensor.set(f.sensorId, inferActivity(f));
+      // Latency from the last sample's time to its arrival here.
+      latencies.push((receivedUs - (f.t0 + (f.count * 1e6) / f.sampleRate)) / 1000);
+    }
+  });
+  await subscriber.subscribeAsync(topics.filters.batch, { qos: 1 });
+
+  const samplesPerFrame = Math.max(1, Math.round((config.rate * config.frameMs) / 1000));
+  const sensors = Array.from({ length: config.sensors }, (_, i) => ({
+    sensorId: `imu-${String(i + 1).padStart(3, '0')}`,
+    gatewayId: `gw-${(i % config.gateways) + 1}`,
+    group: `group-${(i % config.groups) + 1}`,
+    signal: new ImuSignal(config.rate, ACTIVITIES[i % ACTIVITIES.length]!, config.seed * 7919 + i),
+    seq: 0,
+  }));
+  const publishers = await Promise.all(
+    Array.from({ length: config.gateways }, (_, g) => mqtt.connectAsync(url, { protocolVersion: 4, clientId: `edgewave-demo-gw-${g + 1}` })),
+  );
+
+  // Frame `tick` holds the samples of [start + tick * frame, start + (tick + 1) * frame) and is sent
+  // when that interval has passed, as a gateway would; ticks are driven by the wall clock, not by
+  // counting timer callbacks, so the sample rate stays exact when timers run late.
+  const frameUs = samplesPerFrame * (1e6 / config.rate);
+  const startUs = Date.now() * 1000;
+  let tick = 0;
+  let inFlight = 0;
+  let ended: () => void = () => {};
+  const publishTick = () => {
+    const t0 = startUs + tick * frameUs;
+    // Every 15 s some sensors change activity, so the picture moves.
+    const rotate = Math.floor((tick * config.frameMs) / 15_000);
+    const byGateway = new Map<string, Frame[]>();
+    for (const [i, s] of sensors.entries()) {
+      s.signal.activity = ACTIVITIES[(i + rotate) % ACTIVITIES.length]!;
+      const frame: Frame = {
+        kind: 'raw', flags: 0, sensorId: s.sensorId, gatewayId: s.gatewayId, group: s.group, seq: s.seq++, t0: Math.round(t0),
+        sampleRate: config.rate, count: samplesPerFrame, width: 6, window: 0, hop: 0, layoutId: LAYOUT_IMU6,
+        data: s.signal.next(samplesPerFrame),
+      };
+      byGateway.set(s.gatewayId, [...(byGateway.get(s.gatewayId) ?? []), frame]);
+    }
+    if (tick === 0) {
+      const one = byGateway.values().next().value![0]!;
+      stats.binaryToJson = encodeBatch([one]).length / Buffer.byteLength(encodeJsonFrame(one));
+    }
+    tick++;
+    publishers.forEach((client, g) => {
+      const frames = byGateway.get(`gw-${g + 1}`);
+      if (!frames) return;
+      inFlight++;
+      client.publishAsync(topics.batch(`gw-${g + 1}`), Buffer.from(encodeBatch(frames)), { qos: 1 }).then(
+        () => {
+          stats.framesSent += frames.length;
+          if (--inFlight === 0) ended();
+        },
+        () => {
+          if (--inFlight === 0) ended();
+        },
+      );
+    });
+  };
+  const publishDue = () => {
+    while (startUs + (tick + 1) * frameUs <= Date.now() * 1000) publishTick();
+  };
+  const publishTimer = setInterval(publishDue, Math.max(1, config.frameMs / 4));
+
+  const snapshot = (): DemoStats => {
+    const sorted = latencies.slice(-20_000).sort((a, b) => a - b);
+    stats.latencyMs = { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] ?? 0 };
+    stats.activities = { idle: 0, walking: 0, running: 0 };
+    for (const a of activityBySensor.values()) stats.activities[a]++;
+    return { ...stats, latencyMs: { ...stats.latencyMs }, activities: { ...stats.activities } };
+  };
+  const statusTimer = onStatus ? setInterval(() => onStatus(snapshot()), config.statusEveryMs) : undefined;
+
+  let stopping: Promise<DemoStats> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      clearInterval(publishTimer);
+      if (statusTimer) clearInterval(statusTimer);
+      if (inFlight > 0) await Promise.race([new Promise<void>((r) => (ended = r)), new Promise((r) => setTimeout(r, 5000))]);
+      // Let the last deliveries reach the subscriber before it disconnects.
+      const deadline = Date.now() + 2000;
+      while (stats.framesReceived < stats.framesSent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await Promise.all(publishers.map((p) => p.endAsync()));
+      await subscriber.endAsync();
+      await new Promise<void>((r) => broker.close(() => r()));
+      await new Promise<void>((r) => server.close(() => r()));
+      return snapshot();
+    })());
+  return { url, stats: snapshot, stop };
+}
