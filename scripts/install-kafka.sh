@@ -11,8 +11,10 @@ dest="$EW_CACHE/kafka-$version"
 if ew_have "$dest/.installed"; then ew_log "Kafka $version already installed in $dest"; exit 0; fi
 ew_log "resolving Kafka $version from Maven Central into $dest (first run only)"
 rm -rf "$dest.tmp"
-mvn -B -q -Dstyle.color=never -f "$pom" -Dmaven.repo.local="$EW_CACHE/m2" \
-  dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dest.tmp/libs"
+# Maven 3.8 prints colour resets even in batch mode; strip escape sequences from its output.
+mvn -B -q -f "$pom" -Dmaven.repo.local="$EW_CACHE/m2" \
+  dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dest.tmp/libs" 2>&1 \
+  | sed -e 's/\x1b\[[0-9;]*m//g' -e '/^$/d' >&2
 ls "$dest.tmp/libs"/kafka_2.13-*.jar >/dev/null || ew_die "kafka_2.13 jar missing after resolve"
 rm -rf "$dest"; mv "$dest.tmp" "$dest"
 echo "$version" > "$dest/.installed"

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-servers.sh
-echo "[test] type-checking"
+echo "[test] building (dsp.wasm, dist/) and type-checking"
+npm run --silent build
 npx tsc -p tsconfig.json
 mkdir -p .run
 status=0

@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './kernels.js';
+export * from './reference.js';
