@@ -19,6 +19,7 @@ import {
   type Frame,
 } from '../protocol/index.js';
 import { ROW_STATS_WIDTH, loadDsp } from '../dsp/src/index.js';
+import { EdgeError } from './errors.js';
 import { ImuSignal, type Activity } from './imu-signal.js';
 
 export const demoConfigSchema = z.strictObject({
@@ -88,8 +89,19 @@ export async function startDemo(input: unknown, onStatus?: (stats: DemoStats) =>
   const topics = mqttTopics();
   const broker = await Aedes.createBroker();
   const server: Server = createServer(broker.handle);
-  server.listen(config.port, config.host);
-  await once(server, 'listening');
+  try {
+    server.listen(config.port, config.host);
+    await once(server, 'listening');
+  } catch (err) {
+    await new Promise<void>((r) => broker.close(() => r()));
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new EdgeError(
+      'EW_EDGE_LISTEN',
+      `the embedded MQTT broker cannot listen on ${config.host}:${config.port} (${code ?? (err as Error).message})` +
+        (code === 'EADDRINUSE' ? ': another program uses that port; pass --port 0 for a free one, or --port N' : ''),
+      { cause: err, retriable: code === 'EADDRINUSE', details: { host: config.host, port: config.port } },
+    );
+  }
   const { port } = server.address() as AddressInfo;
   const url = `mqtt://${config.host}:${port}`;
 

@@ -313,8 +313,12 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Fra
       details: { index: bad },
     });
   }
-  const { headerLength: _h, byteLength: _b, ...rest } = header;
-  return { ...rest, data };
+  // Built field by field: object rest/spread here costs more than the whole header check.
+  return {
+    kind: header.kind, flags: header.flags, sensorId: header.sensorId, gatewayId: header.gatewayId, group: header.group,
+    seq: header.seq, t0: header.t0, sampleRate: header.sampleRate, count: header.count, width: header.width,
+    window: header.window, hop: header.hop, layoutId: header.layoutId, data,
+  };
 }
 
 /** Checks a frame built in memory against the same rules the decoder applies. */

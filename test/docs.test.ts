@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DSP_ERROR_CODES } from '../dsp/src/errors.js';
+import { EDGE_ERROR_CODES } from '../edge/errors.js';
 import { CONFIG_ERROR_CODES, PROTOCOL_ERROR_CODES } from '../protocol/index.js';
 
 const read = (p: string) => readFileSync(new URL(`../${p}`, import.meta.url), 'utf8');
@@ -12,7 +13,7 @@ describe('docs', () => {
     expect(read('protocol/README.md')).toContain(`\`${code}\``);
   });
 
-  it.each([...Object.keys(CONFIG_ERROR_CODES), ...Object.keys(DSP_ERROR_CODES)])('README.md lists %s', (code) => {
+  it.each([...Object.keys(CONFIG_ERROR_CODES), ...Object.keys(DSP_ERROR_CODES), ...Object.keys(EDGE_ERROR_CODES)])('README.md lists %s', (code) => {
     expect(read('README.md')).toContain(`\`${code}\``);
   });
 

@@ -1,10 +1,10 @@
 // FerretDB v1 with its SQLite backend (scripts/ferretdb), a real MongoDB-wire server.
 
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { CACHE, ROOT, requireInstalled, tempDataDir } from './paths.js';
-import { freePort, spawnLogged, waitReady } from './process.js';
+import { freePort, readyOrStop, runningServer, spawnLogged } from './process.js';
 import type { RunningServer, StartContext } from './types.js';
 
 export async function startFerretDb(ctx: StartContext): Promise<RunningServer> {
@@ -16,30 +16,14 @@ export async function startFerretDb(ctx: StartContext): Promise<RunningServer> {
   const logFile = join(ctx.logDir, 'ferretdb.log');
   const proc = spawnLogged(bin, ['-listen', `127.0.0.1:${port}`, '-dir', dataDir], logFile, { detached: ctx.detached });
   const url = `mongodb://127.0.0.1:${port}/`;
-  try {
-    await waitReady('ferretdb', proc, async () => {
-      const client = new MongoClient(url, { serverSelectionTimeoutMS: 1000, connectTimeoutMS: 1000 });
-      try {
-        await client.db('admin').command({ ping: 1 });
-        return true;
-      } finally {
-        await client.close();
-      }
-    }, 30_000);
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
-  return {
-    name: 'ferretdb',
-    version: `FerretDB ${version} (SQLite backend)`,
-    pid: proc.pid,
-    logFile,
-    dataDir,
-    env: { EW_MONGODB_URL: url },
-    async stop() {
-      await proc.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+  await readyOrStop('ferretdb', proc, async () => {
+    const client = new MongoClient(url, { serverSelectionTimeoutMS: 1000, connectTimeoutMS: 1000 });
+    try {
+      await client.db('admin').command({ ping: 1 });
+      return true;
+    } finally {
+      await client.close();
+    }
+  }, 30_000);
+  return runningServer('ferretdb', `FerretDB ${version} (SQLite backend)`, proc, dataDir, { EW_MONGODB_URL: url });
 }

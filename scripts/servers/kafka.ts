@@ -2,12 +2,12 @@
 
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { kafkaHome, requireInstalled, tempDataDir } from './paths.js';
-import { freePort, spawnLogged, waitReady } from './process.js';
+import { freePort, readyOrStop, runningServer, spawnLogged } from './process.js';
 import type { RunningServer, StartContext } from './types.js';
 
 const run = promisify(execFile);
@@ -54,27 +54,13 @@ export async function startKafka(ctx: StartContext): Promise<RunningServer> {
   const brokers = `127.0.0.1:${port}`;
   const admin = new Kafka({ clientId: 'edgewave-servers', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
   try {
-    await waitReady('kafka', proc, async () => {
+    await readyOrStop('kafka', proc, async () => {
       await admin.connect();
       const cluster = await admin.describeCluster();
       return cluster.brokers.length > 0;
     }, 90_000);
-  } catch (err) {
-    await proc.stop();
-    throw err;
   } finally {
     await admin.disconnect().catch(() => {});
   }
-  return {
-    name: 'kafka',
-    version: `Apache Kafka ${version} (KRaft)`,
-    pid: proc.pid,
-    logFile,
-    dataDir,
-    env: { EW_KAFKA_BROKERS: brokers },
-    async stop() {
-      await proc.stop(30_000);
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+  return runningServer('kafka', `Apache Kafka ${version} (KRaft)`, proc, dataDir, { EW_KAFKA_BROKERS: brokers }, 30_000);
 }

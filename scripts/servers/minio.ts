@@ -1,9 +1,9 @@
 // MinIO, an S3-compatible server, built from source by scripts/install-minio.sh.
 
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CACHE, requireInstalled, tempDataDir } from './paths.js';
-import { freePort, spawnLogged, waitReady } from './process.js';
+import { freePort, readyOrStop, runningServer, spawnLogged } from './process.js';
 import type { RunningServer, StartContext } from './types.js';
 
 /** Development credentials; never used outside tests. */
@@ -31,27 +31,11 @@ export async function startMinio(ctx: StartContext): Promise<RunningServer> {
     },
   );
   const endpoint = `http://127.0.0.1:${port}`;
-  try {
-    await waitReady('minio', proc, async () => (await fetch(`${endpoint}/minio/health/ready`)).ok, 60_000);
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
-  return {
-    name: 'minio',
-    version: `MinIO ${version}`,
-    pid: proc.pid,
-    logFile,
-    dataDir,
-    env: {
-      EW_S3_ENDPOINT: endpoint,
-      EW_S3_REGION: 'us-east-1',
-      EW_S3_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKeyId,
-      EW_S3_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey,
-    },
-    async stop() {
-      await proc.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+  await readyOrStop('minio', proc, async () => (await fetch(`${endpoint}/minio/health/ready`)).ok, 60_000);
+  return runningServer('minio', `MinIO ${version}`, proc, dataDir, {
+    EW_S3_ENDPOINT: endpoint,
+    EW_S3_REGION: 'us-east-1',
+    EW_S3_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKeyId,
+    EW_S3_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey,
+  });
 }

@@ -2,11 +2,11 @@
 // keeps each gateway to its own topic prefix (DESIGN.md: one gateway must not write another's data).
 
 import { execFile } from 'node:child_process';
-import { rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
-import { freePort, spawnLogged, waitReady } from './process.js';
+import { freePort, readyOrStop, runningServer, spawnLogged } from './process.js';
 import { tempDataDir } from './paths.js';
 import type { RunningServer, StartContext } from './types.js';
 
@@ -74,26 +74,10 @@ export async function startMosquitto(ctx: StartContext): Promise<RunningServer> 
   const logFile = join(ctx.logDir, 'mosquitto.log');
   const proc = spawnLogged('mosquitto', ['-c', conf], logFile, { detached: ctx.detached });
   const url = `mqtt://127.0.0.1:${port}`;
-  try {
-    await waitReady('mosquitto', proc, async () => {
-      const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 2000, protocolVersion: 5 });
-      await client.endAsync();
-      return true;
-    }, 20_000);
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
-  return {
-    name: 'mosquitto',
-    version: `Mosquitto ${version}`,
-    pid: proc.pid,
-    logFile,
-    dataDir,
-    env: { EW_MQTT_URL: url, EW_MQTT_AUTH_URL: `mqtt://127.0.0.1:${authPort}` },
-    async stop() {
-      await proc.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+  await readyOrStop('mosquitto', proc, async () => {
+    const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 2000, protocolVersion: 5 });
+    await client.endAsync();
+    return true;
+  }, 20_000);
+  return runningServer('mosquitto', `Mosquitto ${version}`, proc, dataDir, { EW_MQTT_URL: url, EW_MQTT_AUTH_URL: `mqtt://127.0.0.1:${authPort}` });
 }

@@ -1,8 +1,9 @@
 // Starting, watching and stopping one server process, with its output in a log file.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import type { RunningServer, ServerName } from './types.js';
 
 export interface ServerProcess {
   pid: number;
@@ -100,4 +101,37 @@ export function freePort(): Promise<number> {
       srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/** Waits until `probe` passes; if it never does, stops the process before rethrowing. */
+export async function readyOrStop(name: string, proc: ServerProcess, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  try {
+    await waitReady(name, proc, probe, timeoutMs);
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+}
+
+/** The handle of a started server: stopping it ends the process and removes its data directory. */
+export function runningServer(
+  name: ServerName,
+  version: string,
+  proc: ServerProcess,
+  dataDir: string,
+  env: Record<string, string>,
+  graceMs?: number,
+): RunningServer {
+  return {
+    name,
+    version,
+    pid: proc.pid,
+    logFile: proc.logFile,
+    dataDir,
+    env,
+    async stop() {
+      await proc.stop(graceMs);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }

@@ -1,22 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ProtocolError, decodeBatch, decodeBatchHeaders, encodeBatch, encodeFrame, isBatch, splitBatch, type Frame } from '../../protocol/index.js';
-import { ANY_TIME } from './helpers.js';
+import { ANY_TIME, errorOf } from './helpers.js';
 
 function frame(sensorId: string, seq: number, values: number[]): Frame {
   return {
     kind: 'raw', flags: 0, sensorId, gatewayId: 'gw-1', group: 'g', seq, t0: 1_000_000 * seq, sampleRate: 50,
     count: values.length, width: 1, window: 0, hop: 0, layoutId: 0, data: Float32Array.from(values),
   };
-}
-
-function errorOf(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
-    return e as ProtocolError;
-  }
-  throw new Error('expected a ProtocolError');
 }
 
 describe('batch frames', () => {
@@ -47,7 +37,7 @@ describe('batch frames', () => {
     const second = splitBatch(bytes)[1]!;
     const payloadAt = second.offset + second.bytes.length - 4;
     new DataView(bytes.buffer).setFloat32(payloadAt, Infinity, true);
-    const err = errorOf(() => decodeBatch(bytes, ANY_TIME));
+    const err = errorOf(ProtocolError, () => decodeBatch(bytes, ANY_TIME));
     expect(err.code).toBe('EW_PROTO_NONFINITE');
     expect(err.details.entry).toBe(1);
     expect(err.offset).toBe(payloadAt);
@@ -56,7 +46,7 @@ describe('batch frames', () => {
   it('rejects a frame count the input cannot hold before allocating anything', () => {
     const bytes = encodeBatch(frames);
     new DataView(bytes.buffer).setUint32(8, 0xffffffff, true);
-    expect(errorOf(() => splitBatch(bytes)).code).toBe('EW_PROTO_LENGTH');
+    expect(errorOf(ProtocolError, () => splitBatch(bytes)).code).toBe('EW_PROTO_LENGTH');
   });
 
   it.each([
@@ -68,6 +58,6 @@ describe('batch frames', () => {
     ['version 9', (b: Uint8Array) => { const c = b.slice(); c[2] = 9; return c; }, 'EW_PROTO_VERSION'],
     ['a single frame where a batch belongs', () => encodeFrame(frame('a', 1, [1])), 'EW_PROTO_KIND'],
   ])('%s', (_, edit, code) => {
-    expect(errorOf(() => decodeBatch(edit(encodeBatch(frames)), ANY_TIME)).code).toBe(code);
+    expect(errorOf(ProtocolError, () => decodeBatch(edit(encodeBatch(frames)), ANY_TIME)).code).toBe(code);
   });
 });

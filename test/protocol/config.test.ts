@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, loadConfigFile, parseConfig } from '../../protocol/index.js';
+import { errorOf } from './helpers.js';
 
 const schema = z.strictObject({
   kafka: z
@@ -15,16 +16,6 @@ const schema = z.strictObject({
   lingerMs: z.number().int().min(0).default(5).describe('milliseconds to wait to fill a batch'),
 });
 
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return e as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
-
 describe('config convention', () => {
   it('fills defaults and freezes the result deeply', () => {
     const cfg = parseConfig('bridge', schema, { kafka: { brokers: ['k:9092'] } });
@@ -34,7 +25,7 @@ describe('config convention', () => {
   });
 
   it('names every bad field with the fix, and unknown keys', () => {
-    const err = errorOf(() => parseConfig('bridge', schema, { kafka: { brokers: 'k:9092' }, lingerMs: -1, linger: 3 }));
+    const err = errorOf(ConfigError, () => parseConfig('bridge', schema, { kafka: { brokers: 'k:9092' }, lingerMs: -1, linger: 3 }));
     expect(err.code).toBe('EW_CONFIG_INVALID');
     expect(err.retriable).toBe(false);
     expect(err.message).toContain('bridge config is invalid');

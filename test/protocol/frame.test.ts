@@ -10,7 +10,7 @@ import {
   frameByteLength,
   type Frame,
 } from '../../protocol/index.js';
-import { ANY_TIME, readHexFixture } from './helpers.js';
+import { ANY_TIME, errorOf, readHexFixture } from './helpers.js';
 
 const rawFixtureFrame: Frame = {
   kind: 'raw',
@@ -47,13 +47,7 @@ const featureFixtureFrame: Frame = {
 };
 
 function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProtocolError);
-    return (err as ProtocolError).code;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
+  return errorOf(ProtocolError, fn).code;
 }
 
 function mutate(bytes: Uint8Array, edit: (b: Uint8Array, v: DataView) => void): Uint8Array {
@@ -131,23 +125,11 @@ describe('binary frames: rejected input names the code, field and byte', () => {
 
   it('points at the offending byte', () => {
     const bad = mutate(golden, (_, v) => v.setFloat32(64 + 12, NaN, true));
-    const err = (() => {
-      try {
-        decodeFrame(bad, ANY_TIME);
-      } catch (e) {
-        return e as ProtocolError;
-      }
-    })()!;
+    const err = errorOf(ProtocolError, () => decodeFrame(bad, ANY_TIME));
     expect(err.offset).toBe(64 + 12);
     expect(err.details.index).toBe(3);
     expect(err.retriable).toBe(false);
-    const idErr = (() => {
-      try {
-        decodeFrame(mutate(golden, (b) => (b[50] = 0x2f)), ANY_TIME);
-      } catch (e) {
-        return e as ProtocolError;
-      }
-    })()!;
+    const idErr = errorOf(ProtocolError, () => decodeFrame(mutate(golden, (b) => (b[50] = 0x2f)), ANY_TIME));
     expect([idErr.field, idErr.offset]).toEqual(['sensorId', 50]);
   });
 

@@ -2,6 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
+import { expect } from 'vitest';
 import { FLAG_GAP, FLAG_REPLAY, type Frame } from '../../protocol/index.js';
 
 /** Reads an annotated hex fixture: `#` starts a comment, whitespace separates bytes. */
@@ -62,3 +63,14 @@ export const arbFrame: fc.Arbitrary<Frame> = fc
 
 /** Decode options that accept any t0 the generators make. */
 export const ANY_TIME = { maxFutureMs: Infinity } as const;
+
+/** Runs `fn`, expects it to throw an instance of `type`, and returns the error. */
+export function errorOf<E extends Error>(type: abstract new (...args: never[]) => E, fn: () => unknown): E {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(type);
+    return err as E;
+  }
+  throw new Error(`expected ${type.name} to be thrown, nothing was`);
+}

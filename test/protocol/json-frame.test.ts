@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { FLAG_GAP, ProtocolError, decodeJsonFrame, encodeFrame, encodeJsonFrame, frameToJson, jsonToFrame, type Frame } from '../../protocol/index.js';
-import { ANY_TIME } from './helpers.js';
+import { ANY_TIME, errorOf } from './helpers.js';
 
 const raw: Frame = {
   kind: 'raw', flags: FLAG_GAP, sensorId: 'imu-9', gatewayId: 'gw-2', group: 'site-1', seq: 3, t0: 1_700_000_000_000_000,
   sampleRate: 100, count: 2, width: 3, window: 0, hop: 0, layoutId: 0, data: Float32Array.from([1, 2, 3, 4, 5, 6]),
 };
-
-function errorOf(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
-    return e as ProtocolError;
-  }
-  throw new Error('expected a ProtocolError');
-}
 
 describe('JSON frames', () => {
   it('writes raw samples as one array per channel and reads them back to the same binary frame', () => {
@@ -48,14 +38,14 @@ describe('JSON frames', () => {
     ['hop above window', { ...frameToJson({ ...raw, kind: 'features', window: 4, hop: 2 }), hop: 5 }, 'EW_PROTO_RANGE', 'hop'],
   ])('%s', (_, input, code, field) => {
     const text = typeof input === 'string' ? input : JSON.stringify(input);
-    const err = errorOf(() => decodeJsonFrame(text, ANY_TIME));
+    const err = errorOf(ProtocolError, () => decodeJsonFrame(text, ANY_TIME));
     expect(err.code).toBe(code);
     if (field) expect(err.field).toBe(field);
   });
 
   it('applies the same clock-skew and registration checks as the binary decoder', () => {
     const text = encodeJsonFrame(raw);
-    expect(errorOf(() => decodeJsonFrame(text, { nowUs: raw.t0 - 3600e6 })).code).toBe('EW_PROTO_FUTURE');
-    expect(errorOf(() => decodeJsonFrame(text, { ...ANY_TIME, isKnownSensor: () => false })).code).toBe('EW_PROTO_UNKNOWN_SENSOR');
+    expect(errorOf(ProtocolError, () => decodeJsonFrame(text, { nowUs: raw.t0 - 3600e6 })).code).toBe('EW_PROTO_FUTURE');
+    expect(errorOf(ProtocolError, () => decodeJsonFrame(text, { ...ANY_TIME, isKnownSensor: () => false })).code).toBe('EW_PROTO_UNKNOWN_SENSOR');
   });
 });

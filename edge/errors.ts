@@ -1,0 +1,16 @@
+// Edge error codes.
+
+import { EdgewaveError } from '../protocol/errors.js';
+
+export const EDGE_ERROR_CODES = {
+  EW_EDGE_LISTEN: 'a local listener (such as the embedded MQTT broker) cannot bind its address or port',
+} as const;
+
+export type EdgeErrorCode = keyof typeof EDGE_ERROR_CODES;
+
+export class EdgeError extends EdgewaveError {
+  declare readonly code: EdgeErrorCode;
+  constructor(code: EdgeErrorCode, message: string, options: { cause?: unknown; retriable?: boolean; details?: Record<string, unknown> } = {}) {
+    super(code, message, options);
+  }
+}

@@ -1,0 +1,43 @@
+// The `edgewave` command as a user runs it (what `npm start` runs), in a child process.
+
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+
+const bin = new URL('../bin/edgewave.js', import.meta.url).pathname;
+const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 30_000 });
+
+describe('edgewave command', () => {
+  it('demo runs, reports live status, and ends with nothing lost or duplicated', () => {
+    const r = run('demo', '--duration', '2.5', '--port', '0', '--sensors', '6');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/6 simulated IMU sensors at 200 Hz/);
+    expect(r.stdout).toMatch(/^\s+\ds {2}frames \d+/m);
+    const sent = Number(/frames sent (\d+)/.exec(r.stdout)?.[1]);
+    expect(sent).toBeGreaterThan(6 * 15);
+    expect(r.stdout).toContain(`frames sent ${sent}, received ${sent}, lost 0, duplicated 0`);
+  });
+
+  it('names a bad option value and exits non-zero', () => {
+    const r = run('demo', '--sensors', 'many');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('--sensors must be an integer, got "many"');
+    const v = run('demo', '--rate', '0', '--port', '0');
+    expect(v.status).toBe(2);
+    expect(v.stderr).toMatch(/rate: .*\[EW_CONFIG_INVALID\]/s);
+  });
+
+  it('says which port is taken and what to do', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const port = (blocker.address() as { port: number }).port;
+    const r = spawnSync(process.execPath, [bin, 'demo', '--port', String(port)], { encoding: 'utf8', timeout: 30_000 });
+    blocker.close();
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`cannot listen on 127.0.0.1:${port}`);
+    expect(r.stderr).toContain('--port 0');
+    expect(r.stderr).toContain('[EW_EDGE_LISTEN]');
+  });
+});
