@@ -39,9 +39,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }
     console.warn(`[servers] unavailable, their tests will be skipped (set CI=true to fail instead):\n${report}`);
   }
+  // If vitest dies without running teardown, do not leave servers behind.
+  const killAll = () => running.forEach((s) => { try { process.kill(s.pid, 'SIGKILL'); } catch { /* already gone */ } });
+  process.once('exit', killAll);
   const settings: ServerSettings = { ...settingsFromEnv(env, { ...MQTT_TEST_USERS }), missing };
   project.provide('servers', settings);
   return async () => {
+    process.off('exit', killAll);
     await stopServers(running);
     running = [];
   };
