@@ -51,6 +51,8 @@ export async function runDemoCommand(options: Record<string, unknown>): Promise<
   console.log(`\nstopped after ${elapsed.toFixed(1)} s`);
   console.log(`  frames sent ${final.framesSent}, received ${final.framesReceived}, lost ${final.gaps}, duplicated ${final.duplicates}`);
   console.log(`  samples received ${final.samplesReceived}; binary frames are ${(final.binaryToJson * 100).toFixed(0)}% of the JSON size`);
+  const rejected = Object.entries(final.rejected);
+  if (rejected.length) console.log(`  messages rejected by the decoder: ${rejected.map(([c, n]) => `${c} ${n}`).join(', ')}`);
   console.log(`  latency p50 ${final.latencyMs.p50.toFixed(1)} ms, p99 ${final.latencyMs.p99.toFixed(1)} ms, max ${final.latencyMs.max.toFixed(1)} ms`);
   return final.gaps === 0 && final.duplicates === 0 ? 0 : 1;
 }

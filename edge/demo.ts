@@ -9,6 +9,7 @@ import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
 import { z } from 'zod';
 import {
+  EdgewaveError,
   LAYOUT_IMU6,
   decodeBatch,
   encodeBatch,
@@ -50,11 +51,14 @@ export interface DemoStats {
   /** Binary frame size over JSON size of the same frame. */
   binaryToJson: number;
   latencyMs: { p50: number; p99: number; max: number };
+  /** Messages that failed to decode, by error code. */
+  rejected: Record<string, number>;
   /** Sensors per activity the subscriber infers from acceleration variance. */
   activities: Record<Activity, number>;
 }
 
 const ACTIVITIES: Activity[] = ['idle', 'walking', 'running'];
+const LATENCY_WINDOW = 20_000;
 
 function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return 0;
@@ -105,18 +109,28 @@ export async function startDemo(input: unknown, onStatus?: (stats: DemoStats) =>
   const { port } = server.address() as AddressInfo;
   const url = `mqtt://${config.host}:${port}`;
 
-  const latencies: number[] = [];
+  // The most recent LATENCY_WINDOW latencies, in a ring: the demo may run for days.
+  const latencies = new Float64Array(LATENCY_WINDOW);
+  let latencyCount = 0;
   const lastSeq = new Map<string, number>();
   const activityBySensor = new Map<string, Activity>();
   const stats: DemoStats = {
     framesSent: 0, framesReceived: 0, batchesReceived: 0, samplesReceived: 0, bytesReceived: 0, gaps: 0, duplicates: 0,
-    binaryToJson: 0, latencyMs: { p50: 0, p99: 0, max: 0 }, activities: { idle: 0, walking: 0, running: 0 },
+    binaryToJson: 0, latencyMs: { p50: 0, p99: 0, max: 0 }, activities: { idle: 0, walking: 0, running: 0 }, rejected: {},
   };
 
   const subscriber: MqttClient = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: 'edgewave-demo-subscriber' });
   subscriber.on('message', (_topic, payload) => {
     const receivedUs = Date.now() * 1000;
-    const frames = decodeBatch(payload);
+    let frames: Frame[];
+    try {
+      frames = decodeBatch(payload);
+    } catch (err) {
+      // Anyone can publish to the broker (mosquitto_pub); bad input is counted, never fatal.
+      const code = err instanceof EdgewaveError ? err.code : 'EW_UNEXPECTED';
+      stats.rejected[code] = (stats.rejected[code] ?? 0) + 1;
+      return;
+    }
     stats.batchesReceived++;
     stats.bytesReceived += payload.length;
     // One kernel call for the whole batch: every channel of every frame is one row.
@@ -132,7 +146,7 @@ export async function startDemo(input: unknown, onStatus?: (stats: DemoStats) =>
       stats.framesReceived++;
       stats.samplesReceived += f.count;
       // Latency from the last sample's time to its arrival here.
-      latencies.push((receivedUs - (f.t0 + (f.count * 1e6) / f.sampleRate)) / 1000);
+      latencies[latencyCount++ % LATENCY_WINDOW] = (receivedUs - (f.t0 + (f.count * 1e6) / f.sampleRate)) / 1000;
     }
   });
   await subscriber.subscribeAsync(topics.filters.batch, { qos: 1 });
@@ -197,11 +211,11 @@ export async function startDemo(input: unknown, onStatus?: (stats: DemoStats) =>
   const publishTimer = setInterval(publishDue, Math.max(1, config.frameMs / 4));
 
   const snapshot = (): DemoStats => {
-    const sorted = latencies.slice(-20_000).sort((a, b) => a - b);
+    const sorted = Array.from(latencies.subarray(0, Math.min(latencyCount, LATENCY_WINDOW))).sort((a, b) => a - b);
     stats.latencyMs = { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] ?? 0 };
     stats.activities = { idle: 0, walking: 0, running: 0 };
     for (const a of activityBySensor.values()) stats.activities[a]++;
-    return { ...stats, latencyMs: { ...stats.latencyMs }, activities: { ...stats.activities } };
+    return { ...stats, latencyMs: { ...stats.latencyMs }, activities: { ...stats.activities }, rejected: { ...stats.rejected } };
   };
   const statusTimer = onStatus ? setInterval(() => onStatus(snapshot()), config.statusEveryMs) : undefined;
 

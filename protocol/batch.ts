@@ -21,6 +21,7 @@ import {
   KIND_BATCH,
   MAGIC_0,
   MAGIC_1,
+  checkPrefix,
   decodeFrame,
   decodeFrameHeader,
   encodeFrameInto,
@@ -52,20 +53,12 @@ export interface BatchEntry {
  */
 export function splitBatch(bytes: Uint8Array, options: { maxBatchBytes?: number } = {}): BatchEntry[] {
   const n = bytes.length;
-  if (n < BATCH_HEADER_BYTES) {
-    throw new ProtocolError('EW_PROTO_TRUNCATED', `${n} bytes is shorter than the ${BATCH_HEADER_BYTES}-byte batch header`, { offset: n });
-  }
-  if (bytes[0] !== MAGIC_0 || bytes[1] !== MAGIC_1) {
-    throw new ProtocolError('EW_PROTO_MAGIC', 'batch does not start with magic 45 57 ("EW")', { field: 'magic', offset: 0 });
-  }
-  if (bytes[2] !== FRAME_VERSION) {
-    throw new ProtocolError('EW_PROTO_VERSION', `batch version ${bytes[2]} is not supported (this decoder reads ${FRAME_VERSION})`, {
-      field: 'version',
-      offset: 2,
-    });
-  }
+  checkPrefix(bytes, 'batch');
   if (bytes[3] !== KIND_BATCH) {
     throw new ProtocolError('EW_PROTO_KIND', `expected a batch (kind 3), got kind ${bytes[3]}`, { field: 'kind', offset: 3 });
+  }
+  if (n < BATCH_HEADER_BYTES) {
+    throw new ProtocolError('EW_PROTO_TRUNCATED', `${n} bytes is shorter than the ${BATCH_HEADER_BYTES}-byte batch header`, { offset: n });
   }
   const max = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
   if (n > max) throw new ProtocolError('EW_PROTO_LENGTH', `batch of ${n} bytes exceeds the ${max}-byte limit`, { offset: 0 });

@@ -143,24 +143,35 @@ function readSafeU64(view: DataView, offset: number, field: string): number {
 }
 
 /**
+ * Checks magic and version, as far as the input reaches, then that the kind byte exists.
+ * Shared by the frame and batch decoders so both name the same first problem.
+ */
+export function checkPrefix(bytes: Uint8Array, what: 'frame' | 'batch'): void {
+  const n = bytes.length;
+  if ((n > 0 && bytes[0] !== MAGIC_0) || (n > 1 && bytes[1] !== MAGIC_1)) {
+    throw new ProtocolError('EW_PROTO_MAGIC', `expected magic 45 57 ("EW"), got ${hex(bytes[0])} ${hex(bytes[1])}`, {
+      field: 'magic',
+      offset: 0,
+    });
+  }
+  if (n > 2 && bytes[2] !== FRAME_VERSION) {
+    throw new ProtocolError('EW_PROTO_VERSION', `${what} version ${bytes[2]} is not supported (this decoder reads ${FRAME_VERSION})`, {
+      field: 'version',
+      offset: 2,
+    });
+  }
+  if (n < 4) throw new ProtocolError('EW_PROTO_TRUNCATED', `${n} bytes is shorter than a ${what}'s first 4`, { offset: n });
+}
+
+/**
  * Checks and reads a frame's header and lengths without touching the payload values.
  * `bytes` must hold exactly one frame.
  */
 export function decodeFrameHeader(bytes: Uint8Array, options: DecodeOptions = {}): FrameHeader {
   const n = bytes.length;
-  if (n < 4) throw new ProtocolError('EW_PROTO_TRUNCATED', `${n} bytes is shorter than a frame's first 4`, { offset: n });
-  if (bytes[0] !== MAGIC_0 || bytes[1] !== MAGIC_1) {
-    throw new ProtocolError('EW_PROTO_MAGIC', `expected magic 45 57 ("EW"), got ${hex(bytes[0]!)} ${hex(bytes[1]!)}`, {
-      field: 'magic',
-      offset: 0,
-    });
-  }
-  if (bytes[2] !== FRAME_VERSION) {
-    throw new ProtocolError('EW_PROTO_VERSION', `frame version ${bytes[2]} is not supported (this decoder reads ${FRAME_VERSION})`, {
-      field: 'version',
-      offset: 2,
-    });
-  }
+  // Identify what the bytes are before complaining that they are short: a stray text message
+  // should read as "not an edgewave frame", not as "truncated".
+  checkPrefix(bytes, 'frame');
   const kindByte = bytes[3]!;
   if (kindByte !== KIND_RAW && kindByte !== KIND_FEATURES) {
     throw new ProtocolError(

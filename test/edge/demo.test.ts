@@ -1,3 +1,4 @@
+import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { startDemo } from '../../edge/demo.js';
 import { GRAVITY, ImuSignal } from '../../edge/imu-signal.js';
@@ -14,6 +15,19 @@ describe('demo job (npm start)', () => {
     expect(s.activities.idle + s.activities.walking + s.activities.running).toBe(9);
     expect(s.binaryToJson).toBeGreaterThan(0);
     expect(s.binaryToJson).toBeLessThan(0.5);
+  });
+
+  it('counts malformed messages published to its broker by code and keeps going', async () => {
+    const demo = await startDemo({ port: 0, sensors: 2, gateways: 1, frameMs: 20 });
+    const intruder = await mqtt.connectAsync(demo.url, { protocolVersion: 4 });
+    await intruder.publishAsync('edgewave/gw-9/batch', Buffer.from('not a frame'), { qos: 1 });
+    await intruder.publishAsync('edgewave/gw-9/batch', Buffer.from([0x45, 0x57, 2, 3, 0, 0, 12, 0]), { qos: 1 });
+    await intruder.endAsync();
+    await new Promise((r) => setTimeout(r, 300));
+    const s = await demo.stop();
+    expect(s.rejected).toEqual({ EW_PROTO_MAGIC: 1, EW_PROTO_VERSION: 1 });
+    expect(s.framesReceived).toBe(s.framesSent);
+    expect(s.framesReceived).toBeGreaterThan(0);
   });
 
   it('rejects a bad option naming it', async () => {

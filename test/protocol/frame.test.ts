@@ -178,3 +178,14 @@ describe('binary frames: the encoder refuses what the decoder would refuse', () 
     expect(codeOf(() => encodeFrame({ ...featureFixtureFrame, hop: 0 }))).toBe('EW_PROTO_RANGE');
   });
 });
+
+describe('binary frames: the first problem named is what the bytes are', () => {
+  it.each([
+    ['short text', new TextEncoder().encode('hi'), 'EW_PROTO_MAGIC'],
+    ['JSON', new TextEncoder().encode('{"v":1}'), 'EW_PROTO_MAGIC'],
+    ['magic and a future version, nothing else', Uint8Array.from([0x45, 0x57, 9]), 'EW_PROTO_VERSION'],
+    ['just the magic', Uint8Array.from([0x45, 0x57]), 'EW_PROTO_TRUNCATED'],
+  ])('%s', (_, bytes, code) => {
+    expect(codeOf(() => decodeFrame(bytes, ANY_TIME))).toBe(code);
+  });
+});
