@@ -9,15 +9,15 @@ EW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 EW_CACHE="${EW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edgewave}"
 mkdir -p "$EW_CACHE"
 
-# Go: module and build caches inside EW_CACHE; the checksum database may be unreachable here
-# while the module proxy is, so skip it (the proxy still serves content-addressed modules).
+# Go: module and build caches inside EW_CACHE. The checksum database (sum.golang.org) is not
+# reachable from every build machine while the module proxy is, so it is off unless GOSUMDB is set;
+# the go.sum files (scripts/ferretdb's, and MinIO's own for `go install`) still pin every hash.
 export GOMODCACHE="$EW_CACHE/go/mod"
 export GOCACHE="$EW_CACHE/go/build"
 export GOPATH="$EW_CACHE/go/path"
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
 if [ -z "${GOSUMDB:-}" ]; then export GOSUMDB=off; fi
-export GONOSUMCHECK=1
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 
 ew_log() { printf '[edgewave:%s] %s\n' "${EW_STEP:-scripts}" "$*" >&2; }

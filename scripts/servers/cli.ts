@@ -1,13 +1,15 @@
 // `npm run servers -- start|stop|status [kafka mosquitto ferretdb minio]`: keeps the test servers
 // running in the background for development; `source .run/servers.env` then points tests at them.
 
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './paths.js';
 import { SERVER_NAMES, startServers, type ServerName } from './index.js';
 
-const STATE = join(ROOT, '.run', 'servers.json');
-const ENV_FILE = join(ROOT, '.run', 'servers.env');
+/** State and env files live here; EW_RUN_DIR moves them (the CLI's own test does). */
+const RUN_DIR = process.env.EW_RUN_DIR ?? join(ROOT, '.run');
+const STATE = join(RUN_DIR, 'servers.json');
+const ENV_FILE = join(RUN_DIR, 'servers.env');
 
 interface State {
   logDir: string;
@@ -52,11 +54,12 @@ async function main(): Promise<void> {
       logDir,
       servers: started.map((s) => ({ name: s.name, pid: s.pid, version: s.version, logFile: s.logFile, dataDir: s.dataDir, env: s.env })),
     };
+    mkdirSync(RUN_DIR, { recursive: true });
     writeFileSync(STATE, JSON.stringify(state, null, 2));
     writeFileSync(ENV_FILE, started.flatMap((s) => Object.entries(s.env).map(([k, v]) => `export ${k}=${v}`)).join('\n') + '\n');
     for (const s of started) console.log(`${s.name.padEnd(10)} ${s.version.padEnd(40)} ${Object.values(s.env)[0]}`);
     for (const f of failed) console.error(`${f.name.padEnd(10)} FAILED: ${f.error.message}`);
-    console.log(`\nlogs: ${logDir}\nuse them: source .run/servers.env   stop: npm run servers -- stop`);
+    console.log(`\nlogs: ${logDir}\nuse them: source ${ENV_FILE}   stop: npm run servers -- stop`);
     // Detached children keep running; leave without waiting for their handles.
     process.exit(failed.length ? 1 : 0);
   } else if (command === 'stop') {
