@@ -27,18 +27,21 @@ function int(name) {
 
 const program = new Command('edgewave').version(pkg.version).description(pkg.description);
 
+// Help texts show the defaults of the demo's config schema, so the two cannot drift apart.
+const { DEMO_DEFAULTS: d } = await load('edge/demo.js');
+
 program
   .command('demo')
   .description('simulated gateways publish binary frames over MQTT to an embedded broker; a subscriber checks and reports them')
-  .option('--sensors <n>', 'simulated sensors', int('--sensors'))
-  .option('--gateways <n>', 'gateways the sensors are spread over', int('--gateways'))
-  .option('--groups <n>', 'groups the sensors are spread over', int('--groups'))
-  .option('--rate <hz>', 'samples per second per sensor', int('--rate'))
-  .option('--frame-ms <ms>', 'milliseconds of samples per frame', int('--frame-ms'))
-  .option('--host <address>', 'address of the embedded MQTT broker')
-  .option('--port <port>', 'port of the embedded MQTT broker (0: any free port)', int('--port'))
+  .option('--sensors <n>', `simulated sensors (default ${d.sensors})`, int('--sensors'))
+  .option('--gateways <n>', `gateways the sensors are spread over (default ${d.gateways})`, int('--gateways'))
+  .option('--groups <n>', `groups the sensors are spread over (default ${d.groups})`, int('--groups'))
+  .option('--rate <hz>', `samples per second per sensor (default ${d.rate})`, int('--rate'))
+  .option('--frame-ms <ms>', `milliseconds of samples per frame (default ${d.frameMs})`, int('--frame-ms'))
+  .option('--host <address>', `address of the embedded MQTT broker (default ${d.host})`)
+  .option('--port <port>', `port of the embedded MQTT broker, 0 for any free port (default ${d.port})`, int('--port'))
   .option('--duration <s>', 'stop after this many seconds (default: run until Ctrl-C)', Number)
-  .option('--seed <n>', 'seed of the simulated signals', int('--seed'))
+  .option('--seed <n>', `seed of the simulated signals (default ${d.seed})`, int('--seed'))
   .action(async (opts) => {
     const { runDemoCommand } = await load('edge/demo-cli.js');
     const { duration, ...rest } = opts;

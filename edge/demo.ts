@@ -38,6 +38,9 @@ export const demoConfigSchema = z.strictObject({
 
 export type DemoConfig = DeepReadonly<z.output<typeof demoConfigSchema>>;
 
+/** Every option's default, for help texts. */
+export const DEMO_DEFAULTS: DemoConfig = Object.freeze(demoConfigSchema.parse({}));
+
 export interface DemoStats {
   framesSent: number;
   framesReceived: number;

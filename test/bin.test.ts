@@ -20,6 +20,13 @@ describe('edgewave command', () => {
     expect(r.stdout).toContain(`frames sent ${sent}, received ${sent}, lost 0, duplicated 0`);
   });
 
+  it('shows the config schema\'s defaults in its help', () => {
+    const r = run('demo', '--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('simulated sensors (default 12)');
+    expect(r.stdout).toContain('(default 1883)');
+  });
+
   it('names a bad option value and exits non-zero', () => {
     const r = run('demo', '--sensors', 'many');
     expect(r.status).not.toBe(0);
