@@ -28,7 +28,10 @@ export interface StartResult {
 export async function startServers(names: readonly ServerName[], options: { detached?: boolean; logDir?: string } = {}): Promise<StartResult> {
   const logDir = options.logDir ?? newRunLogDir();
   const ctx: StartContext = { logDir, detached: options.detached ?? false };
-  const results = await Promise.allSettled(names.map((n) => STARTERS[n](ctx)));
+  // A free port found by freePort() can be taken by another process before the server binds it;
+  // one more try with fresh ports covers that race.
+  const startOne = (n: ServerName) => STARTERS[n](ctx).catch(() => STARTERS[n](ctx));
+  const results = await Promise.allSettled(names.map(startOne));
   const started: RunningServer[] = [];
   const failed: StartResult['failed'] = [];
   results.forEach((r, i) => {

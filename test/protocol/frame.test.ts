@@ -3,8 +3,10 @@ import {
   FLAG_GAP,
   FLAG_REPLAY,
   ProtocolError,
+  decodeBatch,
   decodeFrame,
   decodeFrameHeader,
+  encodeBatch,
   encodeFrame,
   encodeFrameInto,
   frameByteLength,
@@ -66,6 +68,13 @@ describe('binary frames: golden fixtures', () => {
     expect(frameByteLength(frame)).toBe(golden.length);
     const decoded = decodeFrame(golden, ANY_TIME);
     expect({ ...decoded, data: Array.from(decoded.data) }).toEqual({ ...frame, data: Array.from(frame.data) });
+  });
+
+  it('batch-v1.hex holds both fixtures, encodes byte for byte and decodes to both frames', () => {
+    const golden = readHexFixture('batch-v1.hex');
+    expect(Buffer.from(encodeBatch([rawFixtureFrame, featureFixtureFrame])).toString('hex')).toBe(Buffer.from(golden).toString('hex'));
+    const [raw, features] = decodeBatch(golden, ANY_TIME);
+    expect([raw?.sensorId, features?.sensorId, Array.from(features!.data)]).toEqual(['imu-1', 's7', [1, 0.5, -1, 0.25]]);
   });
 
   it('gives a zero-copy payload view when the payload is 4-byte aligned, and a copy when not', () => {
