@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -46,5 +46,6 @@ describe('config convention', () => {
     }
     await expect(loadConfigFile(join(dir, 'c.yaml'))).rejects.toMatchObject({ code: 'EW_CONFIG_FILE' });
     await expect(loadConfigFile(join(dir, 'missing.yaml'))).rejects.toMatchObject({ code: 'EW_CONFIG_FILE' });
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -3,7 +3,7 @@
 // FerretDB and MinIO installs hidden (an empty cache directory) and Mosquitto taken from the env.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -24,6 +24,7 @@ function runKafkaSmoke(ci: boolean) {
     encoding: 'utf8',
     timeout: 90_000,
   });
+  rmSync(emptyCache, { recursive: true, force: true });
   return { status: r.status, output: `${r.stdout}\n${r.stderr}` };
 }
 

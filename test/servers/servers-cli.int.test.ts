@@ -2,7 +2,7 @@
 // file points at them, and stop ends them and removes their data.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -42,5 +42,6 @@ describe.runIf(servers().mosquitto)('servers command', () => {
     expect(() => process.kill(pid, 0)).toThrow();
     expect(existsSync(dataDir)).toBe(false);
     expect(existsSync(join(runDir, 'servers.env'))).toBe(false);
+    rmSync(runDir, { recursive: true, force: true });
   });
 });
