@@ -15,16 +15,14 @@
 // Every entry starts 4-byte aligned relative to the batch, so frames keep zero-copy payloads.
 
 import { ProtocolError } from './errors.js';
+import { checkPrefix, decodeFrame, decodeFrameHeader } from './decode-frame.js';
+import { encodeFrameInto } from './encode-frame.js';
 import {
   FIXED_HEADER_BYTES,
   FRAME_VERSION,
   KIND_BATCH,
   MAGIC_0,
   MAGIC_1,
-  checkPrefix,
-  decodeFrame,
-  decodeFrameHeader,
-  encodeFrameInto,
   frameByteLength,
   type DecodeOptions,
   type Frame,

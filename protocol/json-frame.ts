@@ -10,7 +10,9 @@
 
 import { z } from 'zod';
 import { ProtocolError } from './errors.js';
-import { FLAG_GAP, FLAG_REPLAY, FRAME_VERSION, checkAdmission, validateFrame, type DecodeOptions, type Frame } from './frame.js';
+import { checkAdmission } from './decode-frame.js';
+import { validateFrame } from './encode-frame.js';
+import { FLAG_GAP, FLAG_REPLAY, FRAME_VERSION, type DecodeOptions, type Frame } from './frame.js';
 import { ID_PATTERN } from './ids.js';
 
 const FLAG_NAMES = { gap: FLAG_GAP, replay: FLAG_REPLAY } as const;
