@@ -33,12 +33,12 @@ export async function runDemoCommand(options: Record<string, unknown>): Promise<
     }
     throw err;
   }
-  const cfg = { sensors: 12, rate: 200, gateways: 2, ...options };
+  const cfg = demo.config;
   console.log(`edgewave demo: ${cfg.sensors} simulated IMU sensors at ${cfg.rate} Hz on ${cfg.gateways} gateways`);
   console.log(`  embedded MQTT broker (MQTT 3.1.1): ${demo.url}   watch it: mosquitto_sub -h ${new URL(demo.url).hostname} -p ${new URL(demo.url).port} -t 'edgewave/#' -v`);
   console.log('  binary batch frames, QoS 1; every sensor sequence is checked for loss and duplicates. Ctrl-C stops.\n');
 
-  const durationS = Number(options.durationS ?? 0);
+  const { durationS } = cfg;
   await new Promise<void>((resolve) => {
     const done = () => resolve();
     process.once('SIGINT', done);

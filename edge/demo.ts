@@ -85,6 +85,8 @@ function concat(frames: Frame[]): Float32Array {
 
 export interface DemoHandle {
   url: string;
+  /** The validated configuration, defaults filled in. */
+  config: DemoConfig;
   stats(): DemoStats;
   /** Stops publishing, waits for frames in flight, closes clients and the broker. */
   stop(): Promise<DemoStats>;
@@ -162,8 +164,11 @@ export async function startDemo(input: unknown, onStatus?: (stats: DemoStats) =>
     signal: new ImuSignal(config.rate, ACTIVITIES[i % ACTIVITIES.length]!, config.seed * 7919 + i),
     seq: 0,
   }));
-  const publishers = await Promise.all(
-    Array.from({ length: config.gateways }, (_, g) => mqtt.connectAsync(url, { protocolVersion: 4, clientId: `edgewave-demo-gw-${g + 1}` })),
+  const gatewayIds = [...new Set(sensors.map((s) => s.gatewayId))];
+  const publishers = new Map(
+    await Promise.all(
+      gatewayIds.map(async (g) => [g, await mqtt.connectAsync(url, { protocolVersion: 4, clientId: `edgewave-demo-${g}` })] as const),
+    ),
   );
 
   // Frame `tick` holds the samples of [start + tick * frame, start + (tick + 1) * frame) and is sent
@@ -186,18 +191,18 @@ export async function startDemo(input: unknown, onStatus?: (stats: DemoStats) =>
         sampleRate: config.rate, count: samplesPerFrame, width: 6, window: 0, hop: 0, layoutId: LAYOUT_IMU6,
         data: s.signal.next(samplesPerFrame),
       };
-      byGateway.set(s.gatewayId, [...(byGateway.get(s.gatewayId) ?? []), frame]);
+      const list = byGateway.get(s.gatewayId);
+      if (list) list.push(frame);
+      else byGateway.set(s.gatewayId, [frame]);
     }
     if (tick === 0) {
       const one = byGateway.values().next().value![0]!;
       stats.binaryToJson = encodeBatch([one]).length / Buffer.byteLength(encodeJsonFrame(one));
     }
     tick++;
-    publishers.forEach((client, g) => {
-      const frames = byGateway.get(`gw-${g + 1}`);
-      if (!frames) return;
+    for (const [gatewayId, frames] of byGateway) {
       inFlight++;
-      client.publishAsync(topics.batch(`gw-${g + 1}`), Buffer.from(encodeBatch(frames)), { qos: 1 }).then(
+      publishers.get(gatewayId)!.publishAsync(topics.batch(gatewayId), Buffer.from(encodeBatch(frames)), { qos: 1 }).then(
         () => {
           stats.framesSent += frames.length;
           if (--inFlight === 0) ended();
@@ -206,7 +211,7 @@ export async function startDemo(input: unknown, onStatus?: (stats: DemoStats) =>
           if (--inFlight === 0) ended();
         },
       );
-    });
+    }
   };
   const publishDue = () => {
     while (startUs + (tick + 1) * frameUs <= Date.now() * 1000) publishTick();
@@ -231,11 +236,11 @@ export async function startDemo(input: unknown, onStatus?: (stats: DemoStats) =>
       // Let the last deliveries reach the subscriber before it disconnects.
       const deadline = Date.now() + 2000;
       while (stats.framesReceived < stats.framesSent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      await Promise.all(publishers.map((p) => p.endAsync()));
+      await Promise.all([...publishers.values()].map((p) => p.endAsync()));
       await subscriber.endAsync();
       await new Promise<void>((r) => broker.close(() => r()));
       await new Promise<void>((r) => server.close(() => r()));
       return snapshot();
     })());
-  return { url, stats: snapshot, stop };
+  return { url, config, stats: snapshot, stop };
 }

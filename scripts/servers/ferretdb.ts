@@ -16,7 +16,7 @@ export async function startFerretDb(ctx: StartContext): Promise<RunningServer> {
   const logFile = join(ctx.logDir, 'ferretdb.log');
   const proc = spawnLogged(bin, ['-listen', `127.0.0.1:${port}`, '-dir', dataDir], logFile, { detached: ctx.detached });
   const url = `mongodb://127.0.0.1:${port}/`;
-  await readyOrStop('ferretdb', proc, async () => {
+  await readyOrStop('ferretdb', proc, dataDir, async () => {
     const client = new MongoClient(url, { serverSelectionTimeoutMS: 1000, connectTimeoutMS: 1000 });
     try {
       await client.db('admin').command({ ping: 1 });

@@ -54,7 +54,7 @@ export async function startKafka(ctx: StartContext): Promise<RunningServer> {
   const brokers = `127.0.0.1:${port}`;
   const admin = new Kafka({ clientId: 'edgewave-servers', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
   try {
-    await readyOrStop('kafka', proc, async () => {
+    await readyOrStop('kafka', proc, dataDir, async () => {
       await admin.connect();
       const cluster = await admin.describeCluster();
       return cluster.brokers.length > 0;

@@ -31,7 +31,7 @@ export async function startMinio(ctx: StartContext): Promise<RunningServer> {
     },
   );
   const endpoint = `http://127.0.0.1:${port}`;
-  await readyOrStop('minio', proc, async () => (await fetch(`${endpoint}/minio/health/ready`)).ok, 60_000);
+  await readyOrStop('minio', proc, dataDir, async () => (await fetch(`${endpoint}/minio/health/ready`)).ok, 60_000);
   return runningServer('minio', `MinIO ${version}`, proc, dataDir, {
     EW_S3_ENDPOINT: endpoint,
     EW_S3_REGION: 'us-east-1',

@@ -74,7 +74,7 @@ export async function startMosquitto(ctx: StartContext): Promise<RunningServer> 
   const logFile = join(ctx.logDir, 'mosquitto.log');
   const proc = spawnLogged('mosquitto', ['-c', conf], logFile, { detached: ctx.detached });
   const url = `mqtt://127.0.0.1:${port}`;
-  await readyOrStop('mosquitto', proc, async () => {
+  await readyOrStop('mosquitto', proc, dataDir, async () => {
     const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 2000, protocolVersion: 5 });
     await client.endAsync();
     return true;

@@ -103,12 +103,19 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Waits until `probe` passes; if it never does, stops the process before rethrowing. */
-export async function readyOrStop(name: string, proc: ServerProcess, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+/** Waits until `probe` passes; if it never does, stops the process and removes its data before rethrowing. */
+export async function readyOrStop(
+  name: string,
+  proc: ServerProcess,
+  dataDir: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
   try {
     await waitReady(name, proc, probe, timeoutMs);
   } catch (err) {
     await proc.stop();
+    rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
 }
