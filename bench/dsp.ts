@@ -1,20 +1,70 @@
-// dsp.wasm against the plain TypeScript reference of the same kernel, one call over many rows.
-// Run: npx tsx bench/dsp.ts [--json]   (needs `npm run build` for dist/dsp/dsp.wasm)
+// Feature extraction throughput: dsp.wasm (SIMD and scalar builds) against the plain TypeScript
+// reference, streaming, on the default configuration: 6 channels, window 256, hop 128, the full
+// standard feature set, 1,000 sensors per call, one thread. Samples/s count channel-samples of input.
+// Run: npm run bench:dsp [-- --json]
 
-import { loadDsp, rowStatsReference } from '../dsp/src/index.js';
+import { FeatureExtractor, ReferenceExtractor, loadDsp, parseFeatureConfig, type SamplesEntry } from '../dsp/src/index.js';
 import { ImuSignal } from '../edge/imu-signal.js';
 import { bench } from './harness.js';
 
-const sensors = 50;
-const count = 256;
-const data = new Float32Array(sensors * 6 * count);
-for (let s = 0; s < sensors; s++) data.set(new ImuSignal(200, 'running', s).next(count), s * 6 * count);
-const dsp = await loadDsp();
+const json = process.argv.includes('--json');
+const sensors = Number(process.env.EW_BENCH_SENSORS ?? 1000);
+const referenceSensors = Math.max(1, Math.round(sensors / 10));
+const config = parseFeatureConfig({ sampleRate: 200, window: 256, hop: 128, capacity: sensors });
+const { hop } = config;
+const channels = config.channels.length;
+const activities = ['idle', 'walking', 'running'] as const;
 
+/** Per sensor, 16 hops of signal, cycled through: planar chunks of `hop` samples. */
+const chunks: Float32Array[][] = Array.from({ length: sensors }, (_, s) => {
+  const signal = new ImuSignal(200, activities[s % 3]!, s);
+  return Array.from({ length: 16 }, () => signal.next(hop));
+});
+let tick = 0;
+const batch = (n: number): SamplesEntry[] => {
+  const k = tick++ % 16;
+  return Array.from({ length: n }, (_, s) => ({ slot: s, samples: chunks[s]![k]! }));
+};
+
+const simd = await loadDsp({ simd: 'auto' });
+const scalar = await loadDsp({ simd: false });
+const wasmSimd = new FeatureExtractor(simd, config);
+const wasmScalar = new FeatureExtractor(scalar, config);
+const reference = new ReferenceExtractor(config);
+// Fill every ring so that each call completes one window per sensor.
+for (let i = 0; i < 2; i++) {
+  wasmSimd.push(batch(sensors));
+  wasmScalar.push(batch(sensors));
+  reference.push(batch(referenceSensors));
+}
+
+const items = sensors * channels * hop;
 const results = bench(
-  `rowStats over ${sensors} sensors x 6 channels x ${count} samples per call`,
+  `features: ${sensors} sensors x ${channels} channels, window ${config.window}, hop ${hop}, ${wasmSimd.width} features`,
   'samples',
-  { name: 'TypeScript reference', items: data.length, run: () => rowStatsReference(data, sensors * 6, count) },
-  [{ name: 'dsp.wasm (copy in + kernel + copy out)', items: data.length, run: () => dsp.rowStats(data, sensors * 6, count) }],
+  { name: `TypeScript reference (${referenceSensors} sensors/call)`, items: referenceSensors * channels * hop, run: () => reference.push(batch(referenceSensors)) },
+  [
+    { name: `dsp.wasm ${simd.simd ? 'SIMD' : 'scalar (no SIMD here)'}`, items, run: () => wasmSimd.push(batch(sensors)) },
+    { name: 'dsp.wasm scalar', items, run: () => wasmScalar.push(batch(sensors)) },
+  ],
 );
-if (process.argv.includes('--json')) console.log(JSON.stringify({ bench: 'dsp.rowStats', node: process.version, results }));
+const [ref, fast, slow] = results as [(typeof results)[0], (typeof results)[0], (typeof results)[0]];
+const summary = {
+  bench: 'dsp.features',
+  node: process.version,
+  simd: simd.simd,
+  window: config.window,
+  hop,
+  channels,
+  features: wasmSimd.width,
+  sensors,
+  wasm_samples_per_s: Math.round(fast.itemsPerSec),
+  wasm_scalar_samples_per_s: Math.round(slow.itemsPerSec),
+  reference_samples_per_s: Math.round(ref.itemsPerSec),
+  ratio: Number((fast.itemsPerSec / ref.itemsPerSec).toFixed(2)),
+  scalar_ratio: Number((slow.itemsPerSec / ref.itemsPerSec).toFixed(2)),
+  windows_per_s: Math.round(fast.itemsPerSec / (channels * hop)),
+  results,
+};
+if (json) console.log(JSON.stringify(summary));
+else console.log(`\nwasm ${(summary.wasm_samples_per_s / 1e6).toFixed(1)} M samples/s (${summary.ratio}x the reference), scalar ${(summary.wasm_scalar_samples_per_s / 1e6).toFixed(1)} M samples/s; ${summary.windows_per_s} sensor-windows/s`);

@@ -2,9 +2,6 @@
 // where the component is created; it fills defaults, rejects unknown keys, names the bad field and
 // the fix, and returns a frozen result.
 
-import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { EdgewaveError } from './errors.js';
 
@@ -81,19 +78,4 @@ export function parseConfig<S extends z.ZodType>(component: string, schema: S, i
     });
   }
   return deepFreeze(result.data) as DeepReadonly<z.output<S>>;
-}
-
-/** Reads a YAML or JSON config file into a plain value (validate it with parseConfig). */
-export async function loadConfigFile(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError('EW_CONFIG_FILE', `cannot read config file ${path}: ${(err as Error).message}`, { path }, err);
-  }
-  try {
-    return extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
-  } catch (err) {
-    throw new ConfigError('EW_CONFIG_FILE', `config file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`, { path }, err);
-  }
 }

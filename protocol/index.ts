@@ -9,4 +9,5 @@ export * from './batch.js';
 export * from './json-frame.js';
 export * from './topics.js';
 export * from './config.js';
+export * from './config-file.js';
 export * from './log.js';

@@ -1,56 +1,72 @@
-// edgewave DSP kernels: the one .wasm that edge, cloud and browser all run.
+// edgewave DSP kernels: the one .wasm that edge, cloud and browser all run, built twice from these
+// sources (SIMD and scalar, chosen by the loader) with the same results to the bit.
 //
-// Memory contract: no allocation inside kernels. The host asks `scratch(bytes)` for a region past
-// the module's static data, copies planar Float32 samples into it, and passes pointers to kernels;
-// results go to a region the host also takes from scratch. All values are little-endian f32.
+// Memory contract: everything is allocated when an extractor is created or its input area grows;
+// the per-batch calls (ingest, compute) never allocate. The host reads addresses with `describe`
+// after any call that may allocate, since growing memory detaches its views.
 
-/** Returns the start of a 16-byte-aligned region of at least `bytes` bytes, growing memory if needed; 0 if memory cannot grow. */
-export function scratch(bytes: i32): usize {
-  const base: usize = (__heap_base + 15) & ~(<usize>15);
-  const end: usize = base + <usize>bytes;
-  const have: usize = (<usize>memory.size()) << 16;
-  if (end > have) {
-    const pages = <i32>((end - have + 0xffff) >>> 16);
-    if (memory.grow(pages) < 0) return 0;
-  }
-  return base;
+import { Extractor, fileWindows } from './extractor';
+import { computeJobs } from './batch';
+
+export { create, addBand, addGroup, addFilter, finalize, reset, total, reserveInput, ingest } from './extractor';
+export { rowStats, ROW_STATS_WIDTH } from './row-stats';
+
+/** 1 in the SIMD build, 0 in the scalar build. */
+export function simd(): i32 {
+  return ASC_FEATURE_SIMD ? 1 : 0;
 }
 
-/** Values written per row by `rowStats`: mean, std (population), RMS, min, max. */
-export const ROW_STATS_WIDTH: i32 = 5;
+/** Features for jobs [first, first + count) filed by ingest, into output rows 0..count-1. */
+export function compute(e: Extractor, first: i32, count: i32): void {
+  if (ASC_FEATURE_SIMD) computeJobs<v128>(e, 0, first, count);
+  else computeJobs<f32>(e, 0, first, count);
+}
 
-/**
- * For each of `rows` rows of `count` f32 at `input` (planar channels, or many frames' channels back
- * to back), writes mean, std, RMS, min and max as f32 to `output`. Sums are f64, two-pass for the
- * variance, in index order, so a host computing in f64 the same way gets identical bits.
- */
-export function rowStats(input: usize, rows: i32, count: i32, output: usize): void {
-  const n = <f64>count;
-  for (let r = 0; r < rows; r++) {
-    const p = input + ((<usize>r * <usize>count) << 2);
-    let sum: f64 = 0;
-    let sumSq: f64 = 0;
-    let lo = load<f32>(p);
-    let hi = lo;
-    for (let i = 0; i < count; i++) {
-      const v = load<f32>(p + (<usize>i << 2));
-      const d = <f64>v;
-      sum += d;
-      sumSq += d * d;
-      lo = min(lo, v);
-      hi = max(hi, v);
-    }
-    const mean = sum / n;
-    let dev: f64 = 0;
-    for (let i = 0; i < count; i++) {
-      const d = <f64>load<f32>(p + (<usize>i << 2)) - mean;
-      dev += d * d;
-    }
-    const q = output + ((<usize>r * ROW_STATS_WIDTH) << 2);
-    store<f32>(q, <f32>mean);
-    store<f32>(q, <f32>Math.sqrt(dev / n), 4);
-    store<f32>(q, <f32>Math.sqrt(sumSq / n), 8);
-    store<f32>(q, lo, 12);
-    store<f32>(q, hi, 16);
+/** Features for `count` contiguous windows (channels x window f32 each) at `windows`; returns count or a negative error. */
+export function computeWindows(e: Extractor, windows: usize, count: i32): i32 {
+  const filed = fileWindows(e, windows, count);
+  if (filed < 0) return filed;
+  if (ASC_FEATURE_SIMD) computeJobs<v128>(e, windows, 0, count);
+  else computeJobs<f32>(e, windows, 0, count);
+  return count;
+}
+
+const INFO = memory.data(64);
+
+/** Addresses and sizes the host needs, as i32[16] at the returned address. */
+export function describe(e: Extractor): usize {
+  store<i32>(INFO, e.width);
+  store<i32>(INFO, e.perChannel, 4);
+  store<i32>(INFO, e.offAxes, 8);
+  store<i32>(INFO, e.jobCap, 12);
+  store<i32>(INFO, e.ringLen, 16);
+  store<i32>(INFO, <i32>e.out, 20);
+  store<i32>(INFO, <i32>e.jobSlot, 24);
+  store<i32>(INFO, <i32>e.jobStart, 28);
+  store<i32>(INFO, <i32>e.jobFlags, 32);
+  store<i32>(INFO, <i32>e.inEntries, 36);
+  store<i32>(INFO, <i32>e.inSamples, 40);
+  store<i32>(INFO, e.inEntryCap, 44);
+  store<i32>(INFO, e.inSampleCap, 48);
+  store<i32>(INFO, e.nBands, 52);
+  store<i32>(INFO, e.nGroups, 56);
+  store<i32>(INFO, e.maxChunk, 60);
+  return INFO;
+}
+
+let scratchAt: usize = 0;
+let scratchSize: usize = 0;
+
+/** A reusable region of at least `bytes` bytes for one-off kernels such as rowStats; 0 if memory cannot grow. */
+export function scratch(bytes: i32): usize {
+  if (<usize>bytes > scratchSize) {
+    scratchSize = max(<usize>bytes, scratchSize << 1);
+    scratchAt = heap.alloc(scratchSize);
   }
+  return scratchAt;
+}
+
+/** Replaces the host `abort` import (asconfig "use"): an allocation too large traps like running out of memory. */
+export function trap(message: usize, file: usize, line: u32, column: u32): void {
+  unreachable();
 }
