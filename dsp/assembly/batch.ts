@@ -4,6 +4,7 @@
 
 import { Extractor, FLAG_INVALID } from './extractor';
 import { GROUP_AXES, GROUP_ORDER, axesFeatures, channelFeatures, meanOf } from './features';
+import { st } from './lanes';
 import { orderFeatures } from './order';
 
 /** Job of each lane in the current group (i32[4]). */
@@ -12,13 +13,15 @@ export const LANE_JOB = memory.data(16);
 const ROWS = memory.data(16);
 /** Gathered V array of each channel for the current group (usize[64]). */
 const SERIES = memory.data(256);
-/** Mean of each channel for the current group (V[64]). */
-const MEANS = memory.data(1024, 16);
+/** Mean and its low part (meanOf) of each channel for the current group (V[64][2]). */
+const MEANS = memory.data(2048, 16);
+/** Means of one 3-axis group, gathered for axesFeatures (V[8]). */
+const AXIS_MEANS = memory.data(128, 16);
 
 /** Series `ch` of job j as contiguous f32: the window itself, in place in its ring, or copied to tmp where the ring wraps. */
 function seriesPtr(e: Extractor, windows: usize, job: i32, ch: i32, tmp: usize): usize {
   const w = e.window;
-  if (windows != 0) return windows + ((<usize>job * e.channels + <usize>ch) * <usize>w << 2);
+  if (windows != 0) return windows + ((<usize>job * e.inChannels + <usize>load<i32>(e.sources + (<usize>ch << 2))) * <usize>w << 2);
   const slot = load<i32>(e.jobSlot + (<usize>job << 2));
   const start = load<i32>(e.jobRing + (<usize>job << 2));
   const ring = e.rings + (<usize>slot * e.channels + <usize>ch) * (<usize>e.ringLen << 2);
@@ -95,9 +98,10 @@ export function computeJobs<V>(e: Extractor, windows: usize, first: i32, count: 
       }
       const x = gather<V>(e, windows, ch, e.work + <usize>ch * vbytes);
       store<usize>(SERIES + (<usize>ch << 2), x);
-      const mean = meanOf<V>(x, e.window);
-      store<V>(MEANS + (<usize>ch << 4), mean);
-      channelFeatures<V>(e.plan, x, mean, ROWS);
+      const at = MEANS + (<usize>ch << 5);
+      const mean = meanOf<V>(x, e.window, at + 16);
+      store<V>(at, mean);
+      channelFeatures<V>(e.plan, x, mean, load<V>(at + 16), ROWS);
       if (e.mask & GROUP_ORDER) orderFeatures<V>(e, x, ch, ROWS, windows == 0);
     }
     if ((e.mask & GROUP_AXES) && e.nGroups > 0) {
@@ -109,10 +113,12 @@ export function computeJobs<V>(e: Extractor, windows: usize, first: i32, count: 
         const x = load<usize>(SERIES + (<usize>load<i32>(chs) << 2));
         const y = load<usize>(SERIES + (<usize>load<i32>(chs, 4) << 2));
         const z = load<usize>(SERIES + (<usize>load<i32>(chs, 8) << 2));
-        const mx = load<V>(MEANS + (<usize>load<i32>(chs) << 4));
-        const my = load<V>(MEANS + (<usize>load<i32>(chs, 4) << 4));
-        const mz = load<V>(MEANS + (<usize>load<i32>(chs, 8) << 4));
-        axesFeatures<V>(e.window, x, y, z, mx, my, mz, e.work + <usize>e.channels * vbytes, ROWS, e.offAxes + grp * 6);
+        for (let axis = 0; axis < 3; axis++) {
+          const at = MEANS + (<usize>load<i32>(chs + (<usize>axis << 2)) << 5);
+          st<V>(AXIS_MEANS, 2 * axis, load<V>(at));
+          st<V>(AXIS_MEANS, 2 * axis + 1, load<V>(at + 16));
+        }
+        axesFeatures<V>(e.window, x, y, z, AXIS_MEANS, e.work + <usize>e.channels * vbytes, ROWS, e.offAxes + grp * 6);
       }
     }
   }

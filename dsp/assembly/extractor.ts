@@ -25,7 +25,9 @@ const S_ADDED = 28; // i32 samples added in that call
 const STATE_BYTES = 32;
 
 export class Extractor {
-  channels: i32 = 0;
+  channels: i32 = 0; // every channel features are computed for
+  inChannels: i32 = 0; // channels in the input; the others are derived from one of them
+  sources: usize = 0; // i32[channels]: the input channel each channel reads
   window: i32 = 0;
   hop: i32 = 0;
   fftSize: i32 = 0;
@@ -79,6 +81,9 @@ export function create(channels: i32, window: i32, hop: i32, fftSize: i32, sampl
   if (capacity < 1 || maxChunk < 1) return null;
   const e = new Extractor();
   e.channels = channels;
+  e.inChannels = channels;
+  e.sources = heap.alloc(<usize>channels << 2);
+  for (let c = 0; c < channels; c++) store<i32>(e.sources + (<usize>c << 2), c);
   e.window = window;
   e.hop = hop;
   e.fftSize = fftSize;
@@ -111,6 +116,17 @@ export function addGroup(e: Extractor, a: i32, b: i32, c: i32): i32 {
   return e.nGroups++;
 }
 
+/**
+ * Makes channel `channel` a copy of input channel `input` (before its own filters). Derived channels
+ * come last: the input then holds only the channels before the first derived one.
+ */
+export function deriveChannel(e: Extractor, channel: i32, input: i32): i32 {
+  if (e.finalized || channel < 1 || channel >= e.channels || input < 0 || input >= channel) return -1;
+  store<i32>(e.sources + (<usize>channel << 2), input);
+  e.inChannels = min(e.inChannels, channel);
+  return 0;
+}
+
 /** Appends a filter to channel `channel`; returns its section count, or -1 if it does not fit. */
 export function addFilter(e: Extractor, channel: i32, kind: i32, order: i32, f1: f64, f2: f64): i32 {
   if (e.finalized || channel < 0 || channel >= e.channels) return -1;
@@ -132,6 +148,10 @@ export function addFilter(e: Extractor, channel: i32, kind: i32, order: i32, f1:
 /** Lays out features and allocates state and work areas. Returns the feature width, or -1. */
 export function finalize(e: Extractor): i32 {
   if (e.finalized) return e.width;
+  for (let c = 0; c < e.channels; c++) {
+    const s = load<i32>(e.sources + (<usize>c << 2));
+    if (c < e.inChannels ? s != c : s >= e.inChannels) return -1;
+  }
   const m = e.mask;
   let pc = 0;
   const p = e.plan;
@@ -293,7 +313,7 @@ export function ingest(e: Extractor, entries: i32): i32 {
         const sections = load<i32>(e.nSections + (<usize>ch << 2));
         const coeffs = e.coeffs + <usize>ch * MAX_SECTIONS * SECTION_COEFFS * 8;
         const z = e.zstate + (<usize>slot * c + <usize>ch) * MAX_SECTIONS * 16;
-        const inp = src + (<usize>ch * <usize>count + <usize>done) * 4;
+        const inp = src + (<usize>load<i32>(e.sources + (<usize>ch << 2)) * <usize>count + <usize>done) * 4;
         const pos = <i32>have & mask;
         if (sections == 0) {
           // Straight copy into the ring (two runs at the wrap), then one pass to catch non-finite samples.
@@ -332,7 +352,7 @@ export function ingest(e: Extractor, entries: i32): i32 {
         store<i64>(st + S_NEXT_END, nextEnd + <i64>e.hop);
       }
     }
-    src += <usize>c * <usize>count * 4;
+    src += <usize>e.inChannels * <usize>count * 4;
   }
   return jobs;
 }
@@ -364,7 +384,7 @@ function markBad(ring: usize, mask: i32, pos: i32, inp: usize, n: i32, have: i64
 /** Flags contiguous windows that hold a non-finite sample and files them as jobs 0..count-1. */
 export function fileWindows(e: Extractor, windows: usize, count: i32): i32 {
   if (count > e.jobCap) return ERR_JOBS;
-  const per = <usize>e.channels * <usize>e.window;
+  const per = <usize>e.inChannels * <usize>e.window;
   for (let j = 0; j < count; j++) {
     const p = windows + ((<usize>j * per) << 2);
     let bad = false;

@@ -26,24 +26,35 @@ const TINY: f32 = 1e-30;
   }
 }
 
-/** Per-lane exact mean: f64 sum of the f32 samples in index order, divided, rounded to f32. */
-export function meanOf<V>(x: usize, n: i32): V {
+/**
+ * Per-lane mean: the f64 sum of the f32 samples in index order, divided, rounded to f32 (returned)
+ * with the rest, f64 mean minus that, as f32 at `lo`. Centring by (x - mean) - lo is then exact to
+ * float32 precision of the deviation even when the spread is 1e-4 of the level (a gravity channel).
+ */
+export function meanOf<V>(x: usize, n: i32, lo: usize): V {
   if (isVector<V>()) {
-    let lo = f64x2.splat(0);
-    let hi = f64x2.splat(0);
+    let acc0 = f64x2.splat(0);
+    let acc1 = f64x2.splat(0);
     for (let i = 0; i < n; i++) {
       const v = v128.load(x + (<usize>i << 4));
-      lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
-      hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)));
+      acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(v));
+      acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)));
     }
     const d = f64x2.splat(<f64>n);
-    const a = f32x4.demote_f64x2_zero(f64x2.div(lo, d));
-    const b = f32x4.demote_f64x2_zero(f64x2.div(hi, d));
+    const qa = f64x2.div(acc0, d), qb = f64x2.div(acc1, d);
+    const a = f32x4.demote_f64x2_zero(qa);
+    const b = f32x4.demote_f64x2_zero(qb);
+    const ra = f32x4.demote_f64x2_zero(f64x2.sub(qa, f64x2.promote_low_f32x4(a)));
+    const rb = f32x4.demote_f64x2_zero(f64x2.sub(qb, f64x2.promote_low_f32x4(b)));
+    v128.store(lo, v128.shuffle<f32>(ra, rb, 0, 1, 4, 5));
     return <V>v128.shuffle<f32>(a, b, 0, 1, 4, 5);
   }
   let s: f64 = 0;
   for (let i = 0; i < n; i++) s += <f64>load<f32>(x + (<usize>i << 2));
-  return <V>(<f32>(s / <f64>n));
+  const q = s / <f64>n;
+  const m = <f32>q;
+  store<f32>(lo, <f32>(q - <f64>m));
+  return <V>m;
 }
 
 /** exp per lane with this module's Mathf.exp (one call per series, not per sample). */
@@ -86,15 +97,16 @@ export class ChannelPlan {
 }
 
 /** All enabled per-channel features of the series x (V[n]); rows point at the channel's first feature. */
-export function channelFeatures<V>(p: ChannelPlan, x: usize, mean: V, rows: usize): void {
+export function channelFeatures<V>(p: ChannelPlan, x: usize, mean: V, meanLo: V, rows: usize): void {
   const n = p.n;
   const zero = splat<V>(0);
   const mask = p.mask;
 
   if (mask & (GROUP_STATS | GROUP_MOMENTS | GROUP_CROSSINGS | GROUP_JERK)) {
     let prev = ld<V>(x, 0);
-    let prevD = sub<V>(prev, mean);
+    let prevD = sub<V>(sub<V>(prev, mean), meanLo);
     let d2 = mul<V>(prevD, prevD);
+    let s1 = prevD;
     let s2 = d2;
     let s3 = mul<V>(d2, prevD);
     let s4 = mul<V>(d2, d2);
@@ -106,8 +118,9 @@ export function channelFeatures<V>(p: ChannelPlan, x: usize, mean: V, rows: usiz
     let mc = zeroCount<V>();
     for (let i = 1; i < n; i++) {
       const v = ld<V>(x, i);
-      const d = sub<V>(v, mean);
+      const d = sub<V>(sub<V>(v, mean), meanLo);
       d2 = mul<V>(d, d);
+      s1 = add<V>(s1, d);
       s2 = add<V>(s2, d2);
       s3 = add<V>(s3, mul<V>(d2, d));
       s4 = add<V>(s4, mul<V>(d2, d2));
@@ -123,7 +136,13 @@ export function channelFeatures<V>(p: ChannelPlan, x: usize, mean: V, rows: usiz
     }
     const nv = splat<V>(<f32>n);
     const n1 = splat<V>(<f32>(n - 1));
-    const variance = div<V>(s2, nv);
+    // Moments about the mean, then re-centred by c, the mean of the float32 deviations.
+    const c = div<V>(s1, nv);
+    const r2 = div<V>(s2, nv), r3 = div<V>(s3, nv), r4 = div<V>(s4, nv);
+    const cc = mul<V>(c, c);
+    const variance = maxv<V>(sub<V>(r2, cc), zero);
+    const m3 = add<V>(sub<V>(r3, mul<V>(mul<V>(splat<V>(3), c), r2)), mul<V>(splat<V>(2), mul<V>(cc, c)));
+    const m4 = sub<V>(add<V>(sub<V>(r4, mul<V>(mul<V>(splat<V>(4), c), r3)), mul<V>(mul<V>(splat<V>(6), cc), r2)), mul<V>(splat<V>(3), mul<V>(cc, cc)));
     const std = sqrtv<V>(variance);
     const energy = div<V>(sq, nv);
     if (mask & GROUP_STATS) {
@@ -138,8 +157,8 @@ export function channelFeatures<V>(p: ChannelPlan, x: usize, mean: V, rows: usiz
     }
     if (mask & GROUP_MOMENTS) {
       // Zero variance: skewness and excess kurtosis are reported as 0.
-      const skew = div<V>(div<V>(s3, nv), mul<V>(variance, std));
-      const kurt = sub<V>(div<V>(div<V>(s4, nv), mul<V>(variance, variance)), splat<V>(3));
+      const skew = div<V>(m3, mul<V>(variance, std));
+      const kurt = sub<V>(div<V>(m4, mul<V>(variance, variance)), splat<V>(3));
       put<V>(rows, p.offMoments, selGt<V>(variance, zero, skew, zero));
       put<V>(rows, p.offMoments + 1, selGt<V>(variance, zero, kurt, zero));
     }
@@ -152,16 +171,16 @@ export function channelFeatures<V>(p: ChannelPlan, x: usize, mean: V, rows: usiz
     }
   }
 
-  if (mask & (GROUP_SPECTRAL | GROUP_BANDS)) spectralFeatures<V>(p, x, mean, rows);
+  if (mask & (GROUP_SPECTRAL | GROUP_BANDS)) spectralFeatures<V>(p, x, mean, meanLo, rows);
 }
 
-function spectralFeatures<V>(p: ChannelPlan, x: usize, mean: V, rows: usize): void {
+function spectralFeatures<V>(p: ChannelPlan, x: usize, mean: V, meanLo: V, rows: usize): void {
   const t = changetype<FftTables>(p.fft);
   const m = t.half;
   const zero = splat<V>(0);
   for (let k = 0; k <= m; k++) st<V>(p.power, k, zero);
   for (let s = 0; s < p.segments; s++) {
-    addSegmentPower<V>(t, x, s * p.segStep, mean, p.re, p.im, p.power, p.edgeScale, p.midScale);
+    addSegmentPower<V>(t, x, s * p.segStep, mean, meanLo, p.re, p.im, p.power, p.edgeScale, p.midScale);
   }
   if (p.mask & GROUP_SPECTRAL) {
     // Over bins 1..M (DC excluded): total power, centroid, dominant bin, log sums.
@@ -228,20 +247,28 @@ function spectralFeatures<V>(p: ChannelPlan, x: usize, mean: V, rows: usize): vo
 }
 
 /** Magnitude mean, std, RMS and the three pairwise Pearson correlations of a 3-axis group. */
-export function axesFeatures<V>(n: i32, x: usize, y: usize, z: usize, mx: V, my: V, mz: V, mag: usize, rows: usize, offset: i32): void {
+export function axesFeatures<V>(n: i32, x: usize, y: usize, z: usize, means: usize, mag: usize, rows: usize, offset: i32): void {
   const zero = splat<V>(0);
   for (let i = 0; i < n; i++) {
     const a = ld<V>(x, i), b = ld<V>(y, i), c = ld<V>(z, i);
     st<V>(mag, i, sqrtv<V>(add<V>(add<V>(mul<V>(a, a), mul<V>(b, b)), mul<V>(c, c))));
   }
-  const mm = meanOf<V>(mag, n);
-  let sm = zero, sq = zero, sxx = zero, syy = zero, szz = zero, sxy = zero, sxz = zero, syz = zero;
+  // means: (mean, lo) of x, y and z, as V pairs; the magnitude's lo goes after them.
+  const mx = ld<V>(means, 0), lx = ld<V>(means, 1), my = ld<V>(means, 2), ly = ld<V>(means, 3), mz = ld<V>(means, 4), lz = ld<V>(means, 5);
+  const mm = meanOf<V>(mag, n, means + 6 * sizeof<V>());
+  const lm = ld<V>(means, 6);
+  let s1 = zero, sm = zero, sq = zero, sx = zero, sy = zero, sz = zero;
+  let sxx = zero, syy = zero, szz = zero, sxy = zero, sxz = zero, syz = zero;
   for (let i = 0; i < n; i++) {
     const v = ld<V>(mag, i);
-    const d = sub<V>(v, mm);
+    const d = sub<V>(sub<V>(v, mm), lm);
+    s1 = add<V>(s1, d);
     sm = add<V>(sm, mul<V>(d, d));
     sq = add<V>(sq, mul<V>(v, v));
-    const a = sub<V>(ld<V>(x, i), mx), b = sub<V>(ld<V>(y, i), my), c = sub<V>(ld<V>(z, i), mz);
+    const a = sub<V>(sub<V>(ld<V>(x, i), mx), lx), b = sub<V>(sub<V>(ld<V>(y, i), my), ly), c = sub<V>(sub<V>(ld<V>(z, i), mz), lz);
+    sx = add<V>(sx, a);
+    sy = add<V>(sy, b);
+    sz = add<V>(sz, c);
     sxx = add<V>(sxx, mul<V>(a, a));
     syy = add<V>(syy, mul<V>(b, b));
     szz = add<V>(szz, mul<V>(c, c));
@@ -250,12 +277,21 @@ export function axesFeatures<V>(n: i32, x: usize, y: usize, z: usize, mx: V, my:
     syz = add<V>(syz, mul<V>(b, c));
   }
   const nv = splat<V>(<f32>n);
+  // Re-centred as in channelFeatures: (co)variances about the float32 means, minus the means' offsets.
+  const c = div<V>(s1, nv);
+  const cx = div<V>(sx, nv), cy = div<V>(sy, nv), cz = div<V>(sz, nv);
+  const vxx = sub<V>(div<V>(sxx, nv), mul<V>(cx, cx));
+  const vyy = sub<V>(div<V>(syy, nv), mul<V>(cy, cy));
+  const vzz = sub<V>(div<V>(szz, nv), mul<V>(cz, cz));
+  const vxy = sub<V>(div<V>(sxy, nv), mul<V>(cx, cy));
+  const vxz = sub<V>(div<V>(sxz, nv), mul<V>(cx, cz));
+  const vyz = sub<V>(div<V>(syz, nv), mul<V>(cy, cz));
   put<V>(rows, offset, mm);
-  put<V>(rows, offset + 1, sqrtv<V>(div<V>(sm, nv)));
+  put<V>(rows, offset + 1, sqrtv<V>(maxv<V>(sub<V>(div<V>(sm, nv), mul<V>(c, c)), zero)));
   put<V>(rows, offset + 2, sqrtv<V>(div<V>(sq, nv)));
   // An axis without variance has no correlation: reported as 0.
-  const dxy = sqrtv<V>(mul<V>(sxx, syy)), dxz = sqrtv<V>(mul<V>(sxx, szz)), dyz = sqrtv<V>(mul<V>(syy, szz));
-  put<V>(rows, offset + 3, selGt<V>(dxy, zero, div<V>(sxy, dxy), zero));
-  put<V>(rows, offset + 4, selGt<V>(dxz, zero, div<V>(sxz, dxz), zero));
-  put<V>(rows, offset + 5, selGt<V>(dyz, zero, div<V>(syz, dyz), zero));
+  const dxy = sqrtv<V>(mul<V>(vxx, vyy)), dxz = sqrtv<V>(mul<V>(vxx, vzz)), dyz = sqrtv<V>(mul<V>(vyy, vzz));
+  put<V>(rows, offset + 3, selGt<V>(dxy, zero, div<V>(vxy, dxy), zero));
+  put<V>(rows, offset + 4, selGt<V>(dxz, zero, div<V>(vxz, dxz), zero));
+  put<V>(rows, offset + 5, selGt<V>(dyz, zero, div<V>(vyz, dyz), zero));
 }

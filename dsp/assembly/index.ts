@@ -8,7 +8,7 @@
 import { Extractor, fileWindows } from './extractor';
 import { computeJobs } from './batch';
 
-export { create, addBand, addGroup, addFilter, finalize, reset, total, reserveInput, ingest } from './extractor';
+export { create, addBand, addGroup, deriveChannel, addFilter, finalize, reset, total, reserveInput, ingest } from './extractor';
 export { rowStats, ROW_STATS_WIDTH } from './row-stats';
 
 /** 1 in the SIMD build, 0 in the scalar build. */

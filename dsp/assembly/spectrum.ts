@@ -65,10 +65,10 @@ function reverseBits32(v: u32): u32 {
 }
 
 /**
- * Adds the one-sided power of segment x[start .. start+F) (minus `mean`, Hann-windowed) times
+ * Adds the one-sided power of segment x[start .. start+F) (minus mean + meanLo, Hann-windowed) times
  * `edgeScale` (bins 0 and M) or `midScale` (bins 1..M-1) to power[0..M]. re and im hold M lanes each.
  */
-export function addSegmentPower<V>(t: FftTables, x: usize, start: i32, mean: V, re: usize, im: usize, power: usize, edgeScale: f32, midScale: f32): void {
+export function addSegmentPower<V>(t: FftTables, x: usize, start: i32, mean: V, meanLo: V, re: usize, im: usize, power: usize, edgeScale: f32, midScale: f32): void {
   const m = t.half;
   // Bit-reversed load of z[n] = x[2n] + i x[2n+1], windowed, mean removed.
   for (let n = 0; n < m; n++) {
@@ -76,8 +76,8 @@ export function addSegmentPower<V>(t: FftTables, x: usize, start: i32, mean: V, 
     const i0 = start + (n << 1);
     const w0 = splat<V>(load<f32>(t.hann + (<usize>(n << 1) << 2)));
     const w1 = splat<V>(load<f32>(t.hann + (<usize>((n << 1) + 1) << 2)));
-    st<V>(re, r, mul<V>(sub<V>(ld<V>(x, i0), mean), w0));
-    st<V>(im, r, mul<V>(sub<V>(ld<V>(x, i0 + 1), mean), w1));
+    st<V>(re, r, mul<V>(sub<V>(sub<V>(ld<V>(x, i0), mean), meanLo), w0));
+    st<V>(im, r, mul<V>(sub<V>(sub<V>(ld<V>(x, i0 + 1), mean), meanLo), w1));
   }
   // Stages 1 and 2 as one radix-4 pass: their twiddles are 1 and -i, so adds and subtracts only.
   for (let a = 0; a < m; a += 4) {

@@ -54,15 +54,24 @@ export const featureConfigSchema = z
     fftSize: z.number().refine(isPow2, 'must be a power of two').refine((n) => n >= 32, 'must be at least 32').optional().describe('FFT frame, a power of two <= window; smaller frames are Welch-averaged with 50% overlap (default: the window)'),
     features: z.array(z.enum(FEATURE_GROUPS)).default([...FEATURE_GROUPS]).describe(`feature groups to compute: ${FEATURE_GROUPS.join(', ')}`),
     bands: z.array(z.tuple([z.number().nonnegative(), z.number().positive()])).max(32).default(DEFAULT_BANDS.map((b) => [...b] as [number, number])).describe('band-power bands as [low, high) in Hz, high <= sampleRate/2'),
+    derived: z.array(z.strictObject({
+      name: z.string().regex(NAME, 'a letter, then letters, digits or _ (at most 32)'),
+      from: z.string().describe('the input channel it copies before its own filters'),
+      unit: z.string().min(1).max(16).optional().describe('default: the unit of its input channel'),
+    })).max(32).default([]).describe('channels computed from an input channel by their own filters, e.g. gravity (lowpass) next to body acceleration (highpass)'),
     axes: z.array(z.strictObject({ name: z.string().regex(NAME), channels: z.tuple([z.string(), z.string(), z.string()]) })).max(8).optional().describe('3-axis groups (magnitude and correlations); default acc and gyro when the IMU channel names are used'),
     filters: z.array(filter).default([]).describe('streaming IIR filters per channel, e.g. a highpass at 0.3 Hz to remove gravity'),
     capacity: z.number().int().positive().max(1_000_000).default(64).describe('most sensors one extractor holds state for'),
     maxChunk: z.number().int().positive().optional().describe('most samples per sensor taken in per kernel call (default: the window); larger pushes are split'),
   })
   .superRefine((c, ctx) => {
-    const names = c.channels.map((ch) => ch.name);
+    const inputs = c.channels.map((ch) => ch.name);
+    const names = [...inputs, ...c.derived.map((d) => d.name)];
     const nyquist = c.sampleRate / 2;
-    if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['channels'], message: 'channel names must be unique' });
+    if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['channels'], message: 'channel names (with derived ones) must be unique' });
+    c.derived.forEach((d, i) => {
+      if (!inputs.includes(d.from)) ctx.addIssue({ code: 'custom', path: ['derived', i, 'from'], message: `no input channel named ${JSON.stringify(d.from)}` });
+    });
     if (c.hop !== undefined && c.hop > c.window) ctx.addIssue({ code: 'custom', path: ['hop'], message: `must be at most the window (${c.window})` });
     if (c.fftSize !== undefined && c.fftSize > c.window) ctx.addIssue({ code: 'custom', path: ['fftSize'], message: `must be at most the window (${c.window})` });
     c.bands.forEach(([lo, hi], i) => {
@@ -97,6 +106,25 @@ export const featureConfigSchema = z
       axes: c.axes ?? (imu ? IMU6_AXES.map((g) => ({ name: g.name, channels: [...g.channels] as [string, string, string] })) : []),
     };
   });
+
+export interface FeatureChannel {
+  name: string;
+  unit: string;
+  /** The input channel it reads: itself for an input, its `from` for a derived channel. */
+  input: number;
+}
+
+/** Every channel features are computed for: the inputs, then the derived ones, each with the input it reads. */
+export function featureChannels(c: FeatureConfig): FeatureChannel[] {
+  const names = c.channels.map((ch) => ch.name);
+  return [
+    ...c.channels.map((ch, i) => ({ name: ch.name, unit: ch.unit, input: i })),
+    ...c.derived.map((d) => {
+      const input = names.indexOf(d.from);
+      return { name: d.name, unit: d.unit ?? c.channels[input]!.unit, input };
+    }),
+  ];
+}
 
 export type FeatureConfigInput = z.input<typeof featureConfigSchema>;
 export type FeatureConfig = DeepReadonly<z.output<typeof featureConfigSchema>>;

@@ -2,7 +2,7 @@
 // with one call (copied once, or written straight into WebAssembly memory with `write`), and every
 // window that completes comes back as a row of the layout, for all sensors at once.
 
-import { FEATURE_GROUPS, parseFeatureConfig, type FeatureConfig, type FeatureConfigInput } from './config.js';
+import { FEATURE_GROUPS, featureChannels, parseFeatureConfig, type FeatureConfig, type FeatureConfigInput } from './config.js';
 import { DspError } from './errors.js';
 import { featureLayout, type FeatureLayout } from './layout.js';
 import { loadDsp, type DspExports, type DspModule } from './loader.js';
@@ -80,12 +80,15 @@ export class FeatureExtractor {
     this.added = new Int32Array(config.capacity);
     this.simd = dsp.simd;
     const x = (this.x = dsp.exports);
-    const names = config.channels.map((c) => c.name);
+    const names = featureChannels(config).map((c) => c.name);
     let mask = 0;
     for (const g of config.features) mask |= 1 << FEATURE_GROUPS.indexOf(g);
     const h = this.guard('create', () => x.create(names.length, config.window, config.hop, config.fftSize, config.sampleRate, mask, config.capacity, config.maxChunk));
     if (h === 0) throw new DspError('EW_DSP_SHAPE', `the kernels refused the dimensions (channels ${names.length}, window ${config.window}, hop ${config.hop}, fftSize ${config.fftSize})`);
     this.handle = h;
+    featureChannels(config).forEach((s, ch) => {
+      if (ch >= config.channels.length && x.deriveChannel(h, ch, s.input) < 0) throw new DspError('EW_DSP_SHAPE', `derived channel ${s.name} refused`);
+    });
     for (const [lo, hi] of config.bands as readonly (readonly [number, number])[]) if (x.addBand(h, lo, hi) < 0) throw new DspError('EW_DSP_SHAPE', `band [${lo}, ${hi}) refused`);
     for (const g of config.axes) x.addGroup(h, ...(g.channels.map((n) => names.indexOf(n)) as [number, number, number]));
     for (const f of config.filters) {
@@ -313,7 +316,7 @@ const MAX_BYTES = 2 ** 31;
 
 /** The memory the kernels will allocate for a config (rings, filter state, sorted halves, output), in bytes. */
 export function estimateBytes(c: FeatureConfig): number {
-  const channels = c.channels.length;
+  const channels = featureChannels(c).length;
   const ring = 2 ** Math.ceil(Math.log2(c.window + c.maxChunk));
   const jobs = c.capacity * (Math.ceil(c.maxChunk / c.hop) + 1);
   const width = featureLayout(c).width;

@@ -2,7 +2,7 @@
 // feature frames carry (protocol/ frame field layoutId), so edge, cloud and browser agree on what
 // position 17 means. The id is a hash of everything that gives a position its meaning.
 
-import { parseFeatureConfig, type FeatureConfig, type FeatureConfigInput, type FeatureGroup } from './config.js';
+import { featureChannels, parseFeatureConfig, type FeatureConfig, type FeatureConfigInput, type FeatureGroup } from './config.js';
 
 export interface FeatureInfo {
   /** e.g. "ax.mean", "ax.band_0.3_1hz", "acc.corr_xy" */
@@ -43,7 +43,7 @@ export function featureLayout(input: FeatureConfigInput | FeatureConfig): Featur
   const config = parseFeatureConfig(input);
   const on = new Set(config.features);
   const features: FeatureInfo[] = [];
-  for (const ch of config.channels) {
+  for (const ch of featureChannels(config)) {
     for (const group of ['stats', 'order', 'moments', 'crossings', 'jerk', 'spectral'] as const) {
       if (!on.has(group)) continue;
       for (const [name, unit] of CHANNEL_FEATURES[group]) features.push({ name: `${ch.name}.${name}`, unit: unit(ch.unit), group, source: ch.name });
@@ -54,7 +54,7 @@ export function featureLayout(input: FeatureConfigInput | FeatureConfig): Featur
   }
   if (on.has('axes')) {
     for (const g of config.axes) {
-      const unit = config.channels.find((c) => c.name === g.channels[0])!.unit;
+      const unit = featureChannels(config).find((c) => c.name === g.channels[0])!.unit;
       for (const name of AXES_FEATURES) features.push({ name: `${g.name}.${name}`, unit: name.startsWith('corr') ? '1' : unit, group: 'axes', source: g.name });
     }
   }
@@ -65,6 +65,7 @@ export function featureLayout(input: FeatureConfigInput | FeatureConfig): Featur
     hop: config.hop,
     fftSize: config.fftSize,
     features: features.map((f) => [f.name, f.unit]),
+    derived: config.derived,
     axes: config.axes,
     filters: config.filters,
   });

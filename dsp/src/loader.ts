@@ -14,6 +14,7 @@ export interface DspExports {
   create(channels: number, window: number, hop: number, fftSize: number, sampleRate: number, mask: number, capacity: number, maxChunk: number): number;
   addBand(e: number, lo: number, hi: number): number;
   addGroup(e: number, a: number, b: number, c: number): number;
+  deriveChannel(e: number, channel: number, input: number): number;
   addFilter(e: number, channel: number, kind: number, order: number, f1: number, f2: number): number;
   finalize(e: number): number;
   reset(e: number, slot: number): void;

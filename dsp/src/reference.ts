@@ -2,7 +2,7 @@
 // WebAssembly kernels are checked against (within the tolerances in test/dsp/) and the baseline of
 // bench/dsp.ts. Nothing here is optimized on purpose beyond what a careful user would write.
 
-import { FEATURE_GROUPS, parseFeatureConfig, type FeatureConfig, type FeatureConfigInput } from './config.js';
+import { FEATURE_GROUPS, featureChannels, parseFeatureConfig, type FeatureConfig, type FeatureConfigInput } from './config.js';
 import type { FeatureWindows, SamplesEntry } from './extractor.js';
 
 export const ROW_STATS_WIDTH = 5;
@@ -196,14 +196,22 @@ export function axesFeatures(x: ArrayLike<number>, y: ArrayLike<number>, z: Arra
   return [mm, std, rms, pearson(x, y), pearson(x, z), pearson(y, z)];
 }
 
-/** Every feature of one window (planar channels x window), in layout order; NaN everywhere if a sample is not finite. */
+/**
+ * Every feature of one window, in layout order: `window` holds the input channels (planar,
+ * channels x window); derived channels are copies of their input here (no filters run on a single
+ * window). NaN everywhere if a sample is not finite.
+ */
 export function referenceFeatures(input: FeatureConfigInput | FeatureConfig, window: Float32Array): Float64Array {
   const c = parseFeatureConfig(input);
   const n = c.window;
+  return featuresOfSeries(c, featureChannels(c).map((s) => window.subarray(s.input * n, (s.input + 1) * n)));
+}
+
+/** Every feature of one window given each channel's samples (inputs then derived), in layout order. */
+function featuresOfSeries(c: FeatureConfig, channels: Float32Array[]): Float64Array {
   const on = new Set(c.features);
-  const channels = c.channels.map((_, i) => window.subarray(i * n, (i + 1) * n));
   const out: number[] = [];
-  if (!window.every(Number.isFinite)) return new Float64Array(featureCount(c)).fill(NaN);
+  if (!channels.every((x) => x.every(Number.isFinite))) return new Float64Array(featureCount(c)).fill(NaN);
   for (const x of channels) {
     const t = timeFeatures(x, c.sampleRate);
     for (const g of ['stats', 'order', 'moments', 'crossings', 'jerk'] as const) if (on.has(g)) out.push(...t[g]);
@@ -216,7 +224,7 @@ export function referenceFeatures(input: FeatureConfigInput | FeatureConfig, win
   }
   if (on.has('axes')) {
     for (const g of c.axes) {
-      const [x, y, z] = g.channels.map((name) => channels[c.channels.findIndex((ch) => ch.name === name)]!) as [Float32Array, Float32Array, Float32Array];
+      const [x, y, z] = g.channels.map((name) => channels[featureChannels(c).findIndex((ch) => ch.name === name)]!) as [Float32Array, Float32Array, Float32Array];
       out.push(...axesFeatures(x, y, z));
     }
   }
@@ -227,7 +235,7 @@ function featureCount(c: FeatureConfig): number {
   const per = { stats: 7, order: 2, moments: 2, crossings: 2, jerk: 1, spectral: 7, bands: c.bands.length, axes: 0 };
   const on = new Set(c.features);
   const channel = FEATURE_GROUPS.reduce((s, g) => s + (on.has(g) ? per[g] : 0), 0);
-  return channel * c.channels.length + (on.has('axes') ? 6 * c.axes.length : 0);
+  return channel * featureChannels(c).length + (on.has('axes') ? 6 * c.axes.length : 0);
 }
 
 /** Second-order sections [b0, b1, b2, a1, a2] of a filter (Audio EQ Cookbook, Butterworth Qs). */
@@ -263,13 +271,14 @@ export class ReferenceExtractor {
 
   constructor(input: FeatureConfigInput | FeatureConfig) {
     this.config = parseFeatureConfig(input);
-    this.sections = this.config.channels.map((ch) =>
+    this.sections = featureChannels(this.config).map((ch) =>
       this.config.filters.filter((f) => f.channels.includes(ch.name)).flatMap((f) => designSections(f.type, f.order, f.cutoff as number | readonly [number, number], this.config.sampleRate)),
     );
   }
 
   push(entries: readonly SamplesEntry[]): FeatureWindows {
-    const c = this.config.channels.length;
+    const inputs = this.config.channels.length;
+    const series = featureChannels(this.config);
     const { window: w, hop } = this.config;
     const rows: Float64Array[] = [];
     const slots: number[] = [];
@@ -281,16 +290,16 @@ export class ReferenceExtractor {
         s = { ring: this.sections.map(() => new Float32Array(w)), state: this.sections.map((secs) => secs.map(() => [0, 0])), seen: 0, nextEnd: w, lastBad: -1 };
         this.sensors.set(slot, s);
       }
-      const n = samples.length / c;
+      const n = samples.length / inputs;
       for (let i = 0; i < n; i++) {
-        for (let ch = 0; ch < c; ch++) {
-          let v = samples[ch * n + i]!;
+        series.forEach((ch, k) => {
+          let v = samples[ch.input * n + i]!;
           if (!Number.isFinite(v)) {
             s.lastBad = s.seen;
             v = NaN;
           } else {
-            for (const [k, [b0, b1, b2, a1, a2]] of this.sections[ch]!.entries()) {
-              const z = s.state[ch]![k]!;
+            for (const [j, [b0, b1, b2, a1, a2]] of this.sections[k]!.entries()) {
+              const z = s.state[k]![j]!;
               const y = b0! * v + z[0]!;
               z[0] = b1! * v - a1! * y + z[1]!;
               z[1] = b2! * v - a2! * y;
@@ -298,20 +307,16 @@ export class ReferenceExtractor {
             }
             v = Math.fround(v);
           }
-          s.ring[ch]![s.seen % w] = v;
-        }
+          s.ring[k]![s.seen % w] = v;
+        });
         s.seen++;
         if (s.seen === s.nextEnd) {
-          const windowData = new Float32Array(c * w);
           // The ring holds the last w samples; the oldest is at seen % w.
           const oldest = s.seen % w;
-          s.ring.forEach((r, ch) => {
-            windowData.set(r.subarray(oldest), ch * w);
-            windowData.set(r.subarray(0, oldest), ch * w + w - oldest);
-          });
+          const windowSeries = s.ring.map((r) => Float32Array.from([...r.subarray(oldest), ...r.subarray(0, oldest)]));
           const start = s.seen - w;
           const bad = s.lastBad >= start;
-          rows.push(bad ? new Float64Array(featureCount(this.config)).fill(NaN) : referenceFeatures(this.config, windowData));
+          rows.push(bad ? new Float64Array(featureCount(this.config)).fill(NaN) : featuresOfSeries(this.config, windowSeries));
           slots.push(slot);
           starts.push(start);
           flags.push(bad ? 1 : 0);

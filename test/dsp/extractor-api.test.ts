@@ -33,6 +33,8 @@ describe('feature config', () => {
     [{ sampleRate: 200, filters: [{ type: 'lowpass', channels: ['ax'], cutoff: 150 }] }, 'filters.0.cutoff'],
     [{ sampleRate: 200, features: ['stats', 'wavelets'] }, 'features.1'],
     [{ sampleRate: 200, windw: 256 }, 'windw'],
+    [{ sampleRate: 200, derived: [{ name: 'g', from: 'az2' }] }, 'derived.0.from'],
+    [{ sampleRate: 200, derived: [{ name: 'az', from: 'az' }] }, 'unique'],
     [{}, 'sampleRate'],
   ])('rejects %j naming %s', (input, field) => {
     const err = errorOf(ConfigError, () => parseFeatureConfig(input as never));
@@ -53,7 +55,7 @@ describe('feature layout', () => {
     expect(l.features.at(-1)).toEqual({ name: 'gyro.corr_yz', unit: '1', group: 'axes', source: 'gyro' });
     expect(new Set(l.features.map((f) => f.name)).size).toBe(l.width);
     // The default layout's id is part of the wire contract: it must not change by accident.
-    expect(l.id).toBe(0xb6dacbb0);
+    expect(l.id).toBe(0x1eb8a1d9);
     expect(featureLayout({ sampleRate: 200 }).id).toBe(l.id);
     for (const other of [{ sampleRate: 100 }, { sampleRate: 200, hop: 64 }, { sampleRate: 200, bands: [[1, 2]] }, { sampleRate: 200, features: ['stats'] }, { sampleRate: 200, filters: [{ type: 'highpass', channels: ['az'], cutoff: 0.3 }] }]) {
       expect(featureLayout(other as never).id).not.toBe(l.id);

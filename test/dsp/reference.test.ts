@@ -13,13 +13,16 @@ const BANDS: [number, number][] = [[0, 1], [1, 3], [3, 8], [8, 20], [20, 100]];
 function randomWindow(window: number, seed: number): Float32Array {
   const rand = mulberry32(seed);
   const g = gaussian(seed);
-  switch (seed % 4) {
+  switch (seed % 5) {
     case 0:
       return new ImuSignal(200, (['idle', 'walking', 'running'] as const)[seed % 3]!, seed).next(window);
     case 1:
       return Float32Array.from({ length: 6 * window }, () => (rand() - 0.5) * 20);
     case 2:
       return Float32Array.from({ length: 6 * window }, () => g() * 3 + 9.81);
+    case 3:
+      // A level with a spread of 1e-4 of it, like gravity: moments must survive the float32 mean.
+      return Float32Array.from({ length: 6 * window }, (_, i) => 9.81 + 1e-3 * Math.sin(i / 17) + 2e-4 * g());
     default:
       // Near-pure tones: power in a few bins, the hard case for the spectral moments.
       return Float32Array.from({ length: 6 * window }, (_, i) => Math.sin(i * 0.3 * (1 + Math.floor(i / window))) * 5 + g() * 0.01);

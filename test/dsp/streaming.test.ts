@@ -110,6 +110,44 @@ describe.each(builds)('streaming (simd %s)', (simd) => {
     expect(w.features[plain.layout.index.get('az.mean')!]).toBeGreaterThan(9);
   });
 
+  it('derived channels: gravity and body acceleration from one input, by their own filters', async () => {
+    const dsp = await loadDsp({ simd });
+    const config: FeatureConfigInput = {
+      sampleRate: 200,
+      capacity: 2,
+      derived: [{ name: 'gravity_az', from: 'az' }, { name: 'body_az', from: 'az' }],
+      filters: [
+        { type: 'lowpass', channels: ['gravity_az'], cutoff: 0.3, order: 4 },
+        { type: 'highpass', channels: ['body_az'], cutoff: 0.3, order: 4 },
+      ],
+      axes: [{ name: 'acc', channels: ['ax', 'ay', 'body_az'] }],
+    };
+    const ex = new FeatureExtractor(dsp, config);
+    expect(ex.layout.features.filter((f) => f.source === 'gravity_az').map((f) => f.unit)[0]).toBe('m/s2');
+    const n = 200 * 20;
+    const signal = new ImuSignal(200, 'walking', 4).next(n);
+    const rows = feedInPieces(ex, [signal], n, 3, 200)[0]!;
+    const reference = new ReferenceExtractor(config).push([{ slot: 0, samples: signal }]);
+    expect(rows.length).toBe(reference.count);
+    rows.forEach((r, k) => {
+      const raw = slice(signal, n, r.start, r.start + 256);
+      expect(compareRow(ex.layout, r.features, reference.features.subarray(k * reference.width, (k + 1) * reference.width), raw), `window ${k}`).toEqual([]);
+    });
+    const last = rows.at(-1)!.features;
+    const at = (name: string) => last[ex.layout.index.get(name)!]!;
+    expect(at('gravity_az.mean')).toBeCloseTo(at('az.mean'), 1);
+    expect(at('gravity_az.std')).toBeLessThan(0.1 * at('az.std'));
+    expect(Math.abs(at('body_az.mean'))).toBeLessThan(0.05);
+    expect(at('body_az.std')).toBeGreaterThan(0.8 * at('az.std'));
+    // windows() runs no filters: a derived channel is then a copy of its input.
+    const alone = ex.windows(slice(signal, n, 0, 256));
+    const f = (name: string) => alone.features[ex.layout.index.get(name)!];
+    for (const name of ['mean', 'std', 'median', 'entropy', 'band_1_3hz']) {
+      expect(f(`gravity_az.${name}`)).toBe(f(`az.${name}`));
+      expect(f(`body_az.${name}`)).toBe(f(`az.${name}`));
+    }
+  });
+
   it.each([NaN, Infinity, -Infinity])('a %s sample invalidates the windows that hold it, and only those', async (bad) => {
     const dsp = await loadDsp({ simd });
     const config: FeatureConfigInput = { sampleRate: 200, window: 64, hop: 32, capacity: 2 };
