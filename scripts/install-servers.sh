@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs every server the integration tests use: Kafka, Mosquitto, FerretDB, MinIO.
+# Installs every server the integration tests use: Kafka, Mosquitto, FerretDB, MinIO, and Chromium
+# for the browser tests.
 # Idempotent and cached under $EW_CACHE (default ~/.cache/edgewave); safe to re-run.
 EW_STEP=servers
 source "$(dirname "$0")/lib.sh"
 dir="$(dirname "$0")"
 start=$(date +%s)
 bash "$dir/install-mosquitto.sh"
+bash "$dir/install-chromium.sh"
 # The three builds download from different registries; run them side by side.
 pids=()
 bash "$dir/install-kafka.sh" & pids+=($!)

@@ -9,6 +9,8 @@ export interface ServerSettings {
   mosquitto?: { url: string; authUrl: string; users: Record<string, string> };
   ferretdb?: { url: string };
   minio?: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
+  /** Chromium for the browser tests, driven by playwright-core. */
+  chromium?: { executablePath: string };
   /** Why a server is unavailable (never set when CI=true: the run fails instead). */
   missing: Record<string, string>;
 }

@@ -2,6 +2,7 @@
 // A server named by an EW_* variable is used as it is (e.g. after `npm run servers -- start`).
 // With CI=true any missing or failing server fails the run; it never turns into skipped tests.
 
+import { existsSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
 import { MQTT_TEST_USERS, SERVER_NAMES, startServers, stopServers, type RunningServer, type ServerName } from '../scripts/servers/index.js';
 import { settingsFromEnv, type ServerSettings } from './config.js';
@@ -30,6 +31,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const summary = started.map((s) => `${s.version} (pid ${s.pid})`).join(', ');
     console.log(`[servers] started in ${Date.now() - t0} ms: ${summary || 'none'}\n[servers] logs: ${logDir}`);
   }
+  // Chromium is a tool, not a server: it only has to be installed (scripts/install-chromium.sh).
+  const chromium = process.env.EW_CHROMIUM ?? '/usr/bin/chromium';
+  if (!existsSync(chromium)) missing.chromium = `Chromium not found at ${chromium}: run \`npm run servers:install\` (EW_CHROMIUM names another executable)`;
   if (external.length) console.log(`[servers] using running servers from the environment: ${external.join(', ')}`);
   if (Object.keys(missing).length) {
     const report = Object.entries(missing).map(([n, why]) => `  ${n}: ${why}`).join('\n');
@@ -43,6 +47,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const killAll = () => running.forEach((s) => { try { process.kill(s.pid, 'SIGKILL'); } catch { /* already gone */ } });
   process.once('exit', killAll);
   const settings: ServerSettings = { ...settingsFromEnv(env, { ...MQTT_TEST_USERS }), missing };
+  if (!missing.chromium) settings.chromium = { executablePath: chromium };
   project.provide('servers', settings);
   return async () => {
     process.off('exit', killAll);

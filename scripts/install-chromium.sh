@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs Chromium from Debian's packages for the browser tests (needs root or sudo once; a no-op
+# when present). The tests drive it with playwright-core through its executable, EW_CHROMIUM or
+# /usr/bin/chromium; nothing is downloaded at test time.
+EW_STEP=chromium
+source "$(dirname "$0")/lib.sh"
+
+bin="${EW_CHROMIUM:-/usr/bin/chromium}"
+if [ -x "$bin" ]; then
+  ew_log "Chromium already installed: $("$bin" --version 2>/dev/null | head -1)"; exit 0
+fi
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || ew_die "Chromium is missing and this user cannot install packages: run 'apt-get install chromium' as root"
+  sudo="sudo"
+fi
+ew_log "installing chromium from Debian's packages"
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+  || { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+[ -x "$bin" ] || ew_die "chromium still not at $bin after install"
+ew_log "Chromium installed: $("$bin" --version 2>/dev/null | head -1)"
