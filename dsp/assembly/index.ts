@@ -5,10 +5,12 @@
 // the per-batch calls (ingest, compute) never allocate. The host reads addresses with `describe`
 // after any call that may allocate, since growing memory detaches its views.
 
-import { Extractor, fileWindows } from './extractor';
+import { Extractor } from './extractor';
+import { fileWindows } from './ingest';
 import { computeJobs } from './batch';
 
-export { create, addBand, addGroup, deriveChannel, addFilter, finalize, reset, total, reserveInput, ingest } from './extractor';
+export { create, addBand, addGroup, deriveChannel, addFilter, finalize, reset, total } from './extractor';
+export { reserveInput, ingest } from './ingest';
 export { rowStats, ROW_STATS_WIDTH } from './row-stats';
 
 /** 1 in the SIMD build, 0 in the scalar build. */
