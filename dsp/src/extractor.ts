@@ -79,7 +79,8 @@ export class FeatureExtractor {
     this.stamp = new Int32Array(config.capacity);
     this.added = new Int32Array(config.capacity);
     this.simd = dsp.simd;
-    const x = (this.x = dsp.exports);
+    // An instance of its own: its memory goes with the extractor, and no other extractor's growth detaches its views.
+    const x = (this.x = dsp.instantiate());
     const names = featureChannels(config).map((c) => c.name);
     let mask = 0;
     for (const g of config.features) mask |= 1 << FEATURE_GROUPS.indexOf(g);
@@ -103,6 +104,11 @@ export class FeatureExtractor {
     if (this.width !== this.layout.width) throw new DspError('EW_DSP_LOAD', `dsp.wasm lays out ${this.width} features where the layout has ${this.layout.width}: the module and the loader are from different builds`);
     this.refresh();
     for (let s = config.capacity - 1; s >= 0; s--) this.freeSlots.push(s);
+  }
+
+  /** The WebAssembly memory of this extractor's own instance (what `write` views and results live in). */
+  get memory(): WebAssembly.Memory {
+    return this.x.memory;
   }
 
   /** The slot of a sensor, given one on first use; EW_DSP_CAPACITY when all slots are taken. */

@@ -29,7 +29,12 @@ export interface DspExports {
 export interface DspModule {
   /** True when the SIMD build runs. */
   readonly simd: boolean;
+  /** The compiled module: each extractor runs in an instance of its own. */
+  readonly module: WebAssembly.Module;
+  /** A shared instance, for one-off kernels such as rowStats. */
   readonly exports: DspExports;
+  /** A new instance with its own memory (synchronous: the module is already compiled). */
+  instantiate(): DspExports;
   /** mean, std, RMS, min, max of each row; `data` holds `rows` rows of `count` values. */
   rowStats(data: Float32Array, rows: number, count: number): Float32Array;
 }
@@ -88,10 +93,10 @@ function defaultUrl(simd: boolean): URL {
 }
 
 async function instantiate(source: DspSource): Promise<DspModule> {
-  let instance: WebAssembly.Instance;
+  let module: WebAssembly.Module;
   try {
     if (source instanceof Response) {
-      instance = (await WebAssembly.instantiateStreaming(source, {})).instance;
+      module = await WebAssembly.compileStreaming(source);
     } else if (source instanceof URL || typeof source === 'string') {
       const url = source instanceof URL ? source : new URL(source, isNode ? `file://${process.cwd()}/` : globalThis.location?.href);
       if (isNode && url.protocol === 'file:') {
@@ -99,26 +104,42 @@ async function instantiate(source: DspSource): Promise<DspModule> {
         const bytes = await readFile(url).catch((err: unknown) => {
           throw new DspError('EW_DSP_LOAD', `cannot read ${url.pathname}: ${(err as Error).message}; run \`npm run build\``, err);
         });
-        instance = (await WebAssembly.instantiate(new Uint8Array(bytes), {})).instance;
+        module = await WebAssembly.compile(new Uint8Array(bytes));
       } else {
-        instance = (await WebAssembly.instantiateStreaming(fetch(url), {})).instance;
+        module = await WebAssembly.compileStreaming(fetch(url));
       }
     } else {
       const bytes = ArrayBuffer.isView(source) ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength) : new Uint8Array(source);
-      instance = (await WebAssembly.instantiate(bytes as Uint8Array<ArrayBuffer>, {})).instance;
+      module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
     }
   } catch (err) {
     if (err instanceof DspError) throw err;
     throw new DspError('EW_DSP_LOAD', `dsp.wasm cannot be loaded: ${(err as Error).message}`, err);
   }
-  const exports = instance.exports as unknown as DspExports;
-  if (typeof exports.simd !== 'function' || typeof exports.create !== 'function') {
-    throw new DspError('EW_DSP_LOAD', 'the module is not dsp.wasm (its exports do not match)');
-  }
+  const names = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
+  const missing = REQUIRED_EXPORTS.filter((n) => !names.has(n));
+  if (missing.length) throw new DspError('EW_DSP_LOAD', `the module is not this loader's dsp.wasm: it lacks ${missing.join(', ')}`);
+  const newInstance = (): DspExports => {
+    try {
+      return (instantiateSync(module)).exports as unknown as DspExports;
+    } catch (err) {
+      throw new DspError('EW_DSP_LOAD', `dsp.wasm cannot be instantiated: ${(err as Error).message}`, err);
+    }
+  };
+  const exports = newInstance();
   const dsp: DspModule = Object.freeze({
     simd: exports.simd() === 1,
+    module,
     exports,
+    instantiate: newInstance,
     rowStats: (data: Float32Array, rows: number, count: number) => rowStats(dsp, data, rows, count),
   });
   return dsp;
+}
+
+const REQUIRED_EXPORTS = ['memory', 'simd', 'create', 'finalize', 'ingest', 'compute', 'computeWindows', 'describe', 'rowStats', 'scratch'];
+
+/** The module has no imports, so instantiating it needs no awaiting. */
+function instantiateSync(module: WebAssembly.Module): WebAssembly.Instance {
+  return new WebAssembly.Instance(module, {});
 }

@@ -207,12 +207,26 @@ describe.each(builds)('streaming (simd %s)', (simd) => {
     expect(Array.from(ex.push([{ slot: b, samples: s }]).starts)).toEqual([0]);
   });
 
+  it('each extractor has its own memory: another one growing leaves its results in place', async () => {
+    const dsp = await loadDsp({ simd });
+    const a = new FeatureExtractor(dsp, { sampleRate: 200, window: 32, hop: 32, capacity: 1 });
+    const w = a.push([{ slot: 0, samples: new ImuSignal(200, 'walking', 1).next(32) }]);
+    const kept = w.features.slice();
+    // Made after a's results: its state takes tens of MiB, growing its memory many times.
+    const b = new FeatureExtractor(dsp, { sampleRate: 200, window: 32, hop: 32, capacity: 50_000 });
+    b.push(Array.from({ length: 50_000 }, (_, slot) => ({ slot, samples: new Float32Array(6 * 32) })));
+    expect(a.memory).not.toBe(b.memory);
+    expect(b.memory.buffer.byteLength).toBeGreaterThan(32 * 2 ** 20);
+    expect(w.features.byteLength).toBe(kept.byteLength);
+    expect(Array.from(w.features)).toEqual(Array.from(kept));
+  });
+
   it('write() fills WebAssembly memory directly; commit() computes', async () => {
     const dsp = await loadDsp({ simd });
     const ex = new FeatureExtractor(dsp, { sampleRate: 200, window: 32, hop: 16, capacity: 3 });
     const s = new ImuSignal(200, 'running', 9).next(32);
     const views = ex.write([{ slot: 2, count: 32 }, { slot: 0, count: 32 }]);
-    expect(views.map((v) => v.buffer === dsp.exports.memory.buffer)).toEqual([true, true]);
+    expect(views.map((v) => v.buffer === ex.memory.buffer)).toEqual([true, true]);
     views[0]!.set(s);
     views[1]!.set(s);
     const w = ex.commit();
