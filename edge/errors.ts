@@ -4,6 +4,7 @@ import { EdgewaveError } from '../protocol/errors.js';
 
 export const EDGE_ERROR_CODES = {
   EW_EDGE_LISTEN: 'a local listener (such as the embedded MQTT broker) cannot bind its address or port',
+  EW_EDGE_OUTBOX: 'the outbox directory cannot be used, is closed, or a batch is larger than its whole bound',
 } as const;
 
 export type EdgeErrorCode = keyof typeof EDGE_ERROR_CODES;
