@@ -61,6 +61,12 @@ const MOTION: Record<Exclude<SimActivity, 'fall'>, Motion> = {
 
 const FALL_S = 1.5;
 
+/** Standard normal deviates, drawn by index for per-sample noise (one uniform draw instead of Box-Muller's two and a log). */
+const NORMALS = (() => {
+  const rand = mulberry32(0x5eed);
+  return Float64Array.from({ length: 1 << 14 }, () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
+})();
+
 class SensorState {
   activity: SimActivity = 'idle';
   previous: SimActivity = 'idle';
@@ -76,7 +82,7 @@ class SensorState {
     this.phase = rand() * 2 * Math.PI;
   }
   gauss(): number {
-    return Math.sqrt(-2 * Math.log(1 - this.rand())) * Math.cos(2 * Math.PI * this.rand());
+    return NORMALS[(this.rand() * NORMALS.length) | 0]!;
   }
 }
 
@@ -154,7 +160,10 @@ export class Simulator {
   private generate(st: SensorState, n: number, out: Float32Array, labels: Uint8Array): void {
     const { sampleRate, transitionS, noise, drift } = this.options;
     const dt = 1 / sampleRate;
-    const driftStep = drift * Math.sqrt(dt);
+    // Bias random walk, one step per call.
+    const driftStep = drift * Math.sqrt(n * dt);
+    for (let c = 0; c < 6; c++) st.bias[c]! += driftStep * st.gauss() * (c < 3 ? 1 : 0.2);
+    const gyroNoise = noise * 0.2;
     for (let i = 0; i < n; i++) {
       if (st.since >= st.dwell) {
         st.previous = st.activity;
@@ -173,12 +182,16 @@ export class Simulator {
       else st.tilt += Math.sign(st.tiltTarget - st.tilt) * Math.min(Math.abs(st.tiltTarget - st.tilt), dt * 1.5);
       // In free fall the accelerometer reads less than gravity.
       const g = st.activity === 'fall' && st.since < 0.35 ? GRAVITY * (1 - (0.85 * st.since) / 0.35) : GRAVITY;
-      for (let c = 0; c < 6; c++) st.bias[c]! += driftStep * st.gauss() * (c < 3 ? 1 : 0.2);
-      const gravity = [g * Math.sin(st.tilt), 0, g * Math.cos(st.tilt)];
-      for (let c = 0; c < 6; c++) {
-        const v = blend * cur[c]! + (1 - blend) * prev[c]! + (c < 3 ? gravity[c]! : 0) + st.bias[c]! + (c < 3 ? noise : noise * 0.2) * st.gauss();
-        out[c * n + i] = v;
-      }
+      const b = st.bias;
+      const gx = g * Math.sin(st.tilt);
+      const gz = g * Math.cos(st.tilt);
+      const k = 1 - blend;
+      out[i] = blend * cur[0]! + k * prev[0]! + gx + b[0]! + noise * st.gauss();
+      out[n + i] = blend * cur[1]! + k * prev[1]! + b[1]! + noise * st.gauss();
+      out[2 * n + i] = blend * cur[2]! + k * prev[2]! + gz + b[2]! + noise * st.gauss();
+      out[3 * n + i] = blend * cur[3]! + k * prev[3]! + b[3]! + gyroNoise * st.gauss();
+      out[4 * n + i] = blend * cur[4]! + k * prev[4]! + b[4]! + gyroNoise * st.gauss();
+      out[5 * n + i] = blend * cur[5]! + k * prev[5]! + b[5]! + gyroNoise * st.gauss();
       labels[i] = ACTIVITIES.indexOf(st.activity);
       st.since += dt;
     }
