@@ -1,0 +1,286 @@
+// The agent's processing: samples of every sensor go in as they arrive; each flush turns what came
+// in since the last one into protocol/ frames, batched across all sensors, ready for the outbox:
+// raw frames (optionally decimated) and feature frames from one dsp/ extractor call per sample rate.
+// Modes per sensor: raw, features or both; `featuresOnly` (the adaptive uplink) makes both-mode
+// sensors send features alone.
+
+import { FeatureExtractor, type DspModule, type FeatureConfigInput, type FeatureWindows } from '../dsp/src/index.js';
+import { FLAG_GAP, LAYOUT_IMU6, encodeBatch, mqttTopics, type Frame } from '../protocol/index.js';
+import type { AppendItem } from './outbox/outbox.js';
+import type { SeqStore } from './seq-store.js';
+
+export type UplinkMode = 'raw' | 'features' | 'both';
+
+export interface PipelineSensor {
+  sensorId: string;
+  group: string;
+  sampleRate: number;
+  mode: UplinkMode;
+  /** Send every n-th raw sample, each the mean of the n it stands for (1 = all). */
+  decimate: number;
+}
+
+export interface PipelineOptions {
+  gatewayId: string;
+  topicRoot: string;
+  dsp: DspModule;
+  seq: SeqStore;
+  /** Feature settings shared by every sensor; the sample rate comes from each sensor. */
+  features?: Omit<FeatureConfigInput, 'sampleRate' | 'capacity' | 'channels'>;
+  /** Batches are split to stay under this many bytes. */
+  maxBatchBytes?: number;
+  /** Most sensors per sample rate. */
+  capacity?: number;
+}
+
+export interface FlushResult {
+  items: AppendItem[];
+  rawFrames: number;
+  featureFrames: number;
+  samples: number;
+  windows: number;
+  /** Raw chunks left out because they held NaN or ±Infinity. */
+  badChunks: number;
+}
+
+interface Chunk {
+  t0Us: number;
+  samples: Float32Array;
+}
+
+interface SensorState {
+  info: PipelineSensor;
+  extractor?: FeatureExtractor;
+  slot: number;
+  /** Time of the first sample the extractor holds for this sensor (its index 0). */
+  originUs: number;
+  originSet: boolean;
+  /** Contiguous runs of raw samples; each becomes one frame. */
+  raw: { gap: boolean; chunks: Chunk[] }[];
+  /** Samples are missing before the next raw sample. */
+  rawGap: boolean;
+  features: Chunk[];
+  /** Windows computed early (before a gap restarted the stream), waiting for the flush. */
+  early: { rows: Float32Array; starts: number[]; originUs: number; gap: boolean }[];
+  featureGap: boolean;
+}
+
+export class Pipeline {
+  private readonly sensors = new Map<string, SensorState>();
+  private readonly extractors = new Map<number, FeatureExtractor>();
+  private readonly topic: string;
+  private badChunks = 0;
+
+  constructor(private readonly options: PipelineOptions) {
+    this.topic = mqttTopics(options.topicRoot).batch(options.gatewayId);
+  }
+
+  register(info: PipelineSensor): void {
+    const s: SensorState = { info, slot: -1, originUs: 0, originSet: false, raw: [], rawGap: false, features: [], early: [], featureGap: false };
+    if (info.mode !== 'raw') {
+      s.extractor = this.extractorFor(info.sampleRate);
+      s.slot = s.extractor.slotOf(info.sensorId);
+    }
+    this.sensors.set(info.sensorId, s);
+  }
+
+  /** The feature layout sensors of this rate use (for status messages and tests). */
+  extractorFor(sampleRate: number): FeatureExtractor {
+    let ex = this.extractors.get(sampleRate);
+    if (!ex) {
+      ex = new FeatureExtractor(this.options.dsp, { ...this.options.features, sampleRate, capacity: this.options.capacity ?? 10_000 });
+      this.extractors.set(sampleRate, ex);
+    }
+    return ex;
+  }
+
+  /**
+   * Samples of one sensor (planar 6 x n, copied), the first taken at t0Us. `gap` says samples were
+   * lost just before: raw frames say so, and feature windows never span it.
+   */
+  add(sensorId: string, samples: Float32Array, t0Us: number, gap = false): void {
+    const s = this.sensors.get(sensorId);
+    if (!s) throw new Error(`sensor ${sensorId} is not registered`);
+    if (gap) {
+      s.rawGap = true;
+      if (s.extractor) this.restart(s, t0Us);
+    }
+    if (s.extractor && !s.originSet) {
+      s.originUs = t0Us;
+      s.originSet = true;
+    }
+    const copy = samples.slice();
+    if (s.info.mode !== 'features') {
+      if (copy.every(Number.isFinite)) {
+        const run = s.raw.at(-1);
+        if (!run || s.rawGap) s.raw.push({ gap: s.rawGap, chunks: [{ t0Us, samples: copy }] });
+        else run.chunks.push({ t0Us, samples: copy });
+        s.rawGap = false;
+      } else {
+        // Frames cannot carry NaN or ±Infinity: the chunk is left out and the next frame says so.
+        this.badChunks++;
+        s.rawGap = true;
+      }
+    }
+    if (s.extractor) s.features.push({ t0Us, samples: copy });
+  }
+
+  /** A gap: compute what this sensor has so far, then start its stream again at t0Us. */
+  private restart(s: SensorState, t0Us: number): void {
+    const ex = s.extractor!;
+    if (s.features.length) {
+      const w = ex.push([{ slot: s.slot, samples: concat(s.features, 6) }]);
+      s.early.push({ rows: w.features.slice(), starts: [...w.starts].map((st, i) => (w.flags[i] ? -1 : st)), originUs: s.originUs, gap: s.featureGap });
+      s.features = [];
+    }
+    ex.restart(s.slot);
+    s.originUs = t0Us;
+    s.originSet = true;
+    s.featureGap = true;
+  }
+
+  /** Frames for everything added since the last flush, as outbox items (one batch per kind, split by size). */
+  flush(featuresOnly = false): FlushResult {
+    const rawFrames: Frame[] = [];
+    const featureFrames: Frame[] = [];
+    let samples = 0;
+    let windows = 0;
+    const { gatewayId } = this.options;
+    for (const s of this.sensors.values()) {
+      if (!s.raw.length) continue;
+      const sendRaw = s.info.mode === 'raw' || (s.info.mode === 'both' && !featuresOnly);
+      for (const run of s.raw) {
+        samples += run.chunks.reduce((a, c) => a + c.samples.length / 6, 0);
+        if (!sendRaw) continue;
+        const data = decimate(concat(run.chunks, 6), 6, s.info.decimate);
+        rawFrames.push({
+          kind: 'raw', flags: run.gap ? FLAG_GAP : 0, sensorId: s.info.sensorId, gatewayId, group: s.info.group, seq: this.options.seq.take(s.info.sensorId),
+          t0: run.chunks[0]!.t0Us, sampleRate: s.info.sampleRate / s.info.decimate, count: data.length / 6, width: 6, window: 0, hop: 0, layoutId: LAYOUT_IMU6, data,
+        });
+      }
+      // Not sent (the adaptive uplink): the next raw frame says samples are missing before it.
+      if (!sendRaw) s.rawGap = true;
+      s.raw = [];
+    }
+    for (const [rate, ex] of this.extractors) {
+      const entries: { slot: number; samples: Float32Array }[] = [];
+      for (const s of this.sensors.values()) {
+        if (s.extractor !== ex || !s.features.length) continue;
+        const data = concat(s.features, 6);
+        if (s.info.mode === 'features') samples += data.length / 6;
+        entries.push({ slot: s.slot, samples: data });
+        s.features = [];
+      }
+      const w = entries.length ? ex.push(entries) : undefined;
+      const bySlot = w ? groupBySlot(w) : new Map<number, number[]>();
+      for (const s of this.sensors.values()) {
+        if (s.extractor !== ex) continue;
+        for (const e of s.early) {
+          s.featureGap = e.gap;
+          windows += this.featureFrames(s, ex, rate, e.rows, e.starts, e.originUs, featureFrames);
+        }
+        // Windows after a restart follow a gap.
+        if (s.early.length) s.featureGap = true;
+        s.early = [];
+        const rows = bySlot.get(s.slot);
+        if (w && rows) {
+          const starts = rows.map((i) => (w.flags[i] ? -1 : w.starts[i]!));
+          const data = new Float32Array(rows.length * w.width);
+          rows.forEach((i, k) => data.set(w.features.subarray(i * w.width, (i + 1) * w.width), k * w.width));
+          windows += this.featureFrames(s, ex, rate, data, starts, s.originUs, featureFrames);
+        }
+      }
+    }
+    const items = [...this.batches('raw', rawFrames), ...this.batches('features', featureFrames)];
+    const bad = this.badChunks;
+    this.badChunks = 0;
+    return { items, rawFrames: rawFrames.length, featureFrames: featureFrames.length, samples, windows, badChunks: bad };
+  }
+
+  /** Feature frames of one sensor's windows: one per run of valid, evenly spaced windows. Returns the windows sent. */
+  private featureFrames(s: SensorState, ex: FeatureExtractor, rate: number, rows: Float32Array, starts: number[], originUs: number, out: Frame[]): number {
+    const { window, hop } = ex.config;
+    const width = ex.width;
+    let sent = 0;
+    let i = 0;
+    while (i < starts.length) {
+      if (starts[i]! < 0) {
+        i++;
+        s.featureGap = true;
+        continue;
+      }
+      let j = i + 1;
+      while (j < starts.length && starts[j]! === starts[j - 1]! + hop) j++;
+      out.push({
+        kind: 'features', flags: s.featureGap ? FLAG_GAP : 0, sensorId: s.info.sensorId, gatewayId: this.options.gatewayId, group: s.info.group,
+        seq: this.options.seq.take(s.info.sensorId), t0: Math.round(originUs + (starts[i]! * 1e6) / rate), sampleRate: rate, count: j - i, width, window, hop,
+        layoutId: ex.layout.id, data: rows.slice(i * width, j * width),
+      });
+      s.featureGap = false;
+      sent += j - i;
+      i = j;
+    }
+    return sent;
+  }
+
+  private batches(kind: 'raw' | 'features', frames: Frame[]): AppendItem[] {
+    const max = this.options.maxBatchBytes ?? 256 * 1024;
+    const items: AppendItem[] = [];
+    let part: Frame[] = [];
+    let bytes = 0;
+    const emit = () => {
+      if (part.length) items.push({ kind, topic: this.topic, payload: encodeBatch(part) });
+      part = [];
+      bytes = 0;
+    };
+    for (const f of frames) {
+      const size = 4 + 48 + 3 * 128 + 4 * f.data.length;
+      if (bytes + size > max) emit();
+      part.push(f);
+      bytes += size;
+    }
+    emit();
+    return items;
+  }
+}
+
+function concat(chunks: Chunk[], channels: number): Float32Array {
+  if (chunks.length === 1) return chunks[0]!.samples;
+  const n = chunks.reduce((a, c) => a + c.samples.length / channels, 0);
+  const out = new Float32Array(channels * n);
+  let at = 0;
+  for (const c of chunks) {
+    const m = c.samples.length / channels;
+    for (let ch = 0; ch < channels; ch++) out.set(c.samples.subarray(ch * m, (ch + 1) * m), ch * n + at);
+    at += m;
+  }
+  return out;
+}
+
+/** Every d-th sample as the mean of the d it stands for (a boxcar anti-alias); a tail shorter than d is averaged too. */
+export function decimate(planar: Float32Array, channels: number, d: number): Float32Array {
+  if (d <= 1) return planar;
+  const n = planar.length / channels;
+  const m = Math.ceil(n / d);
+  const out = new Float32Array(channels * m);
+  for (let c = 0; c < channels; c++) {
+    for (let k = 0; k < m; k++) {
+      let s = 0;
+      const end = Math.min(n, (k + 1) * d);
+      for (let i = k * d; i < end; i++) s += planar[c * n + i]!;
+      out[c * m + k] = s / (end - k * d);
+    }
+  }
+  return out;
+}
+
+function groupBySlot(w: FeatureWindows): Map<number, number[]> {
+  const m = new Map<number, number[]>();
+  for (let i = 0; i < w.count; i++) {
+    const slot = w.slots[i]!;
+    let list = m.get(slot);
+    if (!list) m.set(slot, (list = []));
+    list.push(i);
+  }
+  return m;
+}

@@ -1,0 +1,61 @@
+// Per-sensor sequence numbers that keep increasing across agent restarts, SIGKILL included.
+// (sensorId, seq) identifies a frame everywhere downstream, so a restarted agent must never reuse
+// one. Sequence numbers are reserved in blocks: before a sensor uses the first number of a block,
+// the end of that block is written (atomically, fsynced) to seq.json; after a crash the sensor
+// starts at the end of its last reserved block. Unused numbers are skipped, never repeated.
+
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { EdgeError } from './errors.js';
+
+export class SeqStore {
+  private readonly next = new Map<string, number>();
+  private readonly reserved = new Map<string, number>();
+
+  private constructor(
+    readonly path: string,
+    readonly blockSize: number,
+  ) {}
+
+  static open(path: string, blockSize = 65_536): SeqStore {
+    const s = new SeqStore(path, blockSize);
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      const saved = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+      for (const [id, end] of Object.entries(saved)) {
+        if (typeof end === 'number' && Number.isSafeInteger(end) && end >= 0) {
+          s.next.set(id, end);
+          s.reserved.set(id, end);
+        }
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && !(err instanceof SyntaxError)) {
+        throw new EdgeError('EW_EDGE_OUTBOX', `cannot read sequence state ${path}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    return s;
+  }
+
+  /** The next sequence number of a sensor. */
+  take(sensorId: string): number {
+    const seq = this.next.get(sensorId) ?? 0;
+    if (seq >= (this.reserved.get(sensorId) ?? 0)) {
+      this.reserved.set(sensorId, seq + this.blockSize);
+      this.save();
+    }
+    this.next.set(sensorId, seq + 1);
+    return seq;
+  }
+
+  private save(): void {
+    const tmp = `${this.path}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      writeFileSync(fd, JSON.stringify(Object.fromEntries(this.reserved)));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.path);
+  }
+}

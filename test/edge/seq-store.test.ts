@@ -1,0 +1,28 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SeqStore } from '../../edge/seq-store.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'edgewave-seq-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('SeqStore', () => {
+  it('counts per sensor and never repeats a number after a restart without a clean close', () => {
+    const path = join(dir, 'seq.json');
+    const a = SeqStore.open(path, 10);
+    const first = Array.from({ length: 13 }, () => a.take('s1'));
+    expect(first).toEqual([...Array(13).keys()]);
+    expect(a.take('s2')).toBe(0);
+    // A new process: s1 had reserved up to 20, s2 up to 10.
+    const b = SeqStore.open(path, 10);
+    expect(b.take('s1')).toBe(20);
+    expect(b.take('s2')).toBe(10);
+    expect(b.take('s3')).toBe(0);
+  });
+
+  it('starts over from a missing or unreadable file', () => {
+    const path = join(dir, 'sub', 'seq.json');
+    expect(SeqStore.open(path).take('x')).toBe(0);
+  });
+});
