@@ -48,4 +48,15 @@ program
     process.exitCode = await runDemoCommand({ ...rest, ...(duration === undefined ? {} : { durationS: duration }) });
   });
 
+program
+  .command('edge')
+  .description('the gateway agent: sources → features and raw frames → durable outbox → MQTT')
+  .option('--config <file>', 'YAML or JSON config (EW_EDGE_* variables override it, e.g. EW_EDGE_MQTT__URL)')
+  .option('--check', 'validate the config and exit')
+  .option('--drain-ms <ms>', 'on SIGTERM, how long to wait for the broker to take the backlog (default 5000)', int('--drain-ms'))
+  .action(async (opts) => {
+    const { runEdgeCommand } = await load('edge/agent-cli.js');
+    process.exitCode = await runEdgeCommand(opts);
+  });
+
 await program.parseAsync();

@@ -1,0 +1,195 @@
+// The edge agent: sources → Pipeline (dsp/ features, raw frames, batched across sensors) → durable
+// Outbox → Publisher (MQTT v5, QoS 1). Also the adaptive uplink, /health and /metrics, and a clean
+// stop that flushes what it has and says so on the status topic.
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { loadDsp, type FeatureConfigInput } from '../dsp/src/index.js';
+import { createLogger, mqttTopics, type Logger } from '../protocol/index.js';
+import type { EdgeConfig } from './config.js';
+import { EdgeError } from './errors.js';
+import { createMetrics, type EdgeMetrics } from './metrics.js';
+import { Outbox } from './outbox/outbox.js';
+import { Pipeline } from './pipeline.js';
+import { Publisher } from './publisher.js';
+import { SeqStore } from './seq-store.js';
+import { Simulator } from './simulator.js';
+
+interface RunningSource {
+  stop(): void;
+}
+
+export interface AgentHandle {
+  readonly config: EdgeConfig;
+  /** Where /health and /metrics answer. */
+  readonly httpUrl: string;
+  readonly outbox: Outbox;
+  readonly publisher: Publisher;
+  readonly metrics: EdgeMetrics;
+  featuresOnly(): boolean;
+  /** Stops sources, flushes, waits up to `drainMs` for the broker to take the backlog, closes. */
+  stop(drainMs?: number): Promise<void>;
+}
+
+export async function startAgent(config: EdgeConfig, log: Logger = createLogger('edge', { level: config.logLevel })): Promise<AgentHandle> {
+  const dsp = await loadDsp();
+  const topics = mqttTopics(config.mqtt.topicRoot);
+  let featuresOnly = false;
+  let metrics: EdgeMetrics | undefined;
+  const outbox = Outbox.open(join(config.dataDir, 'outbox'), {
+    ...config.outbox,
+    onDrop: (d) => {
+      metrics?.dropped.inc({ kind: d.kind }, d.records);
+      metrics?.droppedBytes.inc({ kind: d.kind }, d.bytes);
+      log.warn(d, 'outbox full: dropped the oldest records of this kind');
+    },
+    onError: (err) => log.error({ err: err.message }, 'outbox background write failed; retrying'),
+  });
+  const seq = SeqStore.open(join(config.dataDir, 'seq.json'));
+  const sensorCount = config.sources.reduce((n, s) => n + s.sensors, 0);
+  const pipeline = new Pipeline({
+    gatewayId: config.gatewayId,
+    topicRoot: config.mqtt.topicRoot,
+    dsp,
+    seq,
+    features: config.features as Omit<FeatureConfigInput, 'sampleRate'>,
+    capacity: Math.max(1, sensorCount),
+  });
+  const publisher = new Publisher(
+    outbox,
+    {
+      url: config.mqtt.url,
+      clientId: config.mqtt.clientId ?? `edgewave-${config.gatewayId}`,
+      username: config.mqtt.username,
+      password: config.mqtt.password,
+      tls: config.mqtt.tls,
+      keepaliveS: config.mqtt.keepaliveS,
+      inFlight: config.mqtt.inFlight,
+      backoff: config.mqtt.backoff,
+      statusTopic: topics.status(config.gatewayId),
+      birth: () => ({ gatewayId: config.gatewayId, sensors: sensorCount, featuresOnly, backlogBytes: outbox.stats().depthBytes }),
+    },
+    log,
+    (ms) => metrics?.publishLatency.observe(ms / 1000),
+  );
+  metrics = createMetrics({ outbox: () => outbox.stats(), publisher: () => publisher.stats, featuresOnly: () => featuresOnly });
+
+  const sources = config.sources.map((src) => {
+    const sim = new Simulator({ sensors: src.sensors, sampleRate: src.rate, groups: src.groups, seed: src.seed, prefix: src.prefix ?? config.gatewayId, dropoutsPerHour: src.dropoutsPerHour });
+    for (const s of sim.sensors) {
+      const g = config.groups.byGroup[s.group] ?? config.groups.default;
+      pipeline.register({ sensorId: s.sensorId, group: s.group, sampleRate: src.rate, mode: g.mode, decimate: g.decimate });
+    }
+    return startSimulator(sim, src.rate, config.flushMs, pipeline, metrics!);
+  });
+
+  // One flush per tick: frames of everything that came in, appended to the outbox, then published.
+  let flushing = Promise.resolve();
+  const flush = () => {
+    flushing = flushing.then(async () => {
+      const r = pipeline.flush(featuresOnly);
+      metrics!.windows.inc(r.windows);
+      metrics!.badChunks.inc(r.badChunks);
+      if (!r.items.length) return;
+      await outbox.append(r.items);
+      for (const it of r.items) {
+        metrics!.frames.inc({ kind: it.kind }, 1);
+        metrics!.bytes.inc({ kind: it.kind }, it.payload.length);
+      }
+      updateUplink();
+      publisher.wake();
+    }).catch((err: unknown) => log.error({ err: (err as Error).message }, 'flush failed'));
+  };
+  const updateUplink = () => {
+    if (!config.uplink.adaptive) return;
+    const depth = outbox.stats().depthBytes;
+    const next = featuresOnly ? depth > config.uplink.resumeBelowBytes : depth > config.uplink.featuresOnlyAboveBytes;
+    if (next !== featuresOnly) {
+      featuresOnly = next;
+      log.warn({ backlogBytes: depth, featuresOnly }, featuresOnly ? 'backlog over its threshold: both-mode sensors send features only' : 'backlog drained: both-mode sensors send raw again');
+    }
+  };
+  const timer = setInterval(flush, config.flushMs);
+
+  const server = await listen(config.http.host, config.http.port, async (path) => {
+    if (path === '/health') {
+      const s = outbox.stats();
+      return { status: 200, type: 'application/json', body: JSON.stringify({ status: 'ok', connected: publisher.stats.connected, backlogRecords: s.depthRecords, backlogBytes: s.depthBytes, featuresOnly }) };
+    }
+    if (path === '/metrics') return { status: 200, type: metrics!.registry.contentType, body: await metrics!.registry.metrics() };
+    return { status: 404, type: 'text/plain', body: 'not found' };
+  });
+  const httpUrl = `http://${config.http.host}:${(server.address() as AddressInfo).port}`;
+  publisher.start();
+  log.info({ gatewayId: config.gatewayId, sensors: sensorCount, broker: config.mqtt.url, outbox: join(config.dataDir, 'outbox'), backlog: outbox.stats().depthRecords, http: httpUrl }, 'edge agent started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    config,
+    httpUrl,
+    outbox,
+    publisher,
+    metrics,
+    featuresOnly: () => featuresOnly,
+    stop(drainMs = 5000) {
+      return (stopping ??= (async () => {
+        for (const s of sources) s.stop();
+        clearInterval(timer);
+        flush();
+        await flushing;
+        const drained = await publisher.drain(drainMs);
+        await publisher.stop();
+        await outbox.close();
+        await new Promise((r) => server.close(r));
+        log.info({ drained, backlog: outbox.stats().depthRecords }, drained ? 'edge agent stopped; everything was delivered' : 'edge agent stopped; the backlog stays in the outbox for the next start');
+      })());
+    },
+  };
+}
+
+/** Feeds a simulator's samples into the pipeline on a drift-free clock. */
+function startSimulator(sim: Simulator, rate: number, tickMs: number, pipeline: Pipeline, metrics: EdgeMetrics): RunningSource {
+  const startMs = Date.now();
+  const startUs = startMs * 1000;
+  let produced = 0;
+  const gaps = new Set<number>();
+  const tick = () => {
+    const due = Math.floor(((Date.now() - startMs) * rate) / 1000);
+    while (produced < due) {
+      const n = Math.min(due - produced, rate); // at most a second per step
+      const step = sim.next(n);
+      const t0 = Math.round(startUs + (produced * 1e6) / rate);
+      sim.sensors.forEach((s, i) => {
+        if (!step.present[i]) {
+          gaps.add(i);
+          return;
+        }
+        pipeline.add(s.sensorId, step.samples[i]!, t0, gaps.delete(i));
+      });
+      metrics.samples.inc(n * step.present.filter(Boolean).length);
+      produced += n;
+    }
+  };
+  const timer = setInterval(tick, Math.max(5, Math.floor(tickMs / 2)));
+  return { stop: () => clearInterval(timer) };
+}
+
+function listen(host: string, port: number, handle: (path: string) => Promise<{ status: number; type: string; body: string }>): Promise<Server> {
+  const server = createServer((req, res) => {
+    handle(new URL(req.url ?? '/', 'http://x').pathname).then(
+      (r) => {
+        res.writeHead(r.status, { 'content-type': r.type });
+        res.end(r.body);
+      },
+      (err: unknown) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(String(err));
+      },
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => reject(new EdgeError('EW_EDGE_LISTEN', `cannot serve /health and /metrics on ${host}:${port}: ${err.message}`, { cause: err })));
+    server.listen(port, host, () => resolve(server));
+  });
+}

@@ -1,0 +1,101 @@
+// The edge agent's configuration: one schema that fills defaults, rejects unknown keys and names
+// the bad field and what it expects. YAML or JSON files, then EW_EDGE_* environment overrides.
+
+import { z } from 'zod';
+import { ID_PATTERN, parseConfig, type DeepReadonly } from '../protocol/index.js';
+
+const id = (what: string) => z.string().regex(ID_PATTERN, `${what}: 1-128 of A-Z a-z 0-9 _ . : -`);
+
+const mode = z.enum(['raw', 'features', 'both']).describe('raw | features | both');
+
+const groupSettings = z.strictObject({
+  mode: mode.default('features'),
+  decimate: z.number().int().min(1).max(100).default(1).describe('send every n-th raw sample (the mean of n), 1 = all'),
+});
+
+export const simulatorSource = z.strictObject({
+  type: z.literal('simulator'),
+  sensors: z.number().int().min(1).max(100_000).default(10).describe('simulated sensors, 1-100000'),
+  rate: z.number().int().min(1).max(4000).default(200).describe('samples per second per sensor'),
+  groups: z.number().int().min(1).max(10_000).default(2).describe('sensors are spread over this many groups'),
+  seed: z.number().int().default(1).describe('seed of the signals'),
+  prefix: id('prefix').optional().describe('sensor id prefix (default: the gateway id)'),
+  dropoutsPerHour: z.number().min(0).default(0).describe('mean dropouts per sensor per hour'),
+});
+
+export const edgeConfigSchema = z.strictObject({
+  gatewayId: id('gatewayId').describe('this gateway\'s id, used in topics and frames'),
+  dataDir: z.string().min(1).default('./data/edge').describe('where the outbox and sequence state live'),
+  mqtt: z.strictObject({
+    url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL').describe('the broker, e.g. mqtt://broker:1883'),
+    username: z.string().optional(),
+    password: z.string().optional().describe('or EW_EDGE_MQTT__PASSWORD'),
+    clientId: z.string().min(1).max(128).optional().describe('default: edgewave-<gatewayId>'),
+    topicRoot: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'topic levels without wildcards').default('edgewave'),
+    keepaliveS: z.number().int().min(5).max(3600).default(30),
+    inFlight: z.number().int().min(1).max(65_535).default(64).describe('most unacknowledged publishes'),
+    backoff: z.strictObject({ minMs: z.number().int().min(10).default(500), maxMs: z.number().int().min(10).default(30_000) }).default({ minMs: 500, maxMs: 30_000 }),
+    tls: z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) }).optional().describe('file paths of PEM certificates'),
+  }),
+  outbox: z.strictObject({
+    maxBytes: z.number().int().min(1024).default(256 * 2 ** 20).describe('bound of the on-disk backlog in bytes; past it, oldest raw frames are dropped first'),
+    segmentBytes: z.number().int().min(1024).default(8 * 2 ** 20),
+    fsync: z.enum(['batch', 'interval', 'none']).default('batch').describe('batch: each flush is on disk before it is published; interval; none'),
+    fsyncIntervalMs: z.number().int().min(1).default(100),
+  }).default({ maxBytes: 256 * 2 ** 20, segmentBytes: 8 * 2 ** 20, fsync: 'batch', fsyncIntervalMs: 100 }),
+  flushMs: z.number().int().min(5).max(10_000).default(50).describe('milliseconds between batches'),
+  sources: z.array(z.discriminatedUnion('type', [simulatorSource])).min(1).describe('where samples come from: simulator'),
+  groups: z.strictObject({
+    default: groupSettings.default({ mode: 'features', decimate: 1 }),
+    byGroup: z.record(z.string(), groupSettings).default({}).describe('settings per sensor group, by group name'),
+  }).default({ default: { mode: 'features', decimate: 1 }, byGroup: {} }),
+  features: z.strictObject({
+    window: z.number().int().optional(),
+    hop: z.number().int().optional(),
+    fftSize: z.number().int().optional(),
+    features: z.array(z.string()).optional(),
+    bands: z.array(z.tuple([z.number(), z.number()])).optional(),
+  }).default({}).describe('dsp/ feature settings (window, hop, fftSize, features, bands); the sample rate comes from each source'),
+  uplink: z.strictObject({
+    adaptive: z.boolean().default(true).describe('send features only for both-mode sensors while the backlog is large'),
+    featuresOnlyAboveBytes: z.number().int().min(0).default(8 * 2 ** 20),
+    resumeBelowBytes: z.number().int().min(0).default(1 * 2 ** 20),
+  }).default({ adaptive: true, featuresOnlyAboveBytes: 8 * 2 ** 20, resumeBelowBytes: 2 ** 20 }),
+  http: z.strictObject({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(9464).describe('/health and /metrics; 0 picks a free port'),
+  }).default({ host: '127.0.0.1', port: 9464 }),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type EdgeConfig = DeepReadonly<z.output<typeof edgeConfigSchema>>;
+
+/** Validates an agent config (EW_CONFIG_INVALID names every bad field). */
+export function parseEdgeConfig(input: unknown): EdgeConfig {
+  return parseConfig('edge', edgeConfigSchema, input);
+}
+
+/**
+ * Applies EW_EDGE_* variables to a raw config: EW_EDGE_MQTT__URL=mqtt://x sets mqtt.url (levels
+ * joined by __, names matched case-insensitively); a value that parses as JSON is used as JSON.
+ */
+export function applyEnvOverrides(input: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
+  const out = structuredClone((input ?? {}) as Record<string, unknown>);
+  for (const [key, raw] of Object.entries(env)) {
+    if (!key.startsWith('EW_EDGE_') || raw === undefined) continue;
+    const path = key.slice('EW_EDGE_'.length).split('__').map((p) => p.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()));
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // a plain string
+    }
+    let node = out;
+    for (const [i, part] of path.entries()) {
+      const existing = Object.keys(node).find((k) => k.toLowerCase() === part.toLowerCase()) ?? part;
+      if (i === path.length - 1) node[existing] = value;
+      else node = (node[existing] ??= {}) as Record<string, unknown>;
+    }
+  }
+  return out;
+}
