@@ -56,6 +56,11 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
     features: config.features as Omit<FeatureConfigInput, 'sampleRate'>,
     capacity: Math.max(1, sensorCount),
   });
+  // Feature layouts in use, so receivers can name every position of a feature frame.
+  const pipelineLayouts = () => [...new Set(config.sources.map((s) => s.rate))].map((rate) => {
+    const l = pipeline.extractorFor(rate).layout;
+    return { id: l.id, sampleRate: rate, window: l.config.window, hop: l.config.hop, names: l.features.map((f) => f.name), units: l.features.map((f) => f.unit) };
+  });
   const publisher = new Publisher(
     outbox,
     {
@@ -68,7 +73,7 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
       inFlight: config.mqtt.inFlight,
       backoff: config.mqtt.backoff,
       statusTopic: topics.status(config.gatewayId),
-      birth: () => ({ gatewayId: config.gatewayId, sensors: sensorCount, featuresOnly, backlogBytes: outbox.stats().depthBytes }),
+      birth: () => ({ gatewayId: config.gatewayId, sensors: sensorCount, featuresOnly, backlogBytes: outbox.stats().depthBytes, layouts: pipelineLayouts() }),
     },
     log,
     (ms) => metrics?.publishLatency.observe(ms / 1000),
@@ -88,6 +93,8 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
   let flushing = Promise.resolve();
   const flush = () => {
     flushing = flushing.then(async () => {
+      // The backlog as it stands, before this flush adds to it.
+      updateUplink();
       const r = pipeline.flush(featuresOnly);
       metrics!.windows.inc(r.windows);
       metrics!.badChunks.inc(r.badChunks);
@@ -97,7 +104,6 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
         metrics!.frames.inc({ kind: it.kind }, 1);
         metrics!.bytes.inc({ kind: it.kind }, it.payload.length);
       }
-      updateUplink();
       publisher.wake();
     }).catch((err: unknown) => log.error({ err: (err as Error).message }, 'flush failed'));
   };
@@ -108,6 +114,7 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
     if (next !== featuresOnly) {
       featuresOnly = next;
       log.warn({ backlogBytes: depth, featuresOnly }, featuresOnly ? 'backlog over its threshold: both-mode sensors send features only' : 'backlog drained: both-mode sensors send raw again');
+      publisher.status({ uplink: featuresOnly ? 'features-only' : 'normal' });
     }
   };
   const timer = setInterval(flush, config.flushMs);

@@ -98,7 +98,8 @@ export class Publisher {
       void this.pump();
     });
     client.on('error', (err) => {
-      if (gen === this.generation) this.log.warn({ err: err.message, url: o.url }, 'MQTT error');
+      // Each failed attempt errs; say it once per outage, the rest at debug.
+      if (gen === this.generation) this.log[this.attempt <= 1 ? 'warn' : 'debug']({ err: err.message, url: o.url, attempt: this.attempt }, 'MQTT error');
     });
     client.on('close', () => {
       if (gen !== this.generation) return;
@@ -171,6 +172,11 @@ export class Publisher {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** Publishes a retained status message now, if connected (the outbox holds data, not status). */
+  status(fields: Record<string, unknown>): void {
+    if (this.stats.connected) this.client?.publish(this.options.statusTopic, JSON.stringify({ state: 'online', at: new Date().toISOString(), ...this.options.birth(), ...fields }), { qos: 1, retain: true });
   }
 
   /** Waits up to `ms` for everything in the outbox to be acknowledged. */

@@ -204,4 +204,54 @@ describe.runIf(settings)('edge agent with Mosquitto', () => {
       }
     }
   }, 150_000);
+
+  it('while the broker is away: the adaptive uplink goes features-only, and at the bound raw frames are dropped first, counted', async () => {
+    const broker = new PrivateBroker(await freePort());
+    const metric = async (agent: { httpUrl: string }, re: RegExp) => Number(re.exec(await (await fetch(`${agent.httpUrl}/metrics`)).text())?.[1] ?? NaN);
+    // Adaptive uplink: both-mode sensors stop sending raw while the backlog is large.
+    const adaptive = await startAgent(
+      parseEdgeConfig({
+        gatewayId: 'gw-t3', dataDir: tmp(), mqtt: { url: broker.url, backoff: { minMs: 100, maxMs: 300 } },
+        sources: [{ type: 'simulator', sensors: 20, rate: 200 }], groups: { default: { mode: 'both' } },
+        uplink: { featuresOnlyAboveBytes: 200_000, resumeBelowBytes: 10_000 }, http: { port: 0 }, logLevel: 'silent',
+      }),
+    );
+    await until(() => adaptive.featuresOnly(), 10_000, 'features-only');
+    expect(await metric(adaptive, /edgewave_edge_uplink_features_only (\d+)/)).toBe(1);
+    await broker.start();
+    const sub = await collector(broker.url, 'gw-t3', 'collector-t3');
+    await until(() => !adaptive.featuresOnly(), 20_000, 'the backlog to drain');
+    await until(() => sub.status.some((s) => (s as { uplink?: string }).uplink === 'normal'), 5000, 'the uplink status');
+    await adaptive.stop(5000);
+    await sub.client.endAsync();
+    await broker.stop();
+
+    // The bound: raw frames go first, features stay.
+    const bounded = await startAgent(
+      parseEdgeConfig({
+        gatewayId: 'gw-t4', dataDir: tmp(), mqtt: { url: broker.url, backoff: { minMs: 100, maxMs: 300 } },
+        sources: [{ type: 'simulator', sensors: 20, rate: 200 }], groups: { default: { mode: 'both' } },
+        outbox: { maxBytes: 400_000 }, uplink: { adaptive: false }, http: { port: 0 }, logLevel: 'silent',
+      }),
+    );
+    await until(async () => (await metric(bounded, /edgewave_edge_outbox_dropped_total\{kind="raw"\} (\d+)/)) > 0, 15_000, 'raw drops');
+    // No feature record was dropped: its counter has no sample yet.
+    expect(await metric(bounded, /edgewave_edge_outbox_dropped_total\{kind="features"\} (\d+)/)).toBeNaN();
+    expect(bounded.outbox.stats().depthBytes).toBeLessThanOrEqual(400_000);
+    await broker.start();
+    const sub4 = await collector(broker.url, 'gw-t4', 'collector-t4');
+    await until(() => bounded.outbox.stats().depthRecords === 0, 20_000, 'the backlog to drain');
+    await bounded.stop(5000);
+    await until(() => sub4.status.some((s) => (s as { reason?: string }).reason === 'stopped'), 5000, 'the stop status');
+    await sub4.client.endAsync();
+    await broker.dispose();
+    const { out } = bySensor(sub4.frames);
+    expect(out.size).toBe(20);
+    for (const [sensor, frames] of out) {
+      // Every feature window arrived, evenly spaced; raw frames have holes, flagged by seq only.
+      const feats = frames.filter((f) => f.kind === 'features');
+      for (let i = 1; i < feats.length; i++) expect(feats[i]!.t0 - feats[i - 1]!.t0, sensor).toBeCloseTo((feats[i - 1]!.count * 128 * 1e6) / 200, -1);
+    }
+  }, 90_000);
 });
+
