@@ -14,11 +14,11 @@ import { Outbox } from './outbox/outbox.js';
 import { Pipeline } from './pipeline.js';
 import { Publisher } from './publisher.js';
 import { SeqStore } from './seq-store.js';
-import { Simulator } from './simulator.js';
-
-interface RunningSource {
-  stop(): void;
-}
+import { startCsvSource } from './sources/csv-source.js';
+import { startMqttSource } from './sources/mqtt-source.js';
+import { startSimulatorSource } from './sources/simulator-source.js';
+import type { RunningSource, SourceContext } from './sources/source.js';
+import { startUdpSource } from './sources/udp-source.js';
 
 export interface AgentHandle {
   readonly config: EdgeConfig;
@@ -28,6 +28,8 @@ export interface AgentHandle {
   readonly publisher: Publisher;
   readonly metrics: EdgeMetrics;
   featuresOnly(): boolean;
+  /** Resolves when every finite source (CSV replays) has delivered all it had. */
+  sourcesDone(): Promise<void>;
   /** Stops sources, flushes, waits up to `drainMs` for the broker to take the backlog, closes. */
   stop(drainMs?: number): Promise<void>;
 }
@@ -47,17 +49,18 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
     onError: (err) => log.error({ err: err.message }, 'outbox background write failed; retrying'),
   });
   const seq = SeqStore.open(join(config.dataDir, 'seq.json'));
-  const sensorCount = config.sources.reduce((n, s) => n + s.sensors, 0);
+  const sensorCount = config.sources.reduce((n, s) => n + (s.type === 'simulator' ? s.sensors : 0), 0);
+  const capacity = sensorCount + (config.sources.some((s) => s.type !== 'simulator') ? config.maxSensors : 0);
   const pipeline = new Pipeline({
     gatewayId: config.gatewayId,
     topicRoot: config.mqtt.topicRoot,
     dsp,
     seq,
     features: config.features as Omit<FeatureConfigInput, 'sampleRate'>,
-    capacity: Math.max(1, sensorCount),
+    capacity: Math.max(1, capacity),
   });
   // Feature layouts in use, so receivers can name every position of a feature frame.
-  const pipelineLayouts = () => [...new Set(config.sources.map((s) => s.rate))].map((rate) => {
+  const pipelineLayouts = () => [...new Set(config.sources.flatMap((s) => (s.type === 'simulator' ? [s.rate] : s.type === 'csv' && s.rate ? [s.rate] : [])))].map((rate) => {
     const l = pipeline.extractorFor(rate).layout;
     return { id: l.id, sampleRate: rate, window: l.config.window, hop: l.config.hop, names: l.features.map((f) => f.name), units: l.features.map((f) => f.unit) };
   });
@@ -80,14 +83,42 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
   );
   metrics = createMetrics({ outbox: () => outbox.stats(), publisher: () => publisher.stats, featuresOnly: () => featuresOnly });
 
-  const sources = config.sources.map((src) => {
-    const sim = new Simulator({ sensors: src.sensors, sampleRate: src.rate, groups: src.groups, seed: src.seed, prefix: src.prefix ?? config.gatewayId, dropoutsPerHour: src.dropoutsPerHour });
-    for (const s of sim.sensors) {
-      const g = config.groups.byGroup[s.group] ?? config.groups.default;
-      pipeline.register({ sensorId: s.sensorId, group: s.group, sampleRate: src.rate, mode: g.mode, decimate: g.decimate });
+  const registered = new Set<string>();
+  const lastWarned = new Map<string, number>();
+  const ctx: SourceContext = {
+    register: ({ sensorId, group, sampleRate }) => {
+      if (registered.has(sensorId)) return;
+      if (registered.size >= capacity) throw new EdgeError('EW_EDGE_SENSORS', `more than ${capacity} sensors: raise maxSensors`);
+      const g = config.groups.byGroup[group] ?? config.groups.default;
+      pipeline.register({ sensorId, group, sampleRate, mode: g.mode, decimate: g.decimate });
+      registered.add(sensorId);
+    },
+    add: (sensorId, samples, t0Us, gap) => pipeline.add(sensorId, samples, t0Us, gap),
+    reject: (source, code, message) => {
+      metrics!.rejected.inc({ code });
+      const last = lastWarned.get(code) ?? 0;
+      if (Date.now() - last > 10_000) {
+        lastWarned.set(code, Date.now());
+        log.warn({ source, code }, `refused input: ${message} (further ones of this kind are counted in ${'edgewave_edge_rejected_total'} for 10 s)`);
+      }
+    },
+    metrics: metrics!,
+    log,
+    modeOf: (group) => (config.groups.byGroup[group] ?? config.groups.default).mode,
+  };
+  const sources: RunningSource[] = [];
+  try {
+    for (const [i, src] of config.sources.entries()) {
+      if (src.type === 'simulator') sources.push(startSimulatorSource({ ...src, prefix: src.prefix ?? config.gatewayId }, config.flushMs, ctx));
+      else if (src.type === 'csv') sources.push(startCsvSource(src, ctx));
+      else if (src.type === 'udp') sources.push(await startUdpSource(src, ctx));
+      else sources.push(await startMqttSource(src, `edgewave-${config.gatewayId}-source-${i}`, ctx));
     }
-    return startSimulator(sim, src.rate, config.flushMs, pipeline, metrics!);
-  });
+  } catch (err) {
+    await Promise.all(sources.map((s) => s.stop()));
+    await outbox.close();
+    throw err;
+  }
 
   // One flush per tick: frames of everything that came in, appended to the outbox, then published.
   let flushing = Promise.resolve();
@@ -139,9 +170,10 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
     publisher,
     metrics,
     featuresOnly: () => featuresOnly,
+    sourcesDone: () => Promise.all(sources.filter((_, i) => config.sources[i]!.type === 'csv').map((s) => s.done)).then(() => undefined),
     stop(drainMs = 5000) {
       return (stopping ??= (async () => {
-        for (const s of sources) s.stop();
+        await Promise.all(sources.map((s) => s.stop()));
         clearInterval(timer);
         flush();
         await flushing;
@@ -153,33 +185,6 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
       })());
     },
   };
-}
-
-/** Feeds a simulator's samples into the pipeline on a drift-free clock. */
-function startSimulator(sim: Simulator, rate: number, tickMs: number, pipeline: Pipeline, metrics: EdgeMetrics): RunningSource {
-  const startMs = Date.now();
-  const startUs = startMs * 1000;
-  let produced = 0;
-  const gaps = new Set<number>();
-  const tick = () => {
-    const due = Math.floor(((Date.now() - startMs) * rate) / 1000);
-    while (produced < due) {
-      const n = Math.min(due - produced, rate); // at most a second per step
-      const step = sim.next(n);
-      const t0 = Math.round(startUs + (produced * 1e6) / rate);
-      sim.sensors.forEach((s, i) => {
-        if (!step.present[i]) {
-          gaps.add(i);
-          return;
-        }
-        pipeline.add(s.sensorId, step.samples[i]!, t0, gaps.delete(i));
-      });
-      metrics.samples.inc(n * step.present.filter(Boolean).length);
-      produced += n;
-    }
-  };
-  const timer = setInterval(tick, Math.max(5, Math.floor(tickMs / 2)));
-  return { stop: () => clearInterval(timer) };
 }
 
 function listen(host: string, port: number, handle: (path: string) => Promise<{ status: number; type: string; body: string }>): Promise<Server> {

@@ -23,6 +23,37 @@ export const simulatorSource = z.strictObject({
   dropoutsPerHour: z.number().min(0).default(0).describe('mean dropouts per sensor per hour'),
 });
 
+const frameFormat = z.enum(['binary', 'json', 'auto']).default('auto').describe('binary protocol/ frames, their JSON form, or auto (by the first byte)');
+
+export const csvSource = z.strictObject({
+  type: z.literal('csv'),
+  path: z.string().min(1).describe('the CSV file: a header row, a timestamp column and one column per channel'),
+  sensorId: id('sensorId'),
+  group: id('group').default('csv'),
+  rate: z.number().positive().max(100_000).optional().describe('Hz; default: from the timestamps'),
+  timestampColumn: z.string().default('timestamp'),
+  timestampUnit: z.enum(['s', 'ms', 'us', 'iso']).default('ms').describe('s | ms | us (numbers) or iso (ISO 8601 text)'),
+  channels: z.array(z.string()).length(6).default(['ax', 'ay', 'az', 'gx', 'gy', 'gz']).describe('the six column names: ax ay az (m/s²) gx gy gz (rad/s)'),
+  realtime: z.boolean().default(true).describe('true: at the pace of the timestamps; false: as fast as possible'),
+  chunk: z.number().int().min(1).max(100_000).default(20).describe('samples handed on at a time'),
+});
+
+export const udpSource = z.strictObject({
+  type: z.literal('udp'),
+  host: z.string().default('127.0.0.1').describe('address to listen on (0.0.0.0 for every interface)'),
+  port: z.number().int().min(0).max(65_535),
+  format: frameFormat,
+});
+
+export const mqttSource = z.strictObject({
+  type: z.literal('mqtt'),
+  url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'an mqtt:// URL').describe('the gateway-local broker'),
+  topic: z.string().min(1).default('sensors/#').describe('topic filter the sensors publish frames on'),
+  format: frameFormat,
+  username: z.string().optional(),
+  password: z.string().optional(),
+});
+
 export const edgeConfigSchema = z.strictObject({
   gatewayId: id('gatewayId').describe('this gateway\'s id, used in topics and frames'),
   dataDir: z.string().min(1).default('./data/edge').describe('where the outbox and sequence state live'),
@@ -44,7 +75,8 @@ export const edgeConfigSchema = z.strictObject({
     fsyncIntervalMs: z.number().int().min(1).default(100),
   }).default({ maxBytes: 256 * 2 ** 20, segmentBytes: 8 * 2 ** 20, fsync: 'batch', fsyncIntervalMs: 100 }),
   flushMs: z.number().int().min(5).max(10_000).default(50).describe('milliseconds between batches'),
-  sources: z.array(z.discriminatedUnion('type', [simulatorSource])).min(1).describe('where samples come from: simulator'),
+  sources: z.array(z.discriminatedUnion('type', [simulatorSource, csvSource, udpSource, mqttSource])).min(1).describe('where samples come from: simulator | csv | udp | mqtt'),
+  maxSensors: z.number().int().min(1).max(1_000_000).default(1000).describe('most sensors learned from csv, udp and mqtt sources'),
   groups: z.strictObject({
     default: groupSettings.default({ mode: 'features', decimate: 1 }),
     byGroup: z.record(z.string(), groupSettings).default({}).describe('settings per sensor group, by group name'),

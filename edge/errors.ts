@@ -4,6 +4,8 @@ import { EdgewaveError } from '../protocol/errors.js';
 
 export const EDGE_ERROR_CODES = {
   EW_EDGE_LISTEN: 'a local listener (such as the embedded MQTT broker) cannot bind its address or port',
+  EW_EDGE_SENSORS: 'more sensors appeared than the agent was configured for (maxSensors)',
+  EW_EDGE_CSV: 'a CSV line lacks the timestamp or a channel number (counted, the line is skipped)',
   EW_EDGE_OUTBOX: 'the outbox directory cannot be used, is closed, or a batch is larger than its whole bound',
 } as const;
 

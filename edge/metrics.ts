@@ -8,6 +8,7 @@ export const METRIC = {
   samples: 'edgewave_edge_samples_total',
   windows: 'edgewave_edge_windows_total',
   badChunks: 'edgewave_edge_bad_chunks_total',
+  rejected: 'edgewave_edge_rejected_total',
   outboxRecords: 'edgewave_edge_outbox_records',
   outboxBytes: 'edgewave_edge_outbox_bytes',
   dropped: 'edgewave_edge_outbox_dropped_total',
@@ -27,6 +28,7 @@ export interface EdgeMetrics {
   samples: Counter;
   windows: Counter;
   badChunks: Counter;
+  rejected: Counter<'code'>;
   dropped: Counter<'kind'>;
   droppedBytes: Counter<'kind'>;
   publishLatency: Histogram;
@@ -46,6 +48,7 @@ export function createMetrics(gauges: {
     samples: new Counter({ name: METRIC.samples, help: 'samples taken in from sources', registers: [registry] }),
     windows: new Counter({ name: METRIC.windows, help: 'feature windows computed and sent', registers: [registry] }),
     badChunks: new Counter({ name: METRIC.badChunks, help: 'raw chunks left out because they held NaN or Infinity', registers: [registry] }),
+    rejected: new Counter({ name: METRIC.rejected, help: 'source inputs refused (bad frames, CSV lines), by reason code', labelNames: ['code'], registers: [registry] }),
     dropped: new Counter({ name: METRIC.dropped, help: 'outbox records dropped at the byte bound, by kind', labelNames: ['kind'], registers: [registry] }),
     droppedBytes: new Counter({ name: METRIC.droppedBytes, help: 'outbox bytes dropped at the byte bound, by kind', labelNames: ['kind'], registers: [registry] }),
     publishLatency: new Histogram({ name: METRIC.publishLatency, help: 'publish to PUBACK', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),

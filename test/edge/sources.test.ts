@@ -1,0 +1,101 @@
+// Sources: CSV replay (rate from timestamps, gaps, bad lines, real time), UDP frames (binary,
+// JSON, batches; refusals counted by code).
+
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createMetrics } from '../../edge/metrics.js';
+import { startCsvSource } from '../../edge/sources/csv-source.js';
+import type { SourceContext } from '../../edge/sources/source.js';
+import { startUdpSource } from '../../edge/sources/udp-source.js';
+import { FLAG_GAP, encodeBatch, encodeFrame, encodeJsonFrame, type Frame } from '../../protocol/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'edgewave-sources-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function context() {
+  const seen = {
+    registered: [] as { sensorId: string; group: string; sampleRate: number }[],
+    adds: [] as { sensorId: string; samples: Float32Array; t0Us: number; gap: boolean }[],
+    rejected: [] as string[],
+  };
+  const ctx: SourceContext = {
+    register: (s) => void (seen.registered.find((r) => r.sensorId === s.sensorId) || seen.registered.push(s)),
+    add: (sensorId, samples, t0Us, gap) => void seen.adds.push({ sensorId, samples: samples.slice(), t0Us, gap }),
+    reject: (_source, code) => void seen.rejected.push(code),
+    metrics: createMetrics({ outbox: () => ({ depthRecords: 0, depthBytes: 0 }), publisher: () => ({ connected: false, reconnects: 0, published: 0, acked: 0 }), featuresOnly: () => false }),
+    log: pino({ level: 'silent' }),
+    modeOf: () => 'features',
+  };
+  return { ctx, seen };
+}
+
+const planarOf = (adds: { samples: Float32Array }[], ch: number) => adds.flatMap((a) => Array.from(a.samples.subarray((ch * a.samples.length) / 6, ((ch + 1) * a.samples.length) / 6)));
+
+describe('CSV source', () => {
+  it('replays as fast as possible: rate from the timestamps, a gap where they jump, bad lines refused', async () => {
+    const rows = ['timestamp,ax,ay,az,gx,gy,gz'];
+    let t = 1_700_000_000_000;
+    for (let i = 0; i < 500; i++) {
+      if (i === 300) t += 1000; // one second missing
+      rows.push([t, i, -i, 9.81, i / 10, 0, 0.5].join(','));
+      if (i === 100) rows.push(`${t + 5},1,2,oops,4,5,6`);
+      t += 10;
+    }
+    const path = join(dir, 'a.csv');
+    writeFileSync(path, rows.join('\n'));
+    const { ctx, seen } = context();
+    const src = startCsvSource({ path, sensorId: 'csv-1', group: 'g', timestampColumn: 'timestamp', timestampUnit: 'ms', channels: ['ax', 'ay', 'az', 'gx', 'gy', 'gz'], realtime: false, chunk: 40 }, ctx);
+    await src.done;
+    expect(seen.registered).toEqual([{ sensorId: 'csv-1', group: 'g', sampleRate: 100 }]);
+    expect(seen.rejected).toEqual(['EW_EDGE_CSV']);
+    expect(planarOf(seen.adds, 0)).toEqual([...Array(500).keys()]);
+    expect(planarOf(seen.adds, 2).every((v) => v === Math.fround(9.81))).toBe(true);
+    expect(seen.adds[0]!.t0Us).toBe(1_700_000_000_000_000);
+    const gaps = seen.adds.filter((a) => a.gap);
+    expect(gaps).toHaveLength(1);
+    expect(gaps[0]!.t0Us).toBe((1_700_000_000_000 + 300 * 10 + 1000) * 1000);
+  });
+
+  it('replays at the pace of the timestamps in real time', async () => {
+    const rows = ['t,ax,ay,az,gx,gy,gz', ...Array.from({ length: 60 }, (_, i) => [`2026-01-01T00:00:${String(Math.floor(i / 100)).padStart(2, '0')}.${String((i % 100) * 10).padStart(3, '0')}Z`, 1, 2, 3, 4, 5, 6].join(','))];
+    const path = join(dir, 'b.csv');
+    writeFileSync(path, rows.join('\n'));
+    const { ctx, seen } = context();
+    const start = Date.now();
+    const src = startCsvSource({ path, sensorId: 'csv-2', group: 'g', rate: 100, timestampColumn: 't', timestampUnit: 'iso', channels: ['ax', 'ay', 'az', 'gx', 'gy', 'gz'], realtime: true, chunk: 10 }, ctx);
+    await src.done;
+    expect(Date.now() - start).toBeGreaterThanOrEqual(500);
+    expect(seen.adds.reduce((n, a) => n + a.samples.length / 6, 0)).toBe(60);
+  });
+});
+
+describe('UDP source', () => {
+  it('takes binary, JSON and batched raw frames; refuses the rest by code; notices gaps', async () => {
+    const { ctx, seen } = context();
+    const src = await startUdpSource({ host: '127.0.0.1', port: 0, format: 'auto' }, ctx);
+    const frame = (sensorId: string, t0: number, flags = 0): Frame => ({
+      kind: 'raw', flags, sensorId, gatewayId: 'gw', group: 'g1', seq: 0, t0, sampleRate: 100, count: 4, width: 6, window: 0, hop: 0, layoutId: 1, data: Float32Array.from({ length: 24 }, (_, i) => i),
+    });
+    const T = 1_764_000_000_000_000;
+    const client = createSocket('udp4');
+    const send = (b: Uint8Array) => new Promise<void>((r) => client.send(b, src.port, '127.0.0.1', () => r()));
+    await send(encodeFrame(frame('u1', T)));
+    await send(encodeFrame(frame('u1', T + 40_000))); // contiguous: 4 samples at 100 Hz
+    await send(encodeFrame(frame('u1', T + 200_000))); // a jump
+    await send(encodeJsonFrame(frame('u2', T)));
+    await send(encodeBatch([frame('u3', T), frame('u3', T + 40_000, FLAG_GAP)]));
+    await send(new Uint8Array([1, 2, 3, 4]));
+    await send(encodeFrame({ ...frame('u4', T), kind: 'features', window: 4, hop: 4 }));
+    const end = Date.now() + 3000;
+    while ((seen.adds.length < 6 || seen.rejected.length < 2) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    client.close();
+    await src.stop();
+    expect(seen.registered.map((r) => r.sensorId).sort()).toEqual(['u1', 'u2', 'u3']);
+    expect(seen.adds.map((a) => [a.sensorId, a.gap])).toEqual([['u1', false], ['u1', false], ['u1', true], ['u2', false], ['u3', false], ['u3', true]]);
+    expect(seen.rejected.sort()).toEqual(['EW_PROTO_KIND', 'EW_PROTO_MAGIC']);
+  });
+});
