@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FeatureExtractor, loadDsp } from '../../dsp/src/index.js';
 import { startAgent } from '../../edge/agent.js';
 import { parseEdgeConfig } from '../../edge/config.js';
-import { decodeBatch, type Frame } from '../../protocol/index.js';
+import { decodeBatch, encodeFrame, encodeJsonFrame, type Frame } from '../../protocol/index.js';
 import { servers } from '../config.js';
 import { PrivateBroker, freePort } from './private-broker.js';
 
@@ -253,5 +253,39 @@ describe.runIf(settings)('edge agent with Mosquitto', () => {
       for (let i = 1; i < feats.length; i++) expect(feats[i]!.t0 - feats[i - 1]!.t0, sensor).toBeCloseTo((feats[i - 1]!.count * 128 * 1e6) / 200, -1);
     }
   }, 90_000);
+
+  it('takes sensor frames from a gateway-local broker and forwards them', async () => {
+    const url = settings!.url;
+    const sub = await collector(url, 'gw-t5', `collector-t5-${Date.now()}`);
+    const agent = await startAgent(
+      parseEdgeConfig({
+        gatewayId: 'gw-t5', dataDir: tmp(), mqtt: { url },
+        sources: [{ type: 'mqtt', url, topic: 'local-t5/sensors/#' }], groups: { default: { mode: 'raw' } },
+        http: { port: 0 }, logLevel: 'silent',
+      }),
+    );
+    const sensor = await mqtt.connectAsync(url, { protocolVersion: 5 });
+    await until(async () => (await (await fetch(`${agent.httpUrl}/health`)).json() as { connected: boolean }).connected, 5000, 'the agent to connect');
+    await new Promise((r) => setTimeout(r, 300)); // the source's subscription
+    const T = 1_764_000_000_000_000;
+    for (let k = 0; k < 5; k++) {
+      const frame = {
+        kind: 'raw' as const, flags: 0, sensorId: 'local-1', gatewayId: 'sensor-box', group: 'g', seq: k, t0: T + k * 100_000, sampleRate: 100, count: 10, width: 6,
+        window: 0, hop: 0, layoutId: 1, data: Float32Array.from({ length: 60 }, (_, i) => k * 100 + i),
+      };
+      await sensor.publishAsync('local-t5/sensors/local-1', Buffer.from(k % 2 ? encodeJsonFrame(frame) : encodeFrame(frame)), { qos: 1 });
+    }
+    await sensor.publishAsync('local-t5/sensors/junk', 'not a frame', { qos: 1 });
+    await until(() => sub.frames.reduce((n, f) => n + f.count, 0) >= 50, 10_000, 'the forwarded samples');
+    expect(await (await fetch(`${agent.httpUrl}/metrics`)).text()).toMatch(/edgewave_edge_rejected_total\{code="EW_PROTO_\w+"\} 1/);
+    await agent.stop(3000);
+    await sensor.endAsync();
+    await sub.client.endAsync();
+    const frames = sub.frames.filter((f) => f.sensorId === 'local-1');
+    expect(frames.every((f) => f.gatewayId === 'gw-t5' && f.kind === 'raw')).toBe(true);
+    const ax = frames.flatMap((f) => Array.from(f.data.subarray(0, f.count)));
+    expect(ax).toEqual([0, 1, 2, 3, 4].flatMap((k) => Array.from({ length: 10 }, (_, i) => k * 100 + i)));
+    expect(frames[0]!.t0).toBe(T);
+  }, 30_000);
 });
 

@@ -86,7 +86,7 @@ describe('UDP source', () => {
     await send(encodeFrame(frame('u1', T)));
     await send(encodeFrame(frame('u1', T + 40_000))); // contiguous: 4 samples at 100 Hz
     await send(encodeFrame(frame('u1', T + 200_000))); // a jump
-    await send(encodeJsonFrame(frame('u2', T)));
+    await send(Buffer.from(encodeJsonFrame(frame('u2', T))));
     await send(encodeBatch([frame('u3', T), frame('u3', T + 40_000, FLAG_GAP)]));
     await send(new Uint8Array([1, 2, 3, 4]));
     await send(encodeFrame({ ...frame('u4', T), kind: 'features', window: 4, hop: 4 }));
