@@ -89,8 +89,22 @@ const isNode = typeof process !== 'undefined' && typeof process.versions?.node =
 function defaultUrl(simd: boolean): URL {
   const file = simd ? 'dsp.simd.wasm' : 'dsp.wasm';
   // Compiled: dist/dsp/src/loader.js → dist/dsp/<file>. From the sources: dsp/src/loader.ts → dist/dsp/<file>.
-  return new URL(import.meta.url.includes('/dist/') ? `../${file}` : `../../dist/dsp/${file}`, import.meta.url);
+  // Bundled (the edge agent's single file): the .wasm lies beside the bundle.
+  const candidates = [`../${file}`, `../../dist/dsp/${file}`, `./${file}`].map((p) => new URL(p, import.meta.url));
+  if (!isNode) return candidates[import.meta.url.includes('/dist/') ? 0 : 1]!;
+  return candidates.find((u) => existsSyncSafe(u)) ?? candidates[1]!;
 }
+
+function existsSyncSafe(url: URL): boolean {
+  try {
+    return nodeFs?.existsSync(url) ?? false;
+  } catch {
+    return false;
+  }
+}
+
+// Node's fs, loaded once at startup where there is one (the browser build never touches it).
+const nodeFs: typeof import('node:fs') | undefined = isNode ? await import('node:fs') : undefined;
 
 async function instantiate(source: DspSource): Promise<DspModule> {
   let module: WebAssembly.Module;
