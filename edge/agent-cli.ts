@@ -34,7 +34,7 @@ export async function runEdgeCommand(options: { config?: string; check?: boolean
     throw err;
   }
   const sources = config.sources
-    .map((s) => (s.type === 'simulator' ? `simulator (${s.sensors} sensors at ${s.rate} Hz)` : s.type === 'csv' ? `csv ${s.path}` : s.type === 'udp' ? `udp ${s.host}:${s.port}` : `mqtt ${s.url} ${s.topic}`))
+    .map((s) => (s.type === 'simulator' || s.type === 'synthetic' ? `${s.type} (${s.sensors} sensors at ${s.rate} Hz)` : s.type === 'csv' ? `csv ${s.path}` : s.type === 'udp' ? `udp ${s.host}:${s.port}` : `mqtt ${s.url} ${s.topic}`))
     .join(', ');
   console.error(`edgewave edge: gateway ${config.gatewayId}, ${sources} → ${config.mqtt.url} (topics ${config.mqtt.topicRoot}/${config.gatewayId}/…); outbox ${config.dataDir}/outbox; health and metrics on ${agent.httpUrl}`);
   await new Promise<void>((resolve) => {

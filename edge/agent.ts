@@ -17,6 +17,7 @@ import { SeqStore } from './seq-store.js';
 import { startCsvSource } from './sources/csv-source.js';
 import { startMqttSource } from './sources/mqtt-source.js';
 import { startSimulatorSource } from './sources/simulator-source.js';
+import { startSyntheticSource } from './sources/synthetic-source.js';
 import type { RunningSource, SourceContext } from './sources/source.js';
 import { startUdpSource } from './sources/udp-source.js';
 
@@ -40,6 +41,7 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
   let featuresOnly = false;
   let metrics: EdgeMetrics | undefined;
   const outbox = Outbox.open(join(config.dataDir, 'outbox'), {
+    cacheBytes: 4 * 2 ** 20,
     ...config.outbox,
     onDrop: (d) => {
       metrics?.dropped.inc({ kind: d.kind }, d.records);
@@ -49,8 +51,9 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
     onError: (err) => log.error({ err: err.message }, 'outbox background write failed; retrying'),
   });
   const seq = SeqStore.open(join(config.dataDir, 'seq.json'));
-  const sensorCount = config.sources.reduce((n, s) => n + (s.type === 'simulator' ? s.sensors : 0), 0);
-  const capacity = sensorCount + (config.sources.some((s) => s.type !== 'simulator') ? config.maxSensors : 0);
+  const known = (s: EdgeConfig['sources'][number]) => (s.type === 'simulator' || s.type === 'synthetic' ? s.sensors : 0);
+  const sensorCount = config.sources.reduce((n, s) => n + known(s), 0);
+  const capacity = sensorCount + (config.sources.some((s) => known(s) === 0) ? config.maxSensors : 0);
   const pipeline = new Pipeline({
     gatewayId: config.gatewayId,
     topicRoot: config.mqtt.topicRoot,
@@ -60,7 +63,7 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
     capacity: Math.max(1, capacity),
   });
   // Feature layouts in use, so receivers can name every position of a feature frame.
-  const pipelineLayouts = () => [...new Set(config.sources.flatMap((s) => (s.type === 'simulator' ? [s.rate] : s.type === 'csv' && s.rate ? [s.rate] : [])))].map((rate) => {
+  const pipelineLayouts = () => [...new Set(config.sources.flatMap((s) => (s.type === 'simulator' || s.type === 'synthetic' ? [s.rate] : s.type === 'csv' && s.rate ? [s.rate] : [])))].map((rate) => {
     const l = pipeline.extractorFor(rate).layout;
     return { id: l.id, sampleRate: rate, window: l.config.window, hop: l.config.hop, names: l.features.map((f) => f.name), units: l.features.map((f) => f.unit) };
   });
@@ -110,6 +113,7 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
   try {
     for (const [i, src] of config.sources.entries()) {
       if (src.type === 'simulator') sources.push(startSimulatorSource({ ...src, prefix: src.prefix ?? config.gatewayId }, config.flushMs, ctx));
+      else if (src.type === 'synthetic') sources.push(startSyntheticSource({ ...src, prefix: config.gatewayId }, config.flushMs, ctx));
       else if (src.type === 'csv') sources.push(startCsvSource(src, ctx));
       else if (src.type === 'udp') sources.push(await startUdpSource(src, ctx));
       else sources.push(await startMqttSource(src, `edgewave-${config.gatewayId}-source-${i}`, ctx));

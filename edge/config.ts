@@ -54,6 +54,16 @@ export const mqttSource = z.strictObject({
   password: z.string().optional(),
 });
 
+export const syntheticSource = z.strictObject({
+  type: z.literal('synthetic'),
+  sensors: z.number().int().min(1).max(100_000).default(1000),
+  rate: z.number().int().min(1).max(4000).default(200),
+  groups: z.number().int().min(1).max(10_000).default(10),
+  seed: z.number().int().default(1),
+  signals: z.number().int().min(1).max(1024).default(64).describe('distinct simulator signals, generated at start and cycled through by every sensor'),
+  seconds: z.number().int().min(2).max(60).default(4).describe('length of each pre-generated signal'),
+}).describe('load testing: sensors replay a few pre-generated simulator signals, so generating them costs next to nothing');
+
 export const edgeConfigSchema = z.strictObject({
   gatewayId: id('gatewayId').describe('this gateway\'s id, used in topics and frames'),
   dataDir: z.string().min(1).default('./data/edge').describe('where the outbox and sequence state live'),
@@ -75,7 +85,7 @@ export const edgeConfigSchema = z.strictObject({
     fsyncIntervalMs: z.number().int().min(1).default(100),
   }).default({ maxBytes: 256 * 2 ** 20, segmentBytes: 8 * 2 ** 20, fsync: 'batch', fsyncIntervalMs: 100 }),
   flushMs: z.number().int().min(5).max(10_000).default(50).describe('milliseconds between batches'),
-  sources: z.array(z.discriminatedUnion('type', [simulatorSource, csvSource, udpSource, mqttSource])).min(1).describe('where samples come from: simulator | csv | udp | mqtt'),
+  sources: z.array(z.discriminatedUnion('type', [simulatorSource, csvSource, udpSource, mqttSource, syntheticSource])).min(1).describe('where samples come from: simulator | csv | udp | mqtt | synthetic'),
   maxSensors: z.number().int().min(1).max(1_000_000).default(1000).describe('most sensors learned from csv, udp and mqtt sources'),
   groups: z.strictObject({
     default: groupSettings.default({ mode: 'features', decimate: 1 }),

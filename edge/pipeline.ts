@@ -59,7 +59,10 @@ interface SensorState {
   raw: { gap: boolean; chunks: Chunk[] }[];
   /** Samples are missing before the next raw sample. */
   rawGap: boolean;
-  features: Chunk[];
+  /** Samples waiting for the extractor, planar with `stageCap` per channel (reused, no garbage per add). */
+  stage: Float32Array;
+  stageCap: number;
+  staged: number;
   /** Windows computed early (before a gap restarted the stream), waiting for the flush. */
   early: { rows: Float32Array; starts: number[]; originUs: number; gap: boolean }[];
   featureGap: boolean;
@@ -76,7 +79,7 @@ export class Pipeline {
   }
 
   register(info: PipelineSensor): void {
-    const s: SensorState = { info, slot: -1, originUs: 0, originSet: false, raw: [], rawGap: false, features: [], early: [], featureGap: false };
+    const s: SensorState = { info, slot: -1, originUs: 0, originSet: false, raw: [], rawGap: false, stage: new Float32Array(0), stageCap: 0, staged: 0, early: [], featureGap: false };
     if (info.mode !== 'raw') {
       s.extractor = this.extractorFor(info.sampleRate);
       s.slot = s.extractor.slotOf(info.sensorId);
@@ -88,7 +91,9 @@ export class Pipeline {
   extractorFor(sampleRate: number): FeatureExtractor {
     let ex = this.extractors.get(sampleRate);
     if (!ex) {
-      ex = new FeatureExtractor(this.options.dsp, { ...this.options.features, sampleRate, capacity: this.options.capacity ?? 10_000 });
+      // Memory over speed, for gateways: flushes bring a few tens of samples per sensor, so a short
+      // maxChunk keeps the rings short (push splits anything longer), and no sorted halves are kept.
+      ex = new FeatureExtractor(this.options.dsp, { maxChunk: 32, sortCache: false, ...this.options.features, sampleRate, capacity: this.options.capacity ?? 10_000 });
       this.extractors.set(sampleRate, ex);
     }
     return ex;
@@ -109,8 +114,9 @@ export class Pipeline {
       s.originUs = t0Us;
       s.originSet = true;
     }
-    const copy = samples.slice();
+    if (s.extractor) this.stageSamples(s, samples);
     if (s.info.mode !== 'features') {
+      const copy = samples.slice();
       if (copy.every(Number.isFinite)) {
         const run = s.raw.at(-1);
         if (!run || s.rawGap) s.raw.push({ gap: s.rawGap, chunks: [{ t0Us, samples: copy }] });
@@ -122,16 +128,36 @@ export class Pipeline {
         s.rawGap = true;
       }
     }
-    if (s.extractor) s.features.push({ t0Us, samples: copy });
+  }
+
+  private stageSamples(s: SensorState, samples: Float32Array): void {
+    const n = samples.length / 6;
+    if (s.staged + n > s.stageCap) {
+      const cap = Math.max(16, 2 ** Math.ceil(Math.log2(s.staged + n)));
+      const grown = new Float32Array(6 * cap);
+      for (let c = 0; c < 6; c++) grown.set(s.stage.subarray(c * s.stageCap, c * s.stageCap + s.staged), c * cap);
+      s.stage = grown;
+      s.stageCap = cap;
+    }
+    for (let c = 0; c < 6; c++) s.stage.set(samples.subarray(c * n, (c + 1) * n), c * s.stageCap + s.staged);
+    s.staged += n;
+  }
+
+  /** The staged samples as one planar array (the slow path: a restart, or more than one kernel call holds). */
+  private stagedPlanar(s: SensorState): Float32Array {
+    const n = s.staged;
+    const out = new Float32Array(6 * n);
+    for (let c = 0; c < 6; c++) out.set(s.stage.subarray(c * s.stageCap, c * s.stageCap + n), c * n);
+    return out;
   }
 
   /** A gap: compute what this sensor has so far, then start its stream again at t0Us. */
   private restart(s: SensorState, t0Us: number): void {
     const ex = s.extractor!;
-    if (s.features.length) {
-      const w = ex.push([{ slot: s.slot, samples: concat(s.features, 6) }]);
+    if (s.staged) {
+      const w = ex.push([{ slot: s.slot, samples: this.stagedPlanar(s) }]);
       s.early.push({ rows: w.features.slice(), starts: [...w.starts].map((st, i) => (w.flags[i] ? -1 : st)), originUs: s.originUs, gap: s.featureGap });
-      s.features = [];
+      s.staged = 0;
     }
     ex.restart(s.slot);
     s.originUs = t0Us;
@@ -163,15 +189,27 @@ export class Pipeline {
       s.raw = [];
     }
     for (const [rate, ex] of this.extractors) {
-      const entries: { slot: number; samples: Float32Array }[] = [];
+      const staged: SensorState[] = [];
+      let fits = true;
       for (const s of this.sensors.values()) {
-        if (s.extractor !== ex || !s.features.length) continue;
-        const data = concat(s.features, 6);
-        if (s.info.mode === 'features') samples += data.length / 6;
-        entries.push({ slot: s.slot, samples: data });
-        s.features = [];
+        if (s.extractor !== ex || !s.staged) continue;
+        if (s.info.mode === 'features') samples += s.staged;
+        staged.push(s);
+        if (s.staged > ex.config.maxChunk) fits = false;
       }
-      const w = entries.length ? ex.push(entries) : undefined;
+      let w: FeatureWindows | undefined;
+      if (staged.length && fits) {
+        // Straight from the stages into WebAssembly memory, one kernel call for every sensor.
+        const views = ex.write(staged.map((s) => ({ slot: s.slot, count: s.staged })));
+        staged.forEach((s, k) => {
+          const v = views[k]!;
+          for (let c = 0; c < 6; c++) v.set(s.stage.subarray(c * s.stageCap, c * s.stageCap + s.staged), c * s.staged);
+        });
+        w = ex.commit();
+      } else if (staged.length) {
+        w = ex.push(staged.map((s) => ({ slot: s.slot, samples: this.stagedPlanar(s) })));
+      }
+      for (const s of staged) s.staged = 0;
       const bySlot = w ? groupBySlot(w) : new Map<number, number[]>();
       for (const s of this.sensors.values()) {
         if (s.extractor !== ex) continue;
@@ -191,6 +229,8 @@ export class Pipeline {
         }
       }
     }
+    // The sequence numbers these frames carry are durable before the frames can be.
+    this.options.seq.commit();
     const items = [...this.batches('raw', rawFrames), ...this.batches('features', featureFrames)];
     const bad = this.badChunks;
     this.badChunks = 0;

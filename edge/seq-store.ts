@@ -1,8 +1,9 @@
 // Per-sensor sequence numbers that keep increasing across agent restarts, SIGKILL included.
 // (sensorId, seq) identifies a frame everywhere downstream, so a restarted agent must never reuse
-// one. Sequence numbers are reserved in blocks: before a sensor uses the first number of a block,
-// the end of that block is written (atomically, fsynced) to seq.json; after a crash the sensor
-// starts at the end of its last reserved block. Unused numbers are skipped, never repeated.
+// one. Numbers are reserved in blocks: `commit` writes the end of every newly reserved block
+// (atomically, fsynced) to seq.json, and the agent commits before frames that carry those numbers
+// go into the outbox; after a crash a sensor starts at the end of its last committed block. Unused
+// numbers are skipped, never repeated.
 
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -11,6 +12,7 @@ import { EdgeError } from './errors.js';
 export class SeqStore {
   private readonly next = new Map<string, number>();
   private readonly reserved = new Map<string, number>();
+  private dirty = false;
 
   private constructor(
     readonly path: string,
@@ -36,15 +38,22 @@ export class SeqStore {
     return s;
   }
 
-  /** The next sequence number of a sensor. */
+  /** The next sequence number of a sensor; `commit` before a frame carrying it is stored. */
   take(sensorId: string): number {
     const seq = this.next.get(sensorId) ?? 0;
     if (seq >= (this.reserved.get(sensorId) ?? 0)) {
       this.reserved.set(sensorId, seq + this.blockSize);
-      this.save();
+      this.dirty = true;
     }
     this.next.set(sensorId, seq + 1);
     return seq;
+  }
+
+  /** Makes every reservation so far durable (one write for all sensors); a no-op when there is none. */
+  commit(): void {
+    if (!this.dirty) return;
+    this.save();
+    this.dirty = false;
   }
 
   private save(): void {

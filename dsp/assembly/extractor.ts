@@ -68,6 +68,7 @@ export class Extractor {
   halfCache: usize = 0; // f32[capacity][channels][window/2]: last sorted newer half of each series
   sortA: usize = 0; // V[window/2]
   sortB: usize = 0; // V[window/2]
+  sortCache: bool = true;
   finalized: bool = false;
 }
 
@@ -127,6 +128,11 @@ export function deriveChannel(e: Extractor, channel: i32, input: i32): i32 {
   return 0;
 }
 
+/** Whether to keep each series' sorted newer half for the next window (faster median/IQR with 50% overlap, costs window/2 floats per series). */
+export function setSortCache(e: Extractor, on: i32): void {
+  if (!e.finalized) e.sortCache = on != 0;
+}
+
 /** Appends a filter to channel `channel`; returns its section count, or -1 if it does not fit. */
 export function addFilter(e: Extractor, channel: i32, kind: i32, order: i32, f1: f64, f2: f64): i32 {
   if (e.finalized || channel < 0 || channel >= e.channels) return -1;
@@ -168,13 +174,15 @@ export function finalize(e: Extractor): i32 {
   if (e.width == 0) return -1;
 
   const w = e.window;
-  e.ringLen = <i32>(1 << (32 - clz<u32>(<u32>(w + e.maxChunk - 1))));
+  // Just long enough that no window filed in a call is overwritten before it is computed: the
+  // window plus the most samples one call brings, less one (a multiple of 4 keeps rows aligned).
+  e.ringLen = (w + e.maxChunk - 1 + 3) & ~3;
   e.state = heap.alloc(<usize>e.capacity * STATE_BYTES);
   for (let s = 0; s < e.capacity; s++) resetSlot(e, s);
+  // Fresh memory from the stub allocator (which never reuses) is zero already; leaving it untouched
+  // keeps idle slots out of the resident set.
   e.rings = heap.alloc(<usize>e.capacity * e.channels * e.ringLen * 4);
-  memory.fill(e.rings, 0, <usize>e.capacity * e.channels * e.ringLen * 4);
   e.zstate = heap.alloc(<usize>e.capacity * e.channels * MAX_SECTIONS * 16);
-  memory.fill(e.zstate, 0, <usize>e.capacity * e.channels * MAX_SECTIONS * 16);
   e.jobCap = e.capacity * ((e.maxChunk + e.hop - 1) / e.hop + 1);
   e.jobSlot = heap.alloc(<usize>e.jobCap << 2);
   e.jobRing = heap.alloc(<usize>e.jobCap << 2);
@@ -218,7 +226,7 @@ export function finalize(e: Extractor): i32 {
   e.tmp = heap.alloc(<usize>w * 4 * <usize>max(e.channels, 4));
   e.sortA = heap.alloc(<usize>(w >> 1) * lanesMax);
   e.sortB = heap.alloc(<usize>(w >> 1) * lanesMax);
-  if ((m & GROUP_ORDER) && e.hop * 2 == w) {
+  if (e.sortCache && (m & GROUP_ORDER) && e.hop * 2 == w) {
     // With 50% overlap a window's older half is the previous window's newer half: keep it sorted.
     e.halfTags = heap.alloc(<usize>e.capacity * e.channels * 8);
     e.halfCache = heap.alloc(<usize>e.capacity * e.channels * (<usize>(w >> 1) << 2));

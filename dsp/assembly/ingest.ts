@@ -45,7 +45,7 @@ export function ingest(e: Extractor, entries: i32): i32 {
   }
   const c = e.channels;
   const w = <i64>e.window;
-  const mask = e.ringLen - 1;
+  const ringLen = e.ringLen;
   let jobs = 0;
   let src = e.inSamples;
   for (let i = 0; i < entries; i++) {
@@ -65,13 +65,13 @@ export function ingest(e: Extractor, entries: i32): i32 {
         const coeffs = e.coeffs + <usize>ch * MAX_SECTIONS * SECTION_COEFFS * 8;
         const z = e.zstate + (<usize>slot * c + <usize>ch) * MAX_SECTIONS * 16;
         const inp = src + (<usize>load<i32>(e.sources + (<usize>ch << 2)) * <usize>count + <usize>done) * 4;
-        const pos = <i32>have & mask;
+        const pos = <i32>(have % <i64>ringLen);
         if (sections == 0) {
           // Straight copy into the ring (two runs at the wrap), then one pass to catch non-finite samples.
           const first = min(take, e.ringLen - pos);
           memory.copy(ring + (<usize>pos << 2), inp, <usize>first << 2);
           if (first < take) memory.copy(ring, inp + (<usize>first << 2), <usize>(take - first) << 2);
-          if (!allFinite(inp, take)) lastBad = markBad(ring, mask, pos, inp, take, have, lastBad);
+          if (!allFinite(inp, take)) lastBad = markBad(ring, ringLen, pos, inp, take, have, lastBad);
         } else {
           let at = pos;
           for (let k = 0; k < take; k++) {
@@ -84,7 +84,7 @@ export function ingest(e: Extractor, entries: i32): i32 {
               v = <f32>filterSample(coeffs, z, sections, <f64>v);
             }
             store<f32>(ring + (<usize>at << 2), v);
-            at = (at + 1) & mask;
+            if (++at == ringLen) at = 0;
           }
         }
       }
@@ -96,7 +96,7 @@ export function ingest(e: Extractor, entries: i32): i32 {
         if (jobs >= e.jobCap) return ERR_JOBS; // cannot happen with jobCap from finalize
         const start = nextEnd - w;
         store<i32>(e.jobSlot + (<usize>jobs << 2), slot);
-        store<i32>(e.jobRing + (<usize>jobs << 2), <i32>start & mask);
+        store<i32>(e.jobRing + (<usize>jobs << 2), <i32>(start % <i64>ringLen));
         store<f64>(e.jobStart + (<usize>jobs << 3), <f64>start);
         store<i32>(e.jobFlags + (<usize>jobs << 2), lastBad >= start ? FLAG_INVALID : 0);
         jobs++;
@@ -122,10 +122,10 @@ function allFinite(p: usize, n: i32): bool {
 }
 
 /** Writes NaN for each non-finite input sample into the ring and returns the new last bad index. */
-function markBad(ring: usize, mask: i32, pos: i32, inp: usize, n: i32, have: i64, lastBad: i64): i64 {
+function markBad(ring: usize, ringLen: i32, pos: i32, inp: usize, n: i32, have: i64, lastBad: i64): i64 {
   for (let k = 0; k < n; k++) {
     if (!isFinite(load<f32>(inp + (<usize>k << 2)))) {
-      store<f32>(ring + (<usize>((pos + k) & mask) << 2), NaN);
+      store<f32>(ring + (<usize>((pos + k) % ringLen) << 2), NaN);
       lastBad = max(lastBad, have + <i64>k);
     }
   }

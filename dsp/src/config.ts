@@ -62,6 +62,7 @@ export const featureConfigSchema = z
     axes: z.array(z.strictObject({ name: z.string().regex(NAME), channels: z.tuple([z.string(), z.string(), z.string()]) })).max(8).optional().describe('3-axis groups (magnitude and correlations); default acc and gyro when the IMU channel names are used'),
     filters: z.array(filter).default([]).describe('streaming IIR filters per channel, e.g. a highpass at 0.3 Hz to remove gravity'),
     capacity: z.number().int().positive().max(1_000_000).default(64).describe('most sensors one extractor holds state for'),
+    sortCache: z.boolean().default(true).describe('with hop = window/2, keep each series\' sorted newer half for the next window: faster median and IQR for window/2 floats per series'),
     maxChunk: z.number().int().positive().optional().describe('most samples per sensor taken in per kernel call (default: the window); larger pushes are split'),
   })
   .superRefine((c, ctx) => {

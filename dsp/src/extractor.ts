@@ -100,6 +100,7 @@ export class FeatureExtractor {
         }
       }
     }
+    if (!config.sortCache) x.setSortCache(h, 0);
     this.width = this.guard('finalize', () => x.finalize(h));
     if (this.width !== this.layout.width) throw new DspError('EW_DSP_LOAD', `dsp.wasm lays out ${this.width} features where the layout has ${this.layout.width}: the module and the loader are from different builds`);
     this.refresh();
@@ -323,10 +324,10 @@ const MAX_BYTES = 2 ** 31;
 /** The memory the kernels will allocate for a config (rings, filter state, sorted halves, output), in bytes. */
 export function estimateBytes(c: FeatureConfig): number {
   const channels = featureChannels(c).length;
-  const ring = 2 ** Math.ceil(Math.log2(c.window + c.maxChunk));
+  const ring = (c.window + c.maxChunk - 1 + 3) & ~3;
   const jobs = c.capacity * (Math.ceil(c.maxChunk / c.hop) + 1);
   const width = featureLayout(c).width;
-  const halves = c.features.includes('order') && c.hop * 2 === c.window ? c.capacity * channels * (c.window / 2) * 4 + c.capacity * channels * 8 : 0;
+  const halves = c.sortCache && c.features.includes('order') && c.hop * 2 === c.window ? c.capacity * channels * (c.window / 2) * 4 + c.capacity * channels * 8 : 0;
   return c.capacity * (32 + channels * (ring * 4 + 8 * 16)) + halves + jobs * (width * 4 + 20) + c.window * 16 * (2 * channels + 8);
 }
 

@@ -15,6 +15,7 @@ export interface DspExports {
   addBand(e: number, lo: number, hi: number): number;
   addGroup(e: number, a: number, b: number, c: number): number;
   deriveChannel(e: number, channel: number, input: number): number;
+  setSortCache(e: number, on: number): void;
   addFilter(e: number, channel: number, kind: number, order: number, f1: number, f2: number): number;
   finalize(e: number): number;
   reset(e: number, slot: number): void;

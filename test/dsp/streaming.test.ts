@@ -45,9 +45,10 @@ describe.each(builds)('streaming (simd %s)', (simd) => {
     [64, 64],
     [32, 1],
     [2048, 1024],
-  ])('window %i hop %i: many small calls = one call = independent windows, bit for bit', async (window, hop) => {
+    [256, 128, false],
+  ])('window %i hop %i (sorted-half cache %s): many small calls = one call = independent windows, bit for bit', async (window, hop, sortCache = true) => {
     const dsp = await loadDsp({ simd });
-    const config: FeatureConfigInput = { sampleRate: 200, window, hop, capacity: 5 };
+    const config: FeatureConfigInput = { sampleRate: 200, window, hop, capacity: 5, sortCache };
     const n = window * 3 + 77;
     const signals = Array.from({ length: 5 }, (_, s) => new ImuSignal(200, (['idle', 'walking', 'running'] as const)[s % 3]!, s + 1).next(n));
     const pieces = feedInPieces(new FeatureExtractor(dsp, config), signals, n, window + hop, Math.max(2, window / 2 + 40));

@@ -14,11 +14,18 @@ describe('SeqStore', () => {
     const first = Array.from({ length: 13 }, () => a.take('s1'));
     expect(first).toEqual([...Array(13).keys()]);
     expect(a.take('s2')).toBe(0);
+    a.commit();
     // A new process: s1 had reserved up to 20, s2 up to 10.
     const b = SeqStore.open(path, 10);
     expect(b.take('s1')).toBe(20);
     expect(b.take('s2')).toBe(10);
     expect(b.take('s3')).toBe(0);
+    b.commit();
+    // Taken but never committed (a crash before the frames were stored): reusing those is safe.
+    const c = SeqStore.open(path, 10);
+    expect(c.take('s1')).toBe(30);
+    expect(c.take('s4')).toBe(0);
+    expect(SeqStore.open(path, 10).take('s4')).toBe(0);
   });
 
   it('starts over from a missing or unreadable file', () => {
