@@ -1,6 +1,7 @@
 // How many sensors at 200 Hz one edge agent sustains on one core, per uplink mode, without a
 // growing backlog. Starts its own Mosquitto through scripts/servers; runs the agent as its own
-// process pinned to one core (taskset), fed by the synthetic source (pre-generated simulator
+// process pinned to one core (taskset), as the gateway runs it (the single-file bundle from
+// `npm run bundle:edge`), fed by the synthetic source (pre-generated simulator
 // signals, so input costs next to nothing); samples its CPU and RSS from /proc.
 // Run: npm run bench:edge [-- --json]   (EW_BENCH_TRIAL_S sets the seconds per trial, default 12)
 
@@ -55,7 +56,7 @@ async function trial(mqttUrl: string, mode: 'features' | 'raw', sensors: number)
     sources: [{ type: 'synthetic', sensors, rate: RATE }], groups: { default: { mode } },
     outbox: { maxBytes: 4 * 2 ** 30 }, uplink: { adaptive: false }, http: { port: 0 }, logLevel: 'error',
   }));
-  const proc = spawn('taskset', ['-c', '1', process.execPath, join(root, 'bin/edgewave.js'), 'edge', '--config', cfg, '--drain-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn('taskset', ['-c', '1', process.execPath, join(root, 'dist/edge-bundle/edgewave-edge.mjs'), '--config', cfg, '--drain-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let err = '';
