@@ -125,7 +125,7 @@ async function search(mqttUrl: string, mode: 'features' | 'raw', start: number) 
     else hi = mid;
   }
   const best = trials.filter((t) => t.ok && t.sensors === lo)[0];
-  return { mode, rate_hz: RATE, max_sensors: lo, cpu_percent: Math.round(best?.cpuPercent ?? 0), rss_mb: Math.round(best?.rssMb ?? 0), bytes_per_s: Math.round(best?.bytesPerS ?? 0), trials };
+  return { mode, rate_hz: RATE, input: 'synthetic: pre-generated simulator signals, in the agent process', max_sensors: lo, cpu_percent: Math.round(best?.cpuPercent ?? 0), rss_mb: Math.round(best?.rssMb ?? 0), bytes_per_s: Math.round(best?.bytesPerS ?? 0), trials };
 }
 
 const started = await startServers(['mosquitto']);

@@ -25,4 +25,4 @@ await build({
 });
 for (const f of ['dsp.wasm', 'dsp.simd.wasm']) copyFileSync(`${root}dist/dsp/${f}`, `${out}/${f}`);
 const kib = (f) => (statSync(`${out}/${f}`).size / 1024).toFixed(0);
-console.log(`dist/edge-bundle: edgewave-edge.mjs ${kib('edgewave-edge.mjs')} KiB, dsp.wasm ${kib('dsp.wasm')} KiB, dsp.simd.wasm ${kib('dsp.simd.wasm')} KiB (${Date.now() - started} ms)`);
+console.error(`dist/edge-bundle: edgewave-edge.mjs ${kib('edgewave-edge.mjs')} KiB, dsp.wasm ${kib('dsp.wasm')} KiB, dsp.simd.wasm ${kib('dsp.simd.wasm')} KiB (${Date.now() - started} ms)`);
