@@ -182,7 +182,10 @@ export function finalize(e: Extractor): i32 {
   // Fresh memory from the stub allocator (which never reuses) is zero already; leaving it untouched
   // keeps idle slots out of the resident set.
   e.rings = heap.alloc(<usize>e.capacity * e.channels * e.ringLen * 4);
-  e.zstate = heap.alloc(<usize>e.capacity * e.channels * MAX_SECTIONS * 16);
+  // Filter state only where a channel has a filter: most configurations have none.
+  let filtered = false;
+  for (let c = 0; c < e.channels; c++) if (load<i32>(e.nSections + (<usize>c << 2)) > 0) filtered = true;
+  e.zstate = filtered ? heap.alloc(<usize>e.capacity * e.channels * MAX_SECTIONS * 16) : 0;
   e.jobCap = e.capacity * ((e.maxChunk + e.hop - 1) / e.hop + 1);
   e.jobSlot = heap.alloc(<usize>e.jobCap << 2);
   e.jobRing = heap.alloc(<usize>e.jobCap << 2);
@@ -254,7 +257,7 @@ export function reset(e: Extractor, slot: i32): void {
   if (e.halfTags != 0) {
     for (let c = 0; c < e.channels; c++) store<f64>(e.halfTags + ((<usize>slot * e.channels + <usize>c) << 3), -1);
   }
-  memory.fill(e.zstate + <usize>slot * e.channels * MAX_SECTIONS * 16, 0, <usize>e.channels * MAX_SECTIONS * 16);
+  if (e.zstate != 0) memory.fill(e.zstate + <usize>slot * e.channels * MAX_SECTIONS * 16, 0, <usize>e.channels * MAX_SECTIONS * 16);
 }
 
 /** Samples a slot has taken in so far (f64, exact below 2^53). */
