@@ -3,7 +3,8 @@
 // process pinned to one core (taskset), as the gateway runs it (the single-file bundle from
 // `npm run bundle:edge`), fed by the synthetic source (pre-generated simulator
 // signals, so input costs next to nothing); samples its CPU and RSS from /proc.
-// Run: npm run bench:edge [-- --json]   (EW_BENCH_TRIAL_S sets the seconds per trial, default 12)
+// Run: npm run bench:edge [-- --json]   (EW_BENCH_TRIAL_S sets the seconds per trial, default 12;
+// EW_BENCH_SENSORS=5000 measures that count instead of searching for the largest)
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -133,7 +134,14 @@ if (!started.started.length) throw new Error(`Mosquitto did not start: ${started
 const mqttUrl = started.started[0]!.env.EW_MQTT_URL!;
 say(`edge agent on one core (taskset -c 1), ${RATE} Hz sensors, synthetic input, ${trialS} s per trial`);
 try {
-  const results = [await search(mqttUrl, 'features', 2000), await search(mqttUrl, 'raw', 1000)];
+  // EW_BENCH_SENSORS=n measures that one count per mode instead of searching.
+  const fixed = Number(process.env.EW_BENCH_SENSORS ?? 0);
+  const one = async (mode: 'features' | 'raw') => {
+    const t = await trial(mqttUrl, mode, fixed);
+    say(`  ${mode.padEnd(8)} ${String(fixed).padStart(6)} sensors: ${t.ok ? 'sustained' : `not sustained (${t.why})`}, cpu ${t.cpuPercent.toFixed(0)}%, rss ${t.rssMb.toFixed(0)} MB, ${(t.bytesPerS / 1024).toFixed(0)} KiB/s`);
+    return { mode, rate_hz: RATE, input: 'synthetic: pre-generated simulator signals, in the agent process', max_sensors: t.ok ? fixed : 0, cpu_percent: Math.round(t.cpuPercent), rss_mb: Math.round(t.rssMb), bytes_per_s: Math.round(t.bytesPerS), trials: [t] };
+  };
+  const results = fixed > 0 ? [await one('features'), await one('raw')] : [await search(mqttUrl, 'features', 2000), await search(mqttUrl, 'raw', 1000)];
   if (json) console.log(JSON.stringify({ bench: 'edge', node: process.version, trial_s: trialS, results: results.map(({ trials, ...r }) => ({ ...r, trials })) }));
   else {
     console.log(`\n${'mode'.padEnd(10)} ${'max sensors'.padStart(12)} ${'cpu %'.padStart(7)} ${'rss MB'.padStart(7)} ${'KiB/s out'.padStart(10)}`);
