@@ -97,7 +97,8 @@ export const edgeConfigSchema = z.strictObject({
     fftSize: z.number().int().optional(),
     features: z.array(z.string()).optional(),
     bands: z.array(z.tuple([z.number(), z.number()])).optional(),
-  }).default({}).describe('dsp/ feature settings (window, hop, fftSize, features, bands); the sample rate comes from each source'),
+    select: z.array(z.string()).optional(),
+  }).default({}).describe('dsp/ feature settings (window, hop, fftSize, features, bands, select); the sample rate comes from each source'),
   uplink: z.strictObject({
     adaptive: z.boolean().default(true).describe('send features only for both-mode sensors while the backlog is large'),
     featuresOnlyAboveBytes: z.number().int().min(0).default(8 * 2 ** 20),

@@ -60,6 +60,7 @@ export const featureConfigSchema = z
       unit: z.string().min(1).max(16).optional().describe('default: the unit of its input channel'),
     })).max(32).default([]).describe('channels computed from an input channel by their own filters, e.g. gravity (lowpass) next to body acceleration (highpass)'),
     axes: z.array(z.strictObject({ name: z.string().regex(NAME), channels: z.tuple([z.string(), z.string(), z.string()]) })).max(8).optional().describe('3-axis groups (magnitude and correlations); default acc and gyro when the IMU channel names are used'),
+    select: z.array(z.string().min(1)).min(1).optional().describe('keep only features whose names match these patterns (* matches anything): "*.std", "acc.*", "az.band_*" (default: all)'),
     filters: z.array(filter).default([]).describe('streaming IIR filters per channel, e.g. a highpass at 0.3 Hz to remove gravity'),
     capacity: z.number().int().positive().max(1_000_000).default(64).describe('most sensors one extractor holds state for'),
     sortCache: z.boolean().default(true).describe('with hop = window/2, keep each series\' sorted newer half for the next window: faster median and IQR for window/2 floats per series'),

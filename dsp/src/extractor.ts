@@ -54,6 +54,9 @@ export class FeatureExtractor {
   readonly config: FeatureConfig;
   readonly layout: FeatureLayout;
   readonly width: number;
+  /** Features per window the kernels compute (before `select`). */
+  readonly kernelWidth: number;
+  private readonly projected: boolean;
   readonly capacity: number;
   readonly simd: boolean;
   private readonly x: DspExports;
@@ -101,8 +104,10 @@ export class FeatureExtractor {
       }
     }
     if (!config.sortCache) x.setSortCache(h, 0);
-    this.width = this.guard('finalize', () => x.finalize(h));
-    if (this.width !== this.layout.width) throw new DspError('EW_DSP_LOAD', `dsp.wasm lays out ${this.width} features where the layout has ${this.layout.width}: the module and the loader are from different builds`);
+    this.kernelWidth = this.guard('finalize', () => x.finalize(h));
+    if (this.kernelWidth !== this.layout.kernelWidth) throw new DspError('EW_DSP_LOAD', `dsp.wasm lays out ${this.kernelWidth} features where the layout has ${this.layout.kernelWidth}: the module and the loader are from different builds`);
+    this.width = this.layout.width;
+    this.projected = this.layout.width !== this.kernelWidth;
     this.refresh();
     for (let s = config.capacity - 1; s >= 0; s--) this.freeSlots.push(s);
   }
@@ -274,10 +279,19 @@ export class FeatureExtractor {
   private windowsView(n: number): FeatureWindows {
     const mem = this.x.memory.buffer;
     const i = this.info;
+    const all = new Float32Array(mem, i.out, n * this.kernelWidth);
+    let features = all;
+    if (this.projected) {
+      // `select`: the chosen columns, copied out (the kernels always compute the whole set).
+      const cols = this.layout.columns;
+      const w = this.width;
+      features = new Float32Array(n * w);
+      for (let r = 0; r < n; r++) for (let k = 0; k < w; k++) features[r * w + k] = all[r * this.kernelWidth + cols[k]!]!;
+    }
     return {
       count: n,
       width: this.width,
-      features: new Float32Array(mem, i.out, n * this.width),
+      features,
       slots: new Int32Array(mem, i.jobSlot, n),
       starts: new Float64Array(mem, i.jobStart, n),
       flags: new Int32Array(mem, i.jobFlags, n),

@@ -2,7 +2,7 @@
 // feature frames carry (protocol/ frame field layoutId), so edge, cloud and browser agree on what
 // position 17 means. The id is a hash of everything that gives a position its meaning.
 
-import { featureChannels, parseFeatureConfig, type FeatureConfig, type FeatureConfigInput, type FeatureGroup } from './config.js';
+import { ConfigError, featureChannels, parseFeatureConfig, type FeatureConfig, type FeatureConfigInput, type FeatureGroup } from './config.js';
 
 export interface FeatureInfo {
   /** e.g. "ax.mean", "ax.band_0.3_1hz", "acc.corr_xy" */
@@ -16,6 +16,10 @@ export interface FeatureInfo {
 export interface FeatureLayout {
   id: number;
   width: number;
+  /** Features the kernels compute before `select` keeps some: positions index into those. */
+  kernelWidth: number;
+  /** For each feature, its column among the kernels' output (identity without `select`). */
+  columns: readonly number[];
   features: readonly FeatureInfo[];
   /** Position of each name. */
   index: ReadonlyMap<string, number>;
@@ -58,6 +62,21 @@ export function featureLayout(input: FeatureConfigInput | FeatureConfig): Featur
       for (const name of AXES_FEATURES) features.push({ name: `${g.name}.${name}`, unit: name.startsWith('corr') ? '1' : unit, group: 'axes', source: g.name });
     }
   }
+  const kernelWidth = features.length;
+  let columns = features.map((_, i) => i);
+  if (config.select) {
+    const patterns = config.select.map((p, i) => {
+      const re = new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+      if (!features.some((f) => re.test(f.name))) {
+        throw new ConfigError('EW_CONFIG_INVALID', `features config is invalid:\n  - select.${i}: ${JSON.stringify(p)} matches no feature of this configuration`, { component: 'features', fields: [`select.${i}`] });
+      }
+      return re;
+    });
+    columns = columns.filter((i) => patterns.some((re) => re.test(features[i]!.name)));
+  }
+  const kept = columns.map((i) => features[i]!);
+  features.length = 0;
+  features.push(...kept);
   const canonical = JSON.stringify({
     v: 1,
     sampleRate: config.sampleRate,
@@ -72,6 +91,8 @@ export function featureLayout(input: FeatureConfigInput | FeatureConfig): Featur
   return Object.freeze({
     id: layoutIdOf(canonical),
     width: features.length,
+    kernelWidth,
+    columns: Object.freeze(columns),
     features: Object.freeze(features),
     index: new Map(features.map((f, i) => [f.name, i])),
     config,

@@ -2,6 +2,7 @@
 // WebAssembly kernels are checked against (within the tolerances in test/dsp/) and the baseline of
 // bench/dsp.ts. Nothing here is optimized on purpose beyond what a careful user would write.
 
+import { featureLayout } from './layout.js';
 import { FEATURE_GROUPS, featureChannels, parseFeatureConfig, type FeatureConfig, type FeatureConfigInput } from './config.js';
 import type { FeatureWindows, SamplesEntry } from './extractor.js';
 
@@ -204,7 +205,13 @@ export function axesFeatures(x: ArrayLike<number>, y: ArrayLike<number>, z: Arra
 export function referenceFeatures(input: FeatureConfigInput | FeatureConfig, window: Float32Array): Float64Array {
   const c = parseFeatureConfig(input);
   const n = c.window;
-  return featuresOfSeries(c, featureChannels(c).map((s) => window.subarray(s.input * n, (s.input + 1) * n)));
+  return project(c, featuresOfSeries(c, featureChannels(c).map((s) => window.subarray(s.input * n, (s.input + 1) * n))));
+}
+
+/** The `select`ed columns of a full row. */
+function project(c: FeatureConfig, row: Float64Array): Float64Array {
+  if (!c.select) return row;
+  return Float64Array.from(featureLayout(c).columns, (i) => row[i]!);
 }
 
 /** Every feature of one window given each channel's samples (inputs then derived), in layout order. */
@@ -316,7 +323,7 @@ export class ReferenceExtractor {
           const windowSeries = s.ring.map((r) => Float32Array.from([...r.subarray(oldest), ...r.subarray(0, oldest)]));
           const start = s.seen - w;
           const bad = s.lastBad >= start;
-          rows.push(bad ? new Float64Array(featureCount(this.config)).fill(NaN) : featuresOfSeries(this.config, windowSeries));
+          rows.push(project(this.config, bad ? new Float64Array(featureCount(this.config)).fill(NaN) : featuresOfSeries(this.config, windowSeries)));
           slots.push(slot);
           starts.push(start);
           flags.push(bad ? 1 : 0);
@@ -324,7 +331,7 @@ export class ReferenceExtractor {
         }
       }
     }
-    const width = featureCount(this.config);
+    const width = featureLayout(this.config).width;
     const features = new Float32Array(rows.length * width);
     rows.forEach((r, i) => features.set(r, i * width));
     return { count: rows.length, width, features, slots: Int32Array.from(slots), starts: Float64Array.from(starts), flags: Int32Array.from(flags) };

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import {
-  ConfigError, DEFAULT_BANDS, DspError, FEATURE_GROUPS, FeatureExtractor, createExtractor, estimateBytes, featureLayout, loadDsp, parseFeatureConfig,
+  ConfigError, DEFAULT_BANDS, DspError, FEATURE_GROUPS, FeatureExtractor, createExtractor, estimateBytes, featureLayout, loadDsp, parseFeatureConfig, referenceFeatures,
 } from '../../dsp/src/index.js';
 import { decodeFrame, encodeFrame } from '../../protocol/index.js';
 import { errorOf } from '../protocol/helpers.js';
@@ -60,6 +60,30 @@ describe('feature layout', () => {
     for (const other of [{ sampleRate: 100 }, { sampleRate: 200, hop: 64 }, { sampleRate: 200, bands: [[1, 2]] }, { sampleRate: 200, features: ['stats'] }, { sampleRate: 200, filters: [{ type: 'highpass', channels: ['az'], cutoff: 0.3 }] }]) {
       expect(featureLayout(other as never).id).not.toBe(l.id);
     }
+  });
+});
+
+describe('select', () => {
+  it('keeps the features whose names match, in layout order, with their own layout id and the same bits', async () => {
+    const full = await createExtractor({ sampleRate: 200, capacity: 1 });
+    const some = await createExtractor({ sampleRate: 200, capacity: 1, select: ['*.std', 'acc.*', 'az.band_*'] });
+    expect(some.layout.features.map((f) => f.name)).toEqual([
+      'ax.std', 'ay.std', 'az.std', 'az.band_0.3_1hz', 'az.band_1_3hz', 'az.band_3_8hz', 'az.band_8_20hz', 'gx.std', 'gy.std', 'gz.std',
+      'acc.mag_mean', 'acc.mag_std', 'acc.mag_rms', 'acc.corr_xy', 'acc.corr_xz', 'acc.corr_yz',
+    ]);
+    expect([some.width, some.kernelWidth]).toEqual([16, 162]);
+    expect(some.layout.id).not.toBe(full.layout.id);
+    const data = Float32Array.from({ length: 6 * 256 * 3 }, (_, i) => Math.sin(i / 11) * (1 + (i % 7)));
+    const a = full.windows(data);
+    const b = some.windows(data);
+    expect(b.count).toBe(3);
+    for (let r = 0; r < 3; r++) {
+      some.layout.features.forEach((f, k) => expect(b.features[r * b.width + k]).toBe(a.features[r * a.width + full.layout.index.get(f.name)!]));
+    }
+    const ref = referenceFeatures(some.config, data.subarray(0, 6 * 256));
+    expect(ref.length).toBe(16);
+    expect(Math.abs(ref[0]! - b.features[0]!)).toBeLessThan(1e-5);
+    expect(errorOf(ConfigError, () => featureLayout({ sampleRate: 200, select: ['*.std', 'nothing.*'] })).message).toContain('select.1');
   });
 });
 

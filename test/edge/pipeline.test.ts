@@ -160,4 +160,21 @@ describe('Pipeline', () => {
     // Seq numbers still strictly increase.
     expect(out.map((f) => f.seq)).toEqual([...out.map((f) => f.seq)].sort((a, b) => a - b));
   });
+
+  it('sends only the selected features when the config selects some', () => {
+    const seq = SeqStore.open(join(dir, `seq-${Math.random()}.json`));
+    const select = ['acc.*', 'gyro.*', '*.std', '*.dominant_freq'];
+    const p = new Pipeline({ gatewayId: 'gw-1', topicRoot: 'edgewave', dsp, seq, capacity: 2, features: { hop: 256, select } });
+    const sim = new Simulator({ sensors: 1, sampleRate: RATE, seed: 9, dropoutsPerHour: 0 });
+    p.register({ sensorId: sim.sensors[0]!.sensorId, group: 'g', sampleRate: RATE, mode: 'features', decimate: 1 });
+    const { out, signals } = run(p, sim, 60, 4);
+    const full = new FeatureExtractor(dsp, { sampleRate: RATE, capacity: 1, hop: 256 });
+    const expected = full.push([{ slot: 0, samples: signals[0]! }]);
+    const layout = p.extractorFor(RATE).layout;
+    expect(layout.width).toBe(24);
+    const rows = out.flatMap((f) => (expect(f.width).toBe(24), Array.from(f.data)));
+    expect(rows.length).toBe(expected.count * 24);
+    layout.features.forEach((f, k) => expect(rows[k]).toBe(expected.features[full.layout.index.get(f.name)!]));
+  });
 });
+
