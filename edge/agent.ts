@@ -107,7 +107,6 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
     },
     metrics: metrics!,
     log,
-    modeOf: (group) => (config.groups.byGroup[group] ?? config.groups.default).mode,
   };
   const sources: RunningSource[] = [];
   try {

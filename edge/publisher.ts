@@ -33,8 +33,6 @@ export interface PublisherStats {
   published: number;
   acked: number;
   failed: number;
-  /** Publish-to-PUBACK times of recent records, ms. */
-  latencyMs: number[];
 }
 
 export class Publisher {
@@ -46,7 +44,7 @@ export class Publisher {
   private pumpAgain = false;
   private stopped = false;
   private inFlight = new Map<number, { generation: number; at: number }>();
-  readonly stats: PublisherStats = { connected: false, connects: 0, reconnects: 0, published: 0, acked: 0, failed: 0, latencyMs: [] };
+  readonly stats: PublisherStats = { connected: false, connects: 0, reconnects: 0, published: 0, acked: 0, failed: 0 };
 
   constructor(
     private readonly outbox: Outbox,

@@ -100,7 +100,6 @@ export function startCsvSource(c: CsvSourceConfig, ctx: SourceContext): RunningS
     ctx.log.info({ path: c.path, sensorId: c.sensorId, lines: line - 1 }, 'CSV replay finished');
   })();
   return {
-    sensors: 1,
     done,
     stop: async () => {
       stopped = true;

@@ -23,5 +23,5 @@ export async function startMqttSource(c: MqttSourceConfig, clientId: string, ctx
     });
   });
   client.on('error', (err) => ctx.log.warn({ err: err.message, url: c.url }, 'local broker error'));
-  return { sensors: 0, done: new Promise(() => undefined), stop: async () => void (await client.endAsync()) };
+  return { done: new Promise(() => undefined), stop: async () => void (await client.endAsync()) };
 }

@@ -39,5 +39,5 @@ export function startSimulatorSource(c: SimulatorSourceConfig, tickMs: number, c
     }
   };
   const timer = setInterval(tick, Math.max(5, Math.floor(tickMs / 2)));
-  return { sensors: c.sensors, done: new Promise(() => undefined), stop: async () => clearInterval(timer) };
+  return { done: new Promise(() => undefined), stop: async () => clearInterval(timer) };
 }

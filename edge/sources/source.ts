@@ -2,7 +2,6 @@
 
 import type { Logger } from 'pino';
 import type { EdgeMetrics } from '../metrics.js';
-import type { UplinkMode } from '../pipeline.js';
 
 export interface SourceContext {
   /** Announces a sensor (once; later calls with the same id are ignored). */
@@ -13,12 +12,9 @@ export interface SourceContext {
   reject(source: string, code: string, message: string): void;
   metrics: EdgeMetrics;
   log: Logger;
-  modeOf(group: string): UplinkMode;
 }
 
 export interface RunningSource {
-  /** Sensors this source knows up front (0 for sources that learn them from their input). */
-  readonly sensors: number;
   /** Resolves when a finite source (a CSV file replayed once) has delivered everything. */
   readonly done: Promise<void>;
   stop(): Promise<void>;

@@ -48,5 +48,5 @@ export function startSyntheticSource(c: SyntheticSourceConfig, tickMs: number, c
     }
   };
   const timer = setInterval(tick, Math.max(5, Math.floor(tickMs / 2)));
-  return { sensors: c.sensors, done: new Promise(() => undefined), stop: async () => clearInterval(timer) };
+  return { done: new Promise(() => undefined), stop: async () => clearInterval(timer) };
 }

@@ -22,5 +22,5 @@ export async function startUdpSource(c: UdpSourceConfig, ctx: SourceContext): Pr
   socket.on('error', (err) => ctx.log.error({ err: err.message }, 'UDP source error'));
   const port = socket.address().port;
   ctx.log.info({ host: c.host, port }, 'listening for sensor frames over UDP');
-  return { sensors: 0, port, done: new Promise(() => undefined), stop: () => new Promise((r) => socket.close(() => r())) };
+  return { port, done: new Promise(() => undefined), stop: () => new Promise((r) => socket.close(() => r())) };
 }

@@ -28,7 +28,6 @@ function context() {
     reject: (_source, code) => void seen.rejected.push(code),
     metrics: createMetrics({ outbox: () => ({ depthRecords: 0, depthBytes: 0 }), publisher: () => ({ connected: false, reconnects: 0, published: 0, acked: 0 }), featuresOnly: () => false }),
     log: pino({ level: 'silent' }),
-    modeOf: () => 'features',
   };
   return { ctx, seen };
 }
