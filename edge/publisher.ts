@@ -43,7 +43,8 @@ export class Publisher {
   private pumping = false;
   private pumpAgain = false;
   private stopped = false;
-  private inFlight = new Map<number, { generation: number; at: number }>();
+  /** Record id → the connection generation it was published on. */
+  private inFlight = new Map<number, number>();
   readonly stats: PublisherStats = { connected: false, connects: 0, reconnects: 0, published: 0, acked: 0, failed: 0 };
 
   constructor(
@@ -148,20 +149,20 @@ export class Publisher {
         }
         for (const r of records) {
           const at = performance.now();
-          this.inFlight.set(r.id, { generation: gen, at });
+          this.inFlight.set(r.id, gen);
           this.stats.published++;
           client.publish(r.topic, Buffer.from(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength), { qos: 1 }, (err) => {
             const mine = this.inFlight.get(r.id);
             if (err) {
               // The connection is going; dropConnection releases what is in flight.
-              if (mine?.generation === gen) this.stats.failed++;
+              if (mine === gen) this.stats.failed++;
               return;
             }
             this.outbox.ack(r.id);
             this.stats.acked++;
             const latency = performance.now() - at;
             this.onAck?.(latency);
-            if (mine?.generation === gen) this.inFlight.delete(r.id);
+            if (mine === gen) this.inFlight.delete(r.id);
             void this.pump();
           });
         }

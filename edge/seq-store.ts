@@ -5,8 +5,9 @@
 // go into the outbox; after a crash a sensor starts at the end of its last committed block. Unused
 // numbers are skipped, never repeated.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { writeFileAtomic } from './atomic-write.js';
 import { EdgeError } from './errors.js';
 
 export class SeqStore {
@@ -57,14 +58,6 @@ export class SeqStore {
   }
 
   private save(): void {
-    const tmp = `${this.path}.tmp`;
-    const fd = openSync(tmp, 'w');
-    try {
-      writeFileSync(fd, JSON.stringify(Object.fromEntries(this.reserved)));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.path);
+    writeFileAtomic(this.path, JSON.stringify(Object.fromEntries(this.reserved)));
   }
 }

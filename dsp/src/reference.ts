@@ -3,7 +3,7 @@
 // bench/dsp.ts. Nothing here is optimized on purpose beyond what a careful user would write.
 
 import { featureLayout } from './layout.js';
-import { FEATURE_GROUPS, featureChannels, parseFeatureConfig, type FeatureConfig, type FeatureConfigInput } from './config.js';
+import { featureChannels, parseFeatureConfig, type FeatureConfig, type FeatureConfigInput } from './config.js';
 import type { FeatureWindows, SamplesEntry } from './extractor.js';
 
 export const ROW_STATS_WIDTH = 5;
@@ -218,7 +218,7 @@ function project(c: FeatureConfig, row: Float64Array): Float64Array {
 function featuresOfSeries(c: FeatureConfig, channels: Float32Array[]): Float64Array {
   const on = new Set(c.features);
   const out: number[] = [];
-  if (!channels.every((x) => x.every(Number.isFinite))) return new Float64Array(featureCount(c)).fill(NaN);
+  if (!channels.every((x) => x.every(Number.isFinite))) return new Float64Array(featureLayout(c).kernelWidth).fill(NaN);
   for (const x of channels) {
     const t = timeFeatures(x, c.sampleRate);
     for (const g of ['stats', 'order', 'moments', 'crossings', 'jerk'] as const) if (on.has(g)) out.push(...t[g]);
@@ -238,12 +238,6 @@ function featuresOfSeries(c: FeatureConfig, channels: Float32Array[]): Float64Ar
   return Float64Array.from(out);
 }
 
-function featureCount(c: FeatureConfig): number {
-  const per = { stats: 7, order: 2, moments: 2, crossings: 2, jerk: 1, spectral: 7, bands: c.bands.length, axes: 0 };
-  const on = new Set(c.features);
-  const channel = FEATURE_GROUPS.reduce((s, g) => s + (on.has(g) ? per[g] : 0), 0);
-  return channel * featureChannels(c).length + (on.has('axes') ? 6 * c.axes.length : 0);
-}
 
 /** Second-order sections [b0, b1, b2, a1, a2] of a filter (Audio EQ Cookbook, Butterworth Qs). */
 export function designSections(type: 'lowpass' | 'highpass' | 'bandpass' | 'dcblock', order: number, cutoff: number | readonly [number, number], fs: number): number[][] {
@@ -323,7 +317,7 @@ export class ReferenceExtractor {
           const windowSeries = s.ring.map((r) => Float32Array.from([...r.subarray(oldest), ...r.subarray(0, oldest)]));
           const start = s.seen - w;
           const bad = s.lastBad >= start;
-          rows.push(project(this.config, bad ? new Float64Array(featureCount(this.config)).fill(NaN) : featuresOfSeries(this.config, windowSeries)));
+          rows.push(project(this.config, bad ? new Float64Array(featureLayout(this.config).kernelWidth).fill(NaN) : featuresOfSeries(this.config, windowSeries)));
           slots.push(slot);
           starts.push(start);
           flags.push(bad ? 1 : 0);

@@ -11,9 +11,10 @@
 // Losing the latest state on a crash only means some acked records are published again, which
 // downstream de-duplication by (sensorId, seq) absorbs; a record is never lost.
 
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, write, writeFileSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, write, writeFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../atomic-write.js';
 import { EdgeError } from '../errors.js';
 import { decodeBody, encodeRecord, encodedLength, scanRecords, type OutboxRecord, type RecordKind } from './record.js';
 
@@ -188,15 +189,7 @@ export class Outbox {
       if (last && last[1] === id - 1) last[1] = id;
       else ranges.push([id, id]);
     }
-    const tmp = join(this.dir, 'state.json.tmp');
-    const fd = openSync(tmp, 'w');
-    try {
-      writeFileSync(fd, JSON.stringify({ below: this.below, ranges }));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, join(this.dir, 'state.json'));
+    writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify({ below: this.below, ranges }));
   }
 
   private backgroundError(err: unknown): void {

@@ -3,6 +3,7 @@
 // agent, not the signal generator.
 
 import { Simulator } from '../simulator.js';
+import { startClock } from './clock.js';
 import type { RunningSource, SourceContext } from './source.js';
 
 export interface SyntheticSourceConfig {
@@ -23,30 +24,22 @@ export function startSyntheticSource(c: SyntheticSourceConfig, tickMs: number, c
   const ids = Array.from({ length: c.sensors }, (_, i) => `${c.prefix}-${i}`);
   ids.forEach((sensorId, i) => ctx.register({ sensorId, group: `group-${i % c.groups}`, sampleRate: c.rate }));
   const scratch = new Map<number, Float32Array>();
-  const startMs = Date.now();
-  const startUs = startMs * 1000;
   let produced = 0;
-  const tick = () => {
-    const due = Math.floor(((Date.now() - startMs) * c.rate) / 1000);
-    while (produced < due) {
-      const n = Math.min(due - produced, c.rate);
-      let out = scratch.get(n);
-      if (!out) scratch.set(n, (out = new Float32Array(6 * n)));
-      const t0 = Math.round(startUs + (produced * 1e6) / c.rate);
-      for (let i = 0; i < c.sensors; i++) {
-        const sig = signals[i % c.signals]!;
-        const at = (produced + i * 37) % len;
-        for (let ch = 0; ch < 6; ch++) {
-          const first = Math.min(n, len - at);
-          out.set(sig.subarray(ch * len + at, ch * len + at + first), ch * n);
-          if (first < n) out.set(sig.subarray(ch * len, ch * len + n - first), ch * n + first);
-        }
-        ctx.add(ids[i]!, out, t0, false);
+  const stop = startClock(c.rate, tickMs, (n, t0) => {
+    let out = scratch.get(n);
+    if (!out) scratch.set(n, (out = new Float32Array(6 * n)));
+    for (let i = 0; i < c.sensors; i++) {
+      const sig = signals[i % c.signals]!;
+      const at = (produced + i * 37) % len;
+      for (let ch = 0; ch < 6; ch++) {
+        const first = Math.min(n, len - at);
+        out.set(sig.subarray(ch * len + at, ch * len + at + first), ch * n);
+        if (first < n) out.set(sig.subarray(ch * len, ch * len + n - first), ch * n + first);
       }
-      ctx.metrics.samples.inc(n * c.sensors);
-      produced += n;
+      ctx.add(ids[i]!, out, t0, false);
     }
-  };
-  const timer = setInterval(tick, Math.max(5, Math.floor(tickMs / 2)));
-  return { done: new Promise(() => undefined), stop: async () => clearInterval(timer) };
+    ctx.metrics.samples.inc(n * c.sensors);
+    produced += n;
+  });
+  return { done: new Promise(() => undefined), stop: async () => stop() };
 }
