@@ -1,7 +1,7 @@
 // How many sensors at 200 Hz one edge agent sustains on one core, per uplink mode, without a
 // growing backlog. Starts its own Mosquitto through scripts/servers; runs the agent as its own
 // process pinned to one core (taskset), as the gateway runs it (the single-file bundle from
-// `npm run bundle:edge`), fed by the synthetic source (pre-generated simulator
+// `npm run bundle:edge`, with the node flags of edge/deploy/edgewave-edge.service), fed by the synthetic source (pre-generated simulator
 // signals, so input costs next to nothing); samples its CPU and RSS from /proc.
 // Run: npm run bench:edge [-- --json]   (EW_BENCH_TRIAL_S sets the seconds per trial, default 12;
 // EW_BENCH_SENSORS=5000 measures that count instead of searching for the largest)
@@ -28,6 +28,10 @@ interface Trial {
   backlogGrowth: number;
   why?: string;
 }
+
+// The node flags of the systemd unit, so the agent runs here as it does on a gateway.
+const unit = readFileSync(join(root, 'edge/deploy/edgewave-edge.service'), 'utf8');
+const unitNodeFlags = /^ExecStart=\S*\s+node\s+((?:--\S+\s+)*)/m.exec(unit)?.[1]?.trim().split(/\s+/).filter(Boolean) ?? [];
 
 const clockTicks = 100; // USER_HZ on Linux
 function procStat(pid: number): { cpuS: number; rssMb: number } {
@@ -57,7 +61,7 @@ async function trial(mqttUrl: string, mode: 'features' | 'raw', sensors: number)
     sources: [{ type: 'synthetic', sensors, rate: RATE }], groups: { default: { mode } },
     outbox: { maxBytes: 4 * 2 ** 30 }, uplink: { adaptive: false }, http: { port: 0 }, logLevel: 'error',
   }));
-  const proc = spawn('taskset', ['-c', '1', process.execPath, join(root, 'dist/edge-bundle/edgewave-edge.mjs'), '--config', cfg, '--drain-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn('taskset', ['-c', '1', process.execPath, ...unitNodeFlags, join(root, 'dist/edge-bundle/edgewave-edge.mjs'), '--config', cfg, '--drain-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let err = '';
@@ -132,7 +136,7 @@ async function search(mqttUrl: string, mode: 'features' | 'raw', start: number) 
 const started = await startServers(['mosquitto']);
 if (!started.started.length) throw new Error(`Mosquitto did not start: ${started.failed.map((f) => f.error.message).join('; ')} (run npm run servers:install)`);
 const mqttUrl = started.started[0]!.env.EW_MQTT_URL!;
-say(`edge agent on one core (taskset -c 1), ${RATE} Hz sensors, synthetic input, ${trialS} s per trial`);
+say(`edge agent on one core (taskset -c 1, node ${unitNodeFlags.join(' ') || 'without flags'}), ${RATE} Hz sensors, synthetic input, ${trialS} s per trial`);
 try {
   // EW_BENCH_SENSORS=n measures that one count per mode instead of searching.
   const fixed = Number(process.env.EW_BENCH_SENSORS ?? 0);

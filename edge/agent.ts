@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { loadDsp, type FeatureConfigInput } from '../dsp/src/index.js';
+import { FEATURE_PRESETS, loadDsp, type FeatureConfigInput } from '../dsp/src/index.js';
 import { createLogger, mqttTopics, type Logger } from '../protocol/index.js';
 import type { EdgeConfig } from './config.js';
 import { EdgeError } from './errors.js';
@@ -59,7 +59,7 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
     topicRoot: config.mqtt.topicRoot,
     dsp,
     seq,
-    features: config.features as Omit<FeatureConfigInput, 'sampleRate'>,
+    features: featureSettings(config.features),
     capacity: Math.max(1, capacity),
   });
   // Feature layouts in use, so receivers can name every position of a feature frame.
@@ -207,4 +207,10 @@ function listen(host: string, port: number, handle: (path: string) => Promise<{ 
     server.once('error', (err) => reject(new EdgeError('EW_EDGE_LISTEN', `cannot serve /health and /metrics on ${host}:${port}: ${err.message}`, { cause: err })));
     server.listen(port, host, () => resolve(server));
   });
+}
+
+/** The agent's feature settings: the preset, then any key the config sets over it. */
+export function featureSettings({ preset, ...keys }: EdgeConfig['features']): Omit<FeatureConfigInput, 'sampleRate'> {
+  const defined = Object.fromEntries(Object.entries(keys).filter(([, v]) => v !== undefined));
+  return { ...FEATURE_PRESETS[preset], ...defined } as Omit<FeatureConfigInput, 'sampleRate'>;
 }

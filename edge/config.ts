@@ -2,7 +2,7 @@
 // the bad field and what it expects. YAML or JSON files, then EW_EDGE_* environment overrides.
 
 import { z } from 'zod';
-import { ID_PATTERN, parseConfig, type DeepReadonly } from '../protocol/index.js';
+import { ID_PATTERN, applyEnv, parseConfig, type DeepReadonly } from '../protocol/index.js';
 
 const id = (what: string) => z.string().regex(ID_PATTERN, `${what}: 1-128 of A-Z a-z 0-9 _ . : -`);
 
@@ -92,13 +92,14 @@ export const edgeConfigSchema = z.strictObject({
     byGroup: z.record(z.string(), groupSettings).default({}).describe('settings per sensor group, by group name'),
   }).default({ default: { mode: 'features', decimate: 1 }, byGroup: {} }),
   features: z.strictObject({
+    preset: z.enum(['uplink', 'full']).default('uplink').describe('uplink (16 features per 256 samples, what the model reads) | full (every dsp/ feature); the keys below override it'),
     window: z.number().int().optional(),
     hop: z.number().int().optional(),
     fftSize: z.number().int().optional(),
     features: z.array(z.string()).optional(),
     bands: z.array(z.tuple([z.number(), z.number()])).optional(),
     select: z.array(z.string()).optional(),
-  }).default({}).describe('dsp/ feature settings (window, hop, fftSize, features, bands, select); the sample rate comes from each source'),
+  }).default({ preset: 'uplink' }).describe('dsp/ feature settings (preset, window, hop, fftSize, features, bands, select); the sample rate comes from each source'),
   uplink: z.strictObject({
     adaptive: z.boolean().default(true).describe('send features only for both-mode sensors while the backlog is large'),
     featuresOnlyAboveBytes: z.number().int().min(0).default(8 * 2 ** 20),
@@ -118,27 +119,7 @@ export function parseEdgeConfig(input: unknown): EdgeConfig {
   return parseConfig('edge', edgeConfigSchema, input);
 }
 
-/**
- * Applies EW_EDGE_* variables to a raw config: EW_EDGE_MQTT__URL=mqtt://x sets mqtt.url (levels
- * joined by __, names matched case-insensitively); a value that parses as JSON is used as JSON.
- */
+/** EW_EDGE_* variables over a raw config: EW_EDGE_MQTT__URL=mqtt://x sets mqtt.url (protocol/config.ts). */
 export function applyEnvOverrides(input: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
-  const out = structuredClone((input ?? {}) as Record<string, unknown>);
-  for (const [key, raw] of Object.entries(env)) {
-    if (!key.startsWith('EW_EDGE_') || raw === undefined) continue;
-    const path = key.slice('EW_EDGE_'.length).split('__').map((p) => p.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()));
-    let value: unknown = raw;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      // a plain string
-    }
-    let node = out;
-    for (const [i, part] of path.entries()) {
-      const existing = Object.keys(node).find((k) => k.toLowerCase() === part.toLowerCase()) ?? part;
-      if (i === path.length - 1) node[existing] = value;
-      else node = (node[existing] ??= {}) as Record<string, unknown>;
-    }
-  }
-  return out;
+  return applyEnv(input, 'EW_EDGE_', env);
 }

@@ -135,11 +135,11 @@ export class Pipeline {
     if (s.staged + n > s.stageCap) {
       const cap = Math.max(16, 2 ** Math.ceil(Math.log2(s.staged + n)));
       const grown = new Float32Array(6 * cap);
-      for (let c = 0; c < 6; c++) grown.set(s.stage.subarray(c * s.stageCap, c * s.stageCap + s.staged), c * cap);
+      for (let c = 0; c < 6; c++) copyRange(grown, c * cap, s.stage, c * s.stageCap, s.staged);
       s.stage = grown;
       s.stageCap = cap;
     }
-    for (let c = 0; c < 6; c++) s.stage.set(samples.subarray(c * n, (c + 1) * n), c * s.stageCap + s.staged);
+    for (let c = 0; c < 6; c++) copyRange(s.stage, c * s.stageCap + s.staged, samples, c * n, n);
     s.staged += n;
   }
 
@@ -147,7 +147,7 @@ export class Pipeline {
   private stagedPlanar(s: SensorState): Float32Array {
     const n = s.staged;
     const out = new Float32Array(6 * n);
-    for (let c = 0; c < 6; c++) out.set(s.stage.subarray(c * s.stageCap, c * s.stageCap + n), c * n);
+    for (let c = 0; c < 6; c++) copyRange(out, c * n, s.stage, c * s.stageCap, n);
     return out;
   }
 
@@ -203,7 +203,7 @@ export class Pipeline {
         const views = ex.write(staged.map((s) => ({ slot: s.slot, count: s.staged })));
         staged.forEach((s, k) => {
           const v = views[k]!;
-          for (let c = 0; c < 6; c++) v.set(s.stage.subarray(c * s.stageCap, c * s.stageCap + s.staged), c * s.staged);
+          for (let c = 0; c < 6; c++) copyRange(v, c * s.staged, s.stage, c * s.stageCap, s.staged);
         });
         w = ex.commit();
       } else if (staged.length) {
@@ -223,8 +223,11 @@ export class Pipeline {
         const rows = bySlot.get(s.slot);
         if (w && rows) {
           const starts = rows.map((i) => (w.flags[i] ? -1 : w.starts[i]!));
-          const data = new Float32Array(rows.length * w.width);
-          rows.forEach((i, k) => data.set(w.features.subarray(i * w.width, (i + 1) * w.width), k * w.width));
+          // Usually one row, or rows side by side: a view into the kernels' output, which stays put
+          // until this extractor's next call, after the frames are encoded below.
+          const adjacent = rows.every((i, k) => i === rows[0]! + k);
+          const data = adjacent ? w.features.subarray(rows[0]! * w.width, (rows[0]! + rows.length) * w.width) : new Float32Array(rows.length * w.width);
+          if (!adjacent) rows.forEach((i, k) => copyRange(data, k * w.width, w.features, i * w.width, w.width));
           windows += this.featureFrames(s, ex, rate, data, starts, s.originUs, featureFrames);
         }
       }
@@ -254,7 +257,7 @@ export class Pipeline {
       out.push({
         kind: 'features', flags: s.featureGap ? FLAG_GAP : 0, sensorId: s.info.sensorId, gatewayId: this.options.gatewayId, group: s.info.group,
         seq: this.options.seq.take(s.info.sensorId), t0: Math.round(originUs + (starts[i]! * 1e6) / rate), sampleRate: rate, count: j - i, width, window, hop,
-        layoutId: ex.layout.id, data: rows.slice(i * width, j * width),
+        layoutId: ex.layout.id, data: rows.subarray(i * width, j * width),
       });
       s.featureGap = false;
       sent += j - i;
@@ -282,6 +285,14 @@ export class Pipeline {
     emit();
     return items;
   }
+}
+
+/**
+ * dst[at..at+n) = src[from..from+n). A plain loop: the chunks here are a few samples long, where
+ * `set(subarray(..))` spends its time making the view (and the garbage collector its time on them).
+ */
+export function copyRange(dst: Float32Array, at: number, src: Float32Array, from: number, n: number): void {
+  for (let i = 0; i < n; i++) dst[at + i] = src[from + i]!;
 }
 
 function concat(chunks: Chunk[], channels: number): Float32Array {

@@ -79,3 +79,29 @@ export function parseConfig<S extends z.ZodType>(component: string, schema: S, i
   }
   return deepFreeze(result.data) as DeepReadonly<z.output<S>>;
 }
+
+/**
+ * Applies `<prefix>*` variables to a raw config: with prefix EW_EDGE_, EW_EDGE_MQTT__URL=mqtt://x
+ * sets mqtt.url (levels joined by __, SNAKE_CASE read as camelCase, names matched
+ * case-insensitively); a value that parses as JSON is used as JSON.
+ */
+export function applyEnv(input: unknown, prefix: string, env: NodeJS.ProcessEnv = process.env): unknown {
+  const out = structuredClone((input ?? {}) as Record<string, unknown>);
+  for (const [key, raw] of Object.entries(env)) {
+    if (!key.startsWith(prefix) || raw === undefined) continue;
+    const path = key.slice(prefix.length).split('__').map((p) => p.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()));
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // a plain string
+    }
+    let node = out;
+    for (const [i, part] of path.entries()) {
+      const existing = Object.keys(node).find((k) => k.toLowerCase() === part.toLowerCase()) ?? part;
+      if (i === path.length - 1) node[existing] = value;
+      else node = (node[existing] ??= {}) as Record<string, unknown>;
+    }
+  }
+  return out;
+}

@@ -45,6 +45,26 @@ const filter = z.strictObject({
   cutoff: z.union([z.number().positive(), z.tuple([z.number().positive(), z.number().positive()])]).describe('Hz; [low, high] for bandpass'),
 });
 
+/**
+ * Named starting points for a feature configuration. `uplink` is what an edge agent sends and the
+ * shipped model reads: 16 features per window chosen for telling the simulator's activities apart
+ * (orientation, movement energy, cadence, impacts), one window every 256 samples, so features mode
+ * sends the cloud about 60x fewer bytes than raw. `full` is every feature of dsp/ (162 for IMU6).
+ */
+export const FEATURE_PRESETS = {
+  uplink: {
+    window: 256,
+    hop: 256,
+    features: ['stats', 'jerk', 'spectral', 'axes'],
+    select: [
+      'ax.mean', 'ay.mean', 'az.mean', 'ax.std', 'ay.std', 'az.std', 'az.p2p', 'az.jerk_rms', 'az.dominant_freq',
+      'gx.std', 'gy.std', 'gz.std', 'acc.mag_mean', 'acc.mag_std', 'gyro.mag_mean', 'gyro.mag_std',
+    ],
+  },
+  full: {},
+} as const satisfies Record<string, Omit<FeatureConfigInput, 'sampleRate'>>;
+export type FeaturePreset = keyof typeof FEATURE_PRESETS;
+
 export const featureConfigSchema = z
   .strictObject({
     sampleRate: z.number().positive().max(100_000).describe('samples per second of every channel, e.g. 200'),

@@ -2,6 +2,7 @@
 // its own offset, on a drift-free clock. Input costs next to nothing, so a benchmark measures the
 // agent, not the signal generator.
 
+import { copyRange } from '../pipeline.js';
 import { Simulator } from '../simulator.js';
 import { startClock } from './clock.js';
 import type { RunningSource, SourceContext } from './source.js';
@@ -33,8 +34,8 @@ export function startSyntheticSource(c: SyntheticSourceConfig, tickMs: number, c
       const at = (produced + i * 37) % len;
       for (let ch = 0; ch < 6; ch++) {
         const first = Math.min(n, len - at);
-        out.set(sig.subarray(ch * len + at, ch * len + at + first), ch * n);
-        if (first < n) out.set(sig.subarray(ch * len, ch * len + n - first), ch * n + first);
+        copyRange(out, ch * n, sig, ch * len + at, first);
+        if (first < n) copyRange(out, ch * n + first, sig, ch * len, n - first);
       }
       ctx.add(ids[i]!, out, t0, false);
     }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FeatureExtractor, loadDsp } from '../../dsp/src/index.js';
-import { startAgent } from '../../edge/agent.js';
+import { featureSettings, startAgent } from '../../edge/agent.js';
 import { parseEdgeConfig } from '../../edge/config.js';
 import { decodeBatch, encodeFrame, encodeJsonFrame, type Frame } from '../../protocol/index.js';
 import { servers } from '../config.js';
@@ -112,7 +112,7 @@ describe.runIf(settings)('edge agent with Mosquitto', () => {
         for (let c = 0; c < 6; c++) signal.set(f.data.subarray(c * f.count, (c + 1) * f.count), c * n + at);
         at += f.count;
       }
-      const ex = new FeatureExtractor(dsp, { sampleRate: 200, capacity: 1 });
+      const ex = new FeatureExtractor(dsp, { ...featureSettings({ preset: 'uplink' }), sampleRate: 200, capacity: 1 });
       const expected = ex.push([{ slot: 0, samples: signal }]);
       const feats = frames.filter((f) => f.kind === 'features');
       const rows = feats.reduce((a, f) => a + f.count, 0);
@@ -120,6 +120,8 @@ describe.runIf(settings)('edge agent with Mosquitto', () => {
       const got = new Float32Array(rows * ex.width);
       let r = 0;
       for (const f of feats) {
+        // The uplink preset by default: 16 features per window, under its own layout id.
+        expect([f.layoutId, f.width, f.window, f.hop]).toEqual([ex.layout.id, 16, 256, 256]);
         got.set(f.data, r * ex.width);
         r += f.count;
       }
