@@ -59,4 +59,14 @@ program
     process.exitCode = await runEdgeCommand(opts);
   });
 
+program
+  .command('bridge')
+  .description('MQTT → Kafka: shared subscription, frames checked, acknowledged to the broker only after Kafka has them')
+  .option('--config <file>', 'YAML or JSON config (EW_BRIDGE_* variables override it, e.g. EW_BRIDGE_MQTT__PASSWORD)')
+  .option('--check', 'validate the config and exit')
+  .action(async (opts) => {
+    const { runBridgeCommand } = await load('cloud/bridge/cli.js');
+    process.exitCode = await runBridgeCommand(opts);
+  });
+
 await program.parseAsync();

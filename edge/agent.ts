@@ -2,11 +2,10 @@
 // Outbox → Publisher (MQTT v5, QoS 1). Also the adaptive uplink, /health and /metrics, and a clean
 // stop that flushes what it has and says so on the status topic.
 
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { FEATURE_PRESETS, loadDsp, type FeatureConfigInput } from '../dsp/src/index.js';
 import { createLogger, mqttTopics, type Logger } from '../protocol/index.js';
+import { listenStatus } from '../protocol/node-support.js';
 import type { EdgeConfig } from './config.js';
 import { EdgeError } from './errors.js';
 import { createMetrics, type EdgeMetrics } from './metrics.js';
@@ -153,15 +152,14 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
   };
   const timer = setInterval(flush, config.flushMs);
 
-  const server = await listen(config.http.host, config.http.port, async (path) => {
+  const { server, url: httpUrl } = await listenStatus(config.http.host, config.http.port, async (path) => {
     if (path === '/health') {
       const s = outbox.stats();
       return { status: 200, type: 'application/json', body: JSON.stringify({ status: 'ok', connected: publisher.stats.connected, backlogRecords: s.depthRecords, backlogBytes: s.depthBytes, featuresOnly }) };
     }
     if (path === '/metrics') return { status: 200, type: metrics!.registry.contentType, body: await metrics!.registry.metrics() };
     return { status: 404, type: 'text/plain', body: 'not found' };
-  });
-  const httpUrl = `http://${config.http.host}:${(server.address() as AddressInfo).port}`;
+  }, (err) => new EdgeError('EW_EDGE_LISTEN', `cannot serve /health and /metrics on ${config.http.host}:${config.http.port}: ${err.message}`, { cause: err }));
   publisher.start();
   log.info({ gatewayId: config.gatewayId, sensors: sensorCount, broker: config.mqtt.url, outbox: join(config.dataDir, 'outbox'), backlog: outbox.stats().depthRecords, http: httpUrl }, 'edge agent started');
 
@@ -188,25 +186,6 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
       })());
     },
   };
-}
-
-function listen(host: string, port: number, handle: (path: string) => Promise<{ status: number; type: string; body: string }>): Promise<Server> {
-  const server = createServer((req, res) => {
-    handle(new URL(req.url ?? '/', 'http://x').pathname).then(
-      (r) => {
-        res.writeHead(r.status, { 'content-type': r.type });
-        res.end(r.body);
-      },
-      (err: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(String(err));
-      },
-    );
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(new EdgeError('EW_EDGE_LISTEN', `cannot serve /health and /metrics on ${host}:${port}: ${err.message}`, { cause: err })));
-    server.listen(port, host, () => resolve(server));
-  });
 }
 
 /** The agent's feature settings: the preset, then any key the config sets over it. */

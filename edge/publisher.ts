@@ -5,7 +5,7 @@
 // Reconnects back off exponentially with full jitter. A retained birth message goes to the status
 // topic on connect, a retained will says the gateway died, and a clean stop says it stopped.
 
-import { readFileSync } from 'node:fs';
+import { tlsOptions } from '../protocol/node-support.js';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Outbox } from './outbox/outbox.js';
@@ -78,12 +78,7 @@ export class Publisher {
       password: o.password,
       will: { topic: o.statusTopic, payload: Buffer.from(JSON.stringify({ state: 'offline', reason: 'lost', at: new Date().toISOString() })), qos: 1, retain: true },
     };
-    if (o.tls) {
-      if (o.tls.ca) opts.ca = readFileSync(o.tls.ca);
-      if (o.tls.cert) opts.cert = readFileSync(o.tls.cert);
-      if (o.tls.key) opts.key = readFileSync(o.tls.key);
-      opts.rejectUnauthorized = o.tls.rejectUnauthorized ?? true;
-    }
+    Object.assign(opts, tlsOptions(o.tls));
     const client = mqtt.connect(o.url, opts);
     this.client = client;
     client.on('connect', () => {

@@ -153,3 +153,34 @@ export function encodeBatch(frames: readonly Frame[]): Uint8Array {
   }
   return out;
 }
+
+/** A batch of frames that are already encoded (each a whole frame, as `splitBatch` returns them). */
+export function batchOfEncoded(frames: readonly Uint8Array[]): Uint8Array {
+  if (frames.length < 1) throw new ProtocolError('EW_PROTO_RANGE', 'a batch needs at least one frame', { field: 'frameCount' });
+  let n = BATCH_HEADER_BYTES;
+  for (const f of frames) n += 4 + f.length;
+  const out = new Uint8Array(n);
+  const view = new DataView(out.buffer);
+  out[0] = MAGIC_0;
+  out[1] = MAGIC_1;
+  out[2] = FRAME_VERSION;
+  out[3] = KIND_BATCH;
+  view.setUint16(6, BATCH_HEADER_BYTES, true);
+  view.setUint32(8, frames.length, true);
+  let p = BATCH_HEADER_BYTES;
+  for (const f of frames) {
+    view.setUint32(p, f.length, true);
+    out.set(f, p + 4);
+    p += 4 + f.length;
+  }
+  return out;
+}
+
+/** Offset of the first NaN or ±Infinity among the little-endian float32 values in bytes[from, to), or -1. Any alignment. */
+export function firstNonFiniteBytes(bytes: Uint8Array, from: number, to: number): number {
+  // All eight exponent bits set: byte 3 holds the top seven (after the sign), byte 2 the last.
+  for (let p = from + 3; p < to; p += 4) {
+    if ((bytes[p]! & 0x7f) === 0x7f && (bytes[p - 1]! & 0x80) !== 0) return p - 3;
+  }
+  return -1;
+}

@@ -9,13 +9,6 @@ bin="${EW_CHROMIUM:-/usr/bin/chromium}"
 if [ -x "$bin" ]; then
   ew_log "Chromium already installed: $("$bin" --version 2>/dev/null | head -1)"; exit 0
 fi
-sudo=""
-if [ "$(id -u)" != 0 ]; then
-  command -v sudo >/dev/null || ew_die "Chromium is missing and this user cannot install packages: run 'apt-get install chromium' as root"
-  sudo="sudo"
-fi
-ew_log "installing chromium from Debian's packages"
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
-  || { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+ew_apt chromium
 [ -x "$bin" ] || ew_die "chromium still not at $bin after install"
 ew_log "Chromium installed: $("$bin" --version 2>/dev/null | head -1)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs every server the integration tests use: Kafka, Mosquitto, FerretDB, MinIO, and Chromium
-# for the browser tests.
+# Installs every server the integration tests use: Kafka, Mosquitto, FerretDB, MinIO, Chromium for
+# the browser tests, and mosquitto_sub and kcat for bench/bridge's baseline.
 # Idempotent and cached under $EW_CACHE (default ~/.cache/edgewave); safe to re-run.
 EW_STEP=servers
 source "$(dirname "$0")/lib.sh"
@@ -8,6 +8,7 @@ dir="$(dirname "$0")"
 start=$(date +%s)
 bash "$dir/install-mosquitto.sh"
 bash "$dir/install-chromium.sh"
+bash "$dir/install-mqtt-kafka-clients.sh"
 # The three builds download from different registries; run them side by side.
 pids=()
 bash "$dir/install-kafka.sh" & pids+=($!)

@@ -25,3 +25,17 @@ ew_die() { ew_log "error: $*"; exit 1; }
 
 # ew_have FILE: true when a previous run left FILE (a finished build marker).
 ew_have() { [ -s "$1" ]; }
+
+# ew_apt PACKAGE...: installs Debian packages (root or sudo), refreshing the package lists once if
+# the first attempt fails. The Debian packages that start a system-wide service are installed with
+# RUNLEVEL=1 so that they stay off: edgewave starts its own servers.
+ew_apt() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || ew_die "$* missing and this user cannot install packages: run 'apt-get install $*' as root"
+    sudo="sudo"
+  fi
+  ew_log "installing $* from Debian's packages"
+  $sudo env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "$@" \
+    || { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "$@"; }
+}

@@ -1,0 +1,309 @@
+// The MQTT → Kafka bridge: a shared subscription to every gateway's topics; each message checked
+// and routed (route.ts), its records produced to Kafka (kafka-sink.ts), and its PUBACK sent only
+// once Kafka has acknowledged every record it gave, in the order the messages came. The broker
+// keeps whatever is not acknowledged: when Kafka is slow or away, at most mqtt.inFlight messages
+// wait here (the MQTT v5 receive maximum) and the rest wait in the broker; when this process dies,
+// the broker delivers again what it had not acknowledged.
+//
+// mqtt.js handles incoming packets one at a time and would hold every later packet until a
+// message's acknowledgement is sent. So the bridge answers mqtt.js's `customHandleAcks` with a
+// marker error, which makes mqtt.js move on without sending a PUBACK (and emit the marker as an
+// `error`, ignored here), and sends the PUBACK itself when Kafka has the records. A PUBACK is only
+// ever sent on the connection the message came on: after a reconnect, the broker delivers the
+// unacknowledged messages again.
+
+import { Kafka, Partitioners, logLevel as kafkaLogLevel, type Producer, type SASLOptions } from 'kafkajs';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { createLogger, mqttTopics, type Logger } from '../../protocol/index.js';
+import { json, listenStatus, tlsOptions } from '../../protocol/node-support.js';
+import { defaultClientId, type BridgeConfig } from './config.js';
+import { BridgeError } from './errors.js';
+import { KafkaSink } from './kafka-sink.js';
+import { createBridgeMetrics, type BridgeMetrics } from './metrics.js';
+import { route, type RouteOptions } from './route.js';
+
+export interface BridgeStats {
+  messages: number;
+  frames: number;
+  deadLetters: number;
+  acked: number;
+  redelivered: number;
+  inFlight: number;
+  mqttConnected: boolean;
+  kafkaConnected: boolean;
+}
+
+export interface BridgeHandle {
+  readonly config: BridgeConfig;
+  readonly httpUrl: string;
+  readonly metrics: BridgeMetrics;
+  readonly clientId: string;
+  stats(): BridgeStats;
+  /** Broker and Kafka both reachable, and Kafka taking records. */
+  ready(): { ready: boolean; mqtt: { connected: boolean; subscribed: boolean }; kafka: { connected: boolean; stalledMs: number; lastError?: string } };
+  /** Stops taking messages, gives Kafka up to drainMs for what was received, acknowledges that, disconnects. */
+  stop(): Promise<void>;
+}
+
+/** Passed to mqtt.js as the outcome of `customHandleAcks`: "do not acknowledge now". */
+const DEFERRED = new Error('acknowledged later, once Kafka has the records');
+
+interface Pending {
+  messageId: number;
+  generation: number;
+  /** Records not yet acknowledged by Kafka. */
+  remaining: number;
+}
+
+/** Dead-letter values stay under Kafka's record limit; the original length is in a header. */
+const deadLetterValue = (bytes: Uint8Array, max: number) => (bytes.length > max - 4096 ? bytes.subarray(0, max - 4096) : bytes);
+
+export async function startBridge(config: BridgeConfig, log: Logger = createLogger('bridge', { level: config.logLevel })): Promise<BridgeHandle> {
+  const clientId = config.mqtt.clientId ?? defaultClientId();
+  const kafkaTopic = config.kafka.topics;
+  const routeOptions: RouteOptions = { topics: mqttTopics(config.mqtt.topicRoot), json: config.frames.json, maxFutureMs: config.frames.maxFutureMs, maxRecordBytes: config.kafka.maxRecordBytes };
+
+  // Kafka: one idempotent producer, acks=all, one request in flight.
+  const kafka = new Kafka({
+    clientId: config.kafka.clientId,
+    brokers: [...config.kafka.brokers],
+    ...(config.kafka.ssl ? { ssl: tlsOptions(config.kafka.ssl) } : {}),
+    ...(config.kafka.sasl ? { sasl: { ...config.kafka.sasl } as SASLOptions } : {}),
+    retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 5 },
+    logLevel: kafkaLogLevel.WARN,
+    logCreator: () => ({ level, log: entry }) => {
+      const { message, ...rest } = entry;
+      // kafkajs reports each failed try as an error; the sink says once per outage what matters.
+      if (level <= kafkaLogLevel.WARN) log.debug({ kafkajs: rest }, message);
+    },
+  });
+  const producer: Producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: config.kafka.allowAutoTopicCreation,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    // Retries inside kafkajs keep each batch's sequence numbers, so Kafka drops a batch it already
+    // has; they go on while Kafka is away (the sink's own retry is for errors kafkajs gives up on).
+    retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: Number.MAX_SAFE_INTEGER },
+  });
+  let kafkaConnected = false;
+  producer.on(producer.events.CONNECT, () => (kafkaConnected = true));
+  producer.on(producer.events.DISCONNECT, () => (kafkaConnected = false));
+  let stopping = false;
+  // Connect in the background: the bridge starts (and holds messages unacknowledged) while Kafka is away.
+  const connectKafka = async () => {
+    for (let attempt = 1; !stopping; attempt++) {
+      try {
+        await producer.connect();
+        log.info({ brokers: config.kafka.brokers }, 'connected to Kafka');
+        return;
+      } catch (err) {
+        if (attempt === 1) log.warn({ err: (err as Error).message, brokers: config.kafka.brokers }, 'cannot reach Kafka; trying again (messages wait in the broker meanwhile)');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * attempt)));
+      }
+    }
+  };
+  const kafkaReady = connectKafka();
+
+  const pending: Pending[] = [];
+  let head = 0;
+  let generation = 0;
+  let client: MqttClient | undefined;
+  let mqttConnected = false;
+  const counts = { messages: 0, frames: 0, deadLetters: 0, acked: 0, redelivered: 0 };
+  const deadLogged = new Map<string, number>();
+
+  const metrics = createBridgeMetrics({ inFlight: () => pending.length - head, mqttConnected: () => mqttConnected, kafkaConnected: () => kafkaConnected && !sink.lastError });
+  const sink = new KafkaSink(producer, {
+    lingerMs: config.kafka.lingerMs,
+    batchBytes: config.kafka.batchBytes,
+    compression: config.kafka.compression,
+    maxRecordBytes: config.kafka.maxRecordBytes,
+    onSent: (byTopic, _bytes, s) => {
+      metrics.kafkaLatency.observe(s);
+      for (const [topic, n] of byTopic) metrics.records.inc({ topic }, n);
+    },
+    onError: () => metrics.kafkaErrors.inc(),
+  }, log);
+
+  // PUBACKs in the order the messages came, for the messages of the current connection.
+  const flushAcks = () => {
+    while (head < pending.length && pending[head]!.remaining === 0) {
+      const p = pending[head++]!;
+      if (p.generation === generation && mqttConnected && client) {
+        (client as unknown as { _sendPacket(packet: object): void })._sendPacket({ cmd: 'puback', messageId: p.messageId, reasonCode: 0 });
+        counts.acked++;
+        metrics.acked.inc();
+      }
+    }
+    if (head > 4096 && head * 2 > pending.length) {
+      pending.splice(0, head);
+      head = 0;
+    }
+  };
+
+  const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket) => {
+    if (stopping) return; // not acknowledged: the broker delivers it again to the next session
+    const p: Pending = { messageId: packet.messageId ?? 0, generation, remaining: 0 };
+    const acks = packet.qos > 0;
+    if (acks) pending.push(p);
+    counts.messages++;
+    if (packet.dup) {
+      counts.redelivered++;
+      metrics.redelivered.inc();
+    }
+    metrics.bytes.inc(payload.length);
+    const r = route(topic, payload, routeOptions);
+    metrics.messages.inc({ topic_kind: topic.slice(topic.lastIndexOf('/') + 1) });
+    const settle = () => {
+      p.remaining--;
+      if (p.remaining === 0) flushAcks();
+    };
+    for (const rec of r.records) {
+      p.remaining++;
+      const kafkaName = kafkaTopic[rec.topic];
+      sink.add({
+        topic: kafkaName,
+        key: rec.key,
+        ...(rec.parts ? { parts: rec.parts } : {}),
+        ...(rec.value ? { value: rec.value } : {}),
+        bytes: rec.value?.length ?? rec.parts!.reduce((n, f) => n + 4 + f.length, 12),
+        headers: { 'ew-gateway': rec.gatewayId },
+        done: () => {
+          if (rec.frames) metrics.frames.inc({ kind: rec.topic }, rec.frames);
+          settle();
+        },
+      });
+    }
+    counts.frames += r.frames;
+    for (const d of r.dead) {
+      p.remaining++;
+      counts.deadLetters++;
+      metrics.deadLetters.inc({ reason: d.code });
+      const seen = (deadLogged.get(d.code) ?? 0) + 1;
+      deadLogged.set(d.code, seen);
+      if (seen <= 10 || seen % 1000 === 0) log.warn({ code: d.code, topic, entry: d.entry, offset: d.offset, seen }, `dead letter: ${d.message}`);
+      const headers: Record<string, string> = {
+        'ew-reason': d.code,
+        'ew-message': d.message.slice(0, 1000),
+        'ew-mqtt-topic': topic,
+        'ew-received-at': new Date().toISOString(),
+        'ew-bytes': String(d.bytes.length),
+      };
+      if (d.entry !== undefined) headers['ew-entry'] = String(d.entry);
+      if (d.offset !== undefined) headers['ew-offset'] = String(d.offset);
+      const value = deadLetterValue(d.bytes, config.kafka.maxRecordBytes);
+      sink.add({ topic: kafkaTopic.deadletter, key: d.gatewayId ?? 'unknown', value, bytes: value.length, headers, done: settle });
+    }
+    if (acks && p.remaining === 0) flushAcks();
+  };
+
+  const filters = config.mqtt.subscribe.map((k) => `$share/${config.mqtt.shareGroup}/${routeOptions.topics.filters[k]}`);
+  const options: IClientOptions = {
+    protocolVersion: 5,
+    clientId,
+    clean: false,
+    keepalive: config.mqtt.keepaliveS,
+    reconnectPeriod: config.mqtt.reconnectMs,
+    connectTimeout: 10_000,
+    resubscribe: false,
+    username: config.mqtt.username,
+    password: config.mqtt.password,
+    properties: { sessionExpiryInterval: config.mqtt.sessionExpiryS, receiveMaximum: config.mqtt.inFlight },
+    ...tlsOptions(config.mqtt.tls),
+    customHandleAcks: (topic, message, packet, done) => {
+      if (packet.qos !== 1) {
+        // Subscriptions are QoS 1, so the broker sends nothing higher; acknowledge anything else as mqtt.js would.
+        done(0);
+        return;
+      }
+      onMessage(topic, message, packet);
+      done(DEFERRED);
+    },
+  };
+  client = mqtt.connect(config.mqtt.url, options);
+  let connects = 0;
+  let lastMqttError = '';
+  let subscribed = false;
+  const subscribedWaiters: (() => void)[] = [];
+  client.on('connect', (connack) => {
+    generation++;
+    mqttConnected = true;
+    if (connects++ > 0) metrics.reconnects.inc();
+    log.info({ url: config.mqtt.url, clientId, sessionPresent: connack.sessionPresent, filters }, 'connected to the MQTT broker');
+    client!.subscribe(filters, { qos: 1 }, (err, granted) => {
+      if (err) return log.error({ err: err.message, filters }, 'subscribing failed');
+      const refused = granted?.filter((g) => g.qos > 2) ?? [];
+      if (refused.length) return log.error({ refused: refused.map((g) => g.topic) }, 'the broker refused subscriptions (check its ACL for this user)');
+      subscribed = true;
+      for (const w of subscribedWaiters.splice(0)) w();
+    });
+  });
+  client.on('message', (topic, payload, packet) => {
+    if (packet.qos === 0) onMessage(topic, payload, packet);
+  });
+  client.on('close', () => {
+    if (mqttConnected) log.warn({ inFlight: pending.length - head }, 'MQTT connection lost; what was not acknowledged will be delivered again');
+    mqttConnected = false;
+    subscribed = false;
+    generation++;
+    // Acknowledgements belong to the connection: drop the waiting ones (their records still go to Kafka).
+    for (let i = head; i < pending.length; i++) pending[i]!.generation = -1;
+  });
+  client.on('error', (err) => {
+    if (err === DEFERRED) return;
+    if (err.message !== lastMqttError) log.warn({ err: err.message }, 'MQTT error');
+    lastMqttError = err.message;
+  });
+
+  const ready = () => {
+    const k = { connected: kafkaConnected && !sink.lastError, stalledMs: sink.stalledMs, ...(sink.lastError ? { lastError: sink.lastError.message } : {}) };
+    return { ready: subscribed && k.connected && k.stalledMs < 10_000, mqtt: { connected: mqttConnected, subscribed }, kafka: k };
+  };
+  const { server, url: httpUrl } = await listenStatus(config.http.host, config.http.port, async (path) => {
+    if (path === '/health') return json(200, { status: 'ok' });
+    if (path === '/ready') {
+      const r = ready();
+      return json(r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', mqtt: r.mqtt, kafka: r.kafka });
+    }
+    if (path === '/metrics') return { status: 200, type: metrics.registry.contentType, body: await metrics.registry.metrics() };
+    return { status: 404, type: 'text/plain', body: 'not found' };
+  }, (err) => new BridgeError('EW_BRIDGE_LISTEN', `cannot serve /health, /ready and /metrics on ${config.http.host}:${config.http.port}: ${err.message}`, { cause: err }));
+
+  // Start up once subscribed (messages published before that have no subscriber to queue for), or
+  // after 10 s with the broker still away: the bridge keeps trying, and /ready says so.
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(() => {
+      log.warn({ url: config.mqtt.url }, 'not subscribed yet: the broker is not answering; trying on');
+      resolve();
+    }, 10_000);
+    subscribedWaiters.push(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+
+  let stopped: Promise<void> | undefined;
+  return {
+    config,
+    httpUrl,
+    metrics,
+    clientId,
+    stats: () => ({ ...counts, inFlight: pending.length - head, mqttConnected, kafkaConnected: kafkaConnected && !sink.lastError }),
+    ready,
+    stop() {
+      return (stopped ??= (async () => {
+        stopping = true;
+        const drained = await sink.drain(config.drainMs);
+        flushAcks();
+        sink.close();
+        // Disconnect without removing the session: the broker keeps queueing for this bridge.
+        await client!.endAsync(false, { properties: { sessionExpiryInterval: config.mqtt.sessionExpiryS } }).catch(() => {});
+        await Promise.race([kafkaReady, new Promise((r) => setTimeout(r, 100))]);
+        await producer.disconnect().catch(() => {});
+        await new Promise((r) => server.close(r));
+        log.info({ drained, ...counts }, drained ? 'bridge stopped; everything received was in Kafka and acknowledged' : 'bridge stopped; what Kafka did not take will be delivered again by the broker');
+      })());
+    },
+  };
+}

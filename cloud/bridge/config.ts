@@ -1,0 +1,66 @@
+// The bridge's configuration: one schema that fills defaults, rejects unknown keys and names the
+// bad field and what it expects. YAML or JSON files, then EW_BRIDGE_* environment overrides.
+
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { applyEnv, parseConfig, type DeepReadonly } from '../../protocol/index.js';
+
+const tls = z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) });
+
+export const bridgeConfigSchema = z.strictObject({
+  mqtt: z.strictObject({
+    url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL').describe('the broker the gateways publish to'),
+    username: z.string().optional(),
+    password: z.string().optional().describe('or EW_BRIDGE_MQTT__PASSWORD'),
+    tls: tls.optional().describe('file paths of PEM certificates'),
+    clientId: z.string().min(1).max(128).optional().describe('default: edgewave-bridge-<hostname>; keep it stable across restarts, so the broker redelivers what was not acknowledged'),
+    shareGroup: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a name without / + #').default('edgewave-bridge').describe('bridges of one share group split the messages ($share/<group>/...)'),
+    topicRoot: z.string().regex(/^[A-Za-z0-9_.:-]+(\/[A-Za-z0-9_.:-]+)*$/, 'topic levels without wildcards').default('edgewave'),
+    subscribe: z.array(z.enum(['batch', 'raw', 'features', 'status'])).min(1).default(['batch', 'raw', 'features', 'status']).describe('which gateway topics to carry'),
+    inFlight: z.number().int().min(1).max(65_535).default(2000).describe('most messages received and not yet acknowledged (the MQTT v5 receive maximum)'),
+    keepaliveS: z.number().int().min(5).max(3600).default(30),
+    sessionExpiryS: z.number().int().min(0).default(86_400).describe('how long the broker keeps this bridge\'s session, and the messages queued for it, while it is away'),
+    reconnectMs: z.number().int().min(50).default(1000),
+  }),
+  kafka: z.strictObject({
+    brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).describe('bootstrap servers, host:port'),
+    clientId: z.string().min(1).default('edgewave-bridge'),
+    ssl: tls.optional().describe('TLS to the brokers (file paths of PEM certificates)'),
+    sasl: z.strictObject({ mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']), username: z.string(), password: z.string().describe('or EW_BRIDGE_KAFKA__SASL__PASSWORD') }).optional(),
+    topics: z.strictObject({
+      raw: z.string().default('edgewave.raw'),
+      features: z.string().default('edgewave.features'),
+      status: z.string().default('edgewave.status'),
+      deadletter: z.string().default('edgewave.deadletter'),
+    }).default({ raw: 'edgewave.raw', features: 'edgewave.features', status: 'edgewave.status', deadletter: 'edgewave.deadletter' }),
+    compression: z.enum(['none', 'gzip']).default('none').describe('none | gzip (Float32 payloads shrink little; gzip costs CPU)'),
+    lingerMs: z.number().int().min(0).max(1000).default(2).describe('how long records wait to fill a batch when the producer is idle'),
+    batchBytes: z.number().int().min(1024).default(1024 * 1024).describe('a batch is sent at once when it reaches this size'),
+    maxRecordBytes: z.number().int().min(1024).default(1_000_000).describe('the largest record produced (Kafka\'s max.message.bytes); larger groups of frames are split, a larger single frame is dead-lettered'),
+    allowAutoTopicCreation: z.boolean().default(false),
+  }),
+  frames: z.strictObject({
+    maxFutureMs: z.number().min(0).default(10 * 60 * 1000).describe('frames that start further ahead of the bridge\'s clock are dead-lettered (EW_PROTO_FUTURE)'),
+    json: z.boolean().default(true).describe('accept JSON frames from third-party sensors on per-sensor topics, converted to the binary form'),
+  }).default({ maxFutureMs: 10 * 60 * 1000, json: true }),
+  http: z.strictObject({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(9465).describe('/health, /ready and /metrics; 0 picks a free port'),
+  }).default({ host: '127.0.0.1', port: 9465 }),
+  drainMs: z.number().int().min(0).default(5000).describe('on SIGTERM, how long to wait for Kafka to take what was received'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type BridgeConfig = DeepReadonly<z.output<typeof bridgeConfigSchema>>;
+export type BridgeConfigInput = z.input<typeof bridgeConfigSchema>;
+
+export function parseBridgeConfig(input: unknown): BridgeConfig {
+  return parseConfig('bridge', bridgeConfigSchema, input);
+}
+
+/** EW_BRIDGE_* variables over a raw config: EW_BRIDGE_KAFKA__BROKERS='["k:9092"]' sets kafka.brokers. */
+export function applyBridgeEnv(input: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
+  return applyEnv(input, 'EW_BRIDGE_', env);
+}
+
+export const defaultClientId = (): string => `edgewave-bridge-${hostname().replace(/[^A-Za-z0-9_.-]/g, '-')}`;

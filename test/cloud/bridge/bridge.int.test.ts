@@ -1,0 +1,267 @@
+// The bridge on real Mosquitto and real Kafka: everything arrives in per-sensor order; a SIGKILLed
+// bridge, a second bridge in the share group and Kafka taken away for 20 s lose nothing; every kind
+// of bad frame lands in the dead-letter topic with its reason; and the MQTT acknowledgement waits
+// for Kafka.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startBridge, type BridgeHandle } from '../../../cloud/bridge/bridge.js';
+import { parseBridgeConfig, type BridgeConfigInput } from '../../../cloud/bridge/config.js';
+import { decodeBatchHeaders, encodeBatch, encodeFrame, encodeJsonFrame, type Frame } from '../../../protocol/index.js';
+import { KafkaNode } from '../../../scripts/servers/kafka.js';
+import { newRunLogDir } from '../../../scripts/servers/paths.js';
+import { servers, uniqueName } from '../../config.js';
+import { KafkaReader, createTopics, kafkaTopicsFor, publishLoad, totalFrames, type Load } from './helpers.js';
+
+const s = servers();
+const root = new URL('../../..', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'edgewave-bridge-test-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const need = s.kafka && s.mosquitto ? describe : describe.skip;
+if (!s.kafka || !s.mosquitto) console.warn(`bridge integration tests skipped: ${JSON.stringify(s.missing)}`);
+
+/** A fresh topic root, Kafka topics and share group, so tests never see each other's traffic. */
+async function setup(brokers: string[] | undefined = s.kafka!.brokers) {
+  const name = uniqueName('br');
+  const topics = kafkaTopicsFor(name);
+  if (brokers) await createTopics(brokers, Object.values(topics));
+  return { name, root: `ew-${name}`, topics };
+}
+
+function bridgeConfig(ctx: { name: string; root: string; topics: ReturnType<typeof kafkaTopicsFor> }, over: { brokers?: string[]; clientId?: string; inFlight?: number; maxRecordBytes?: number } = {}): BridgeConfigInput {
+  return {
+    mqtt: { url: s.mosquitto!.url, clientId: over.clientId ?? `bridge-${ctx.name}`, shareGroup: ctx.name, topicRoot: ctx.root, inFlight: over.inFlight ?? 2000, reconnectMs: 200 },
+    kafka: { brokers: over.brokers ?? s.kafka!.brokers, topics: ctx.topics, ...(over.maxRecordBytes ? { maxRecordBytes: over.maxRecordBytes } : {}) },
+    http: { port: 0 },
+    drainMs: 2000,
+    logLevel: 'error',
+  };
+}
+
+function check(reader: KafkaReader, load: Load, allowDuplicates: boolean, ordered = true) {
+  const a = reader.account(load);
+  expect(a.missing, 'missing (sensor: seqs)').toEqual([]);
+  if (ordered) expect(a.outOfOrder, 'first arrivals out of order').toEqual([]);
+  expect(a.unique).toBe(totalFrames(load));
+  if (!allowDuplicates) expect(a.duplicates).toBe(0);
+  return a;
+}
+
+need('bridge with Mosquitto and Kafka', () => {
+  it('100,000 frames from 400 sensors reach Kafka, each sensor in order, keyed by group, packed into records of at most maxRecordBytes', async () => {
+    const ctx = await setup();
+    const bridge = await startBridge(parseBridgeConfig(bridgeConfig(ctx, { maxRecordBytes: 8192 })));
+    const reader = await new KafkaReader(s.kafka!.brokers, [ctx.topics.raw], true).start();
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const load: Load = { gateways: 8, sensorsPerGateway: 50, groups: 20, perSensor: 250 };
+      const messages = await publishLoad(s.mosquitto!.url, ctx.root, load);
+      await reader.until(() => reader.unique() >= totalFrames(load), 45_000, 'every frame in Kafka');
+      check(reader, load, false);
+      // Every message acknowledged, none waiting; every record keyed by the group of all its frames.
+      await reader.until(() => bridge.stats().acked === messages, 5000, 'every message acknowledged');
+      expect(bridge.stats().inFlight).toBe(0);
+      const keys = new Set<string>();
+      for (const r of reader.records) {
+        expect(r.headers['ew-gateway']).toMatch(/^gw-\d$/);
+        expect(new Set(decodeBatchHeaders(r.value, { maxFutureMs: Infinity }).map((h) => h.group))).toEqual(new Set([r.key]));
+        expect(r.value.length).toBeLessThanOrEqual(8192);
+        keys.add(r.key);
+      }
+      expect(keys.size).toBe(20);
+      // Frames of one group from many messages share records: fewer records than (message, group) pairs.
+      expect(reader.records.length).toBeLessThan((messages * 20) / 4);
+      const metrics = await (await fetch(`${bridge.httpUrl}/metrics`)).text();
+      expect(metrics).toContain(`edgewave_bridge_frames_total{kind="raw"} ${totalFrames(load)}`);
+      expect(await (await fetch(`${bridge.httpUrl}/ready`)).json()).toMatchObject({ status: 'ready', mqtt: { connected: true }, kafka: { connected: true } });
+    } finally {
+      await reader.stop();
+      await bridge.stop();
+    }
+  }, 90_000);
+
+  it('a bridge SIGKILLed mid-run and started again: no (sensor, seq) missing, duplicates counted', async () => {
+    const ctx = await setup();
+    const file = join(tmp, `${ctx.name}.json`);
+    writeFileSync(file, JSON.stringify(bridgeConfig(ctx, { inFlight: 500 })));
+    const run = (): { proc: ChildProcess; up: Promise<string> } => {
+      const proc = spawn(process.execPath, [join(root, 'bin/edgewave.js'), 'bridge', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const up = new Promise<string>((resolve, reject) => {
+        let err = '';
+        proc.stderr!.on('data', (d: Buffer) => {
+          err += d.toString();
+          const m = /ready and metrics on (http:\/\/\S+)/.exec(err);
+          if (m) resolve(m[1]!);
+        });
+        proc.once('exit', (code) => reject(new Error(`bridge exited ${code}: ${err}`)));
+      });
+      return { proc, up };
+    };
+    const reader = await new KafkaReader(s.kafka!.brokers, [ctx.topics.raw]).start();
+    let current = run();
+    try {
+      await current.up;
+      const load: Load = { gateways: 4, sensorsPerGateway: 50, groups: 10, perSensor: 300 };
+      let killed = false;
+      const publishing = publishLoad(s.mosquitto!.url, ctx.root, load, 150, (sent) => {
+        if (!killed && sent >= 400) {
+          killed = true;
+          current.proc.kill('SIGKILL');
+        }
+      });
+      await reader.until(() => killed, 30_000, 'the kill');
+      await new Promise((r) => current.proc.exitCode !== null || current.proc.signalCode !== null ? r(null) : current.proc.once('exit', r));
+      await new Promise((r) => setTimeout(r, 1500));
+      current = run();
+      const url = await current.up;
+      await publishing;
+      // On a timeout, the accounting below says what is missing.
+      await reader.until(() => reader.unique() >= totalFrames(load), 45_000, 'every frame in Kafka after the restart').catch(() => undefined);
+      const a = check(reader, load, true);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      const redelivered = Number(/edgewave_bridge_redelivered_total (\d+)/.exec(metrics)?.[1] ?? -1);
+      console.log(`bridge SIGKILL: ${a.unique} frames, ${a.duplicates} duplicates in Kafka (the processor drops them), ${redelivered} messages delivered again by the broker`);
+    } finally {
+      current.proc.kill('SIGTERM');
+      await new Promise((r) => (current.proc.exitCode !== null ? r(null) : current.proc.once('exit', r)));
+      await reader.stop();
+    }
+  }, 120_000);
+
+  it('two bridges in one share group split the messages and together deliver everything, once', async () => {
+    const ctx = await setup();
+    const a = await startBridge(parseBridgeConfig(bridgeConfig(ctx, { clientId: `a-${ctx.name}` })));
+    const b = await startBridge(parseBridgeConfig(bridgeConfig(ctx, { clientId: `b-${ctx.name}` })));
+    const reader = await new KafkaReader(s.kafka!.brokers, [ctx.topics.raw]).start();
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const load: Load = { gateways: 6, sensorsPerGateway: 20, groups: 12, perSensor: 150 };
+      const messages = await publishLoad(s.mosquitto!.url, ctx.root, load);
+      await reader.until(() => reader.unique() >= totalFrames(load), 45_000, 'every frame in Kafka');
+      // The broker hands each message to either bridge, so one sensor's frames may reach Kafka out
+      // of order across the two (the processor orders them by seq); complete and once, though.
+      check(reader, load, false, false);
+      const [sa, sb] = [a.stats(), b.stats()];
+      expect(sa.messages + sb.messages).toBe(messages);
+      // Both took a real share.
+      expect(Math.min(sa.messages, sb.messages)).toBeGreaterThan(messages / 5);
+    } finally {
+      await reader.stop();
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  }, 90_000);
+
+  it('Kafka absent when the bridge starts, then stopped for 20 s mid-run: the bridge holds, acknowledges nothing Kafka lacks, then delivers everything', async () => {
+    const node = await KafkaNode.create({ logDir: newRunLogDir() }, mkdtempSync(join(tmpdir(), 'edgewave-kafka-')));
+    const brokers = [node.brokers];
+    const ctx = await setup(undefined);
+    const bridge = await startBridge(parseBridgeConfig(bridgeConfig(ctx, { brokers, inFlight: 200 })));
+    let reader: KafkaReader | undefined;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    try {
+      const load: Load = { gateways: 4, sensorsPerGateway: 25, groups: 10, perSensor: 170 };
+      // 680 messages over about 34 s. Kafka starts at 3 s, is away from 8 s to 28 s.
+      const publishing = publishLoad(s.mosquitto!.url, ctx.root, load, 20);
+      await sleep(3000);
+      expect(bridge.stats().acked).toBe(0);
+      expect(bridge.stats().inFlight).toBeGreaterThan(0);
+      expect((await fetch(`${bridge.httpUrl}/ready`)).status).toBe(503);
+      await node.start();
+      await createTopics(brokers, Object.values(ctx.topics));
+      await sleep(5000);
+      const ackedBefore = bridge.stats().acked;
+      expect(ackedBefore).toBeGreaterThan(0);
+      await node.stop();
+      const outage = Date.now();
+      let maxInFlight = 0;
+      let sawNotReady = false;
+      while (Date.now() - outage < 20_000) {
+        await sleep(500);
+        maxInFlight = Math.max(maxInFlight, bridge.stats().inFlight);
+        const ready = await fetch(`${bridge.httpUrl}/ready`);
+        if (ready.status === 503) sawNotReady = true;
+      }
+      // Nothing acknowledged that Kafka did not take (a request in flight at the stop may finish), and at most inFlight held here.
+      expect(bridge.stats().acked - ackedBefore).toBeLessThanOrEqual(40);
+      expect(maxInFlight).toBeGreaterThan(0);
+      expect(maxInFlight).toBeLessThanOrEqual(200);
+      expect(sawNotReady).toBe(true);
+      await node.start();
+      const back = Date.now();
+      await publishing;
+      reader = await new KafkaReader(brokers, [ctx.topics.raw]).start();
+      await reader.until(() => reader!.unique() >= totalFrames(load), 60_000, 'every frame in Kafka after the outage').catch(() => undefined);
+      const a = check(reader, load, true);
+      await reader.until(() => bridge.stats().inFlight === 0, 10_000, 'nothing left unacknowledged');
+      expect((await fetch(`${bridge.httpUrl}/ready`)).status).toBe(200);
+      console.log(`Kafka outage: held at most ${maxInFlight} messages (the broker kept the rest); all ${a.unique} frames in Kafka ${((Date.now() - back) / 1000).toFixed(1)} s after Kafka came back, ${a.duplicates} duplicates`);
+    } finally {
+      await reader?.stop();
+      await bridge.stop();
+      await node.dispose();
+    }
+  }, 150_000);
+
+  it('each kind of bad input lands in the dead-letter topic with its reason, the original bytes and the topic; good frames beside it go through', async () => {
+    const ctx = await setup();
+    const bridge: BridgeHandle = await startBridge(parseBridgeConfig(bridgeConfig(ctx)));
+    const reader = await new KafkaReader(s.kafka!.brokers, [ctx.topics.raw, ctx.topics.deadletter, ctx.topics.status], true).start();
+    const client = await mqtt.connectAsync(s.mosquitto!.url, { protocolVersion: 5 });
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const now = Date.now() * 1000;
+      const f = (over: Partial<Frame> = {}): Frame => ({
+        kind: 'raw', flags: 0, sensorId: 'dl-1', gatewayId: 'gw-a', group: 'g', seq: 0, t0: now, sampleRate: 100, count: 2, width: 6, window: 0, hop: 0, layoutId: 1, data: new Float32Array(12).fill(1), ...over,
+      });
+      const nan = encodeFrame(f({ seq: 90 })).slice();
+      nan.fill(0xff, nan.length - 4);
+      const wrongVersion = encodeFrame(f({ seq: 91 })).slice();
+      wrongVersion[2] = 7;
+      const cases: [string, Uint8Array, string][] = [
+        [`${ctx.root}/gw-a/dl-1/raw`, Buffer.from('not a frame at all'), 'EW_PROTO_MAGIC'],
+        [`${ctx.root}/gw-a/dl-1/raw`, encodeFrame(f({ seq: 92 })).subarray(0, 70), 'EW_PROTO_TRUNCATED'],
+        [`${ctx.root}/gw-a/dl-1/raw`, wrongVersion, 'EW_PROTO_VERSION'],
+        [`${ctx.root}/gw-a/dl-1/raw`, nan, 'EW_PROTO_NONFINITE'],
+        [`${ctx.root}/gw-a/dl-1/raw`, encodeFrame(f({ seq: 93, t0: now + 3600e6 })), 'EW_PROTO_FUTURE'],
+        [`${ctx.root}/gw-b/dl-1/raw`, encodeFrame(f({ seq: 94 })), 'EW_BRIDGE_GATEWAY_MISMATCH'],
+        [`${ctx.root}/gw-a/dl-2/raw`, encodeFrame(f({ seq: 95 })), 'EW_BRIDGE_SENSOR_MISMATCH'],
+        [`${ctx.root}/gw-a/dl-1/features`, encodeFrame(f({ seq: 96 })), 'EW_BRIDGE_KIND_MISMATCH'],
+        [`${ctx.root}/gw-a/dl-1/raw`, Buffer.from('{"kind":"raw","sensorId":'), 'EW_PROTO_JSON'],
+        [`${ctx.root}/gw-a/dl-1/raw`, Buffer.from(JSON.stringify({ kind: 'raw', sensorId: 'dl-1' })), 'EW_PROTO_FIELD'],
+        [`${ctx.root}/gw-a/status`, Buffer.from('online'), 'EW_PROTO_JSON'],
+      ];
+      for (const [topic, payload] of cases) await client.publishAsync(topic, Buffer.from(payload), { qos: 1 });
+      // Good input beside the bad: a JSON frame, a batch with one stranger's frame in it, a status.
+      await client.publishAsync(`${ctx.root}/gw-a/dl-1/raw`, encodeJsonFrame(f({ seq: 1 })), { qos: 1 });
+      const mixed = encodeBatch([f({ seq: 2 }), f({ seq: 97, gatewayId: 'gw-z' }), f({ seq: 3 })]);
+      await client.publishAsync(`${ctx.root}/gw-a/batch`, Buffer.from(mixed), { qos: 1 });
+      await client.publishAsync(`${ctx.root}/gw-a/status`, JSON.stringify({ state: 'online' }), { qos: 1 });
+      const dead = () => reader.records.filter((r) => r.topic === ctx.topics.deadletter);
+      await reader.until(() => dead().length >= cases.length + 1 && reader.unique() >= 3, 20_000, 'the dead letters and the good frames');
+      for (const [topic, payload, code] of cases) {
+        const d = dead().find((r) => r.headers['ew-mqtt-topic'] === topic && r.value.equals(Buffer.from(payload)));
+        expect(d, `dead letter for ${code}`).toBeDefined();
+        expect(d!.headers['ew-reason']).toBe(code);
+        expect(d!.headers['ew-message']!.length).toBeGreaterThan(10);
+        expect(Date.parse(d!.headers['ew-received-at']!)).toBeGreaterThan(Date.now() - 60_000);
+      }
+      const stranger = dead().find((r) => r.headers['ew-entry'] === '1');
+      expect(stranger?.headers['ew-reason']).toBe('EW_BRIDGE_GATEWAY_MISMATCH');
+      expect(reader.seqs.get('dl-1')).toEqual([1, 2, 3]);
+      expect(reader.records.filter((r) => r.topic === ctx.topics.status).map((r) => r.value.toString())).toEqual(['{"state":"online"}']);
+      const metrics = await (await fetch(`${bridge.httpUrl}/metrics`)).text();
+      expect(metrics).toContain('edgewave_bridge_dead_letters_total{reason="EW_BRIDGE_GATEWAY_MISMATCH"} 2');
+      expect(metrics).toContain('edgewave_bridge_dead_letters_total{reason="EW_PROTO_JSON"} 2');
+      // The bridge kept going: every message acknowledged.
+      await reader.until(() => bridge.stats().acked === cases.length + 3, 5000, 'every message acknowledged');
+    } finally {
+      await client.endAsync();
+      await reader.stop();
+      await bridge.stop();
+    }
+  }, 60_000);
+});
