@@ -63,10 +63,13 @@ let bridgeUrl = '';
 /** The bridge's own view of a trial: Kafka requests, their mean time and records per request. */
 async function bridgeView(): Promise<string> {
   const text = await (await fetch(`${bridgeUrl}/metrics`)).text();
-  const v = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+  const v = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
   const requests = v('edgewave_bridge_kafka_latency_seconds_count');
   const records = [...text.matchAll(/^edgewave_bridge_records_total\{[^}]*\} (\S+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
-  return `; bridge: ${requests} Kafka requests, ${((v('edgewave_bridge_kafka_latency_seconds_sum') / requests) * 1000).toFixed(1)} ms each, ${(records / requests).toFixed(0)} records each`;
+  // The share of messages the bridge held (received to acknowledged) longer than 20 ms.
+  const acks = v('edgewave_bridge_ack_latency_seconds_count');
+  const within20 = v('edgewave_bridge_ack_latency_seconds_bucket{le="0.02"}');
+  return `; bridge: ${requests} Kafka requests, ${((v('edgewave_bridge_kafka_latency_seconds_sum') / requests) * 1000).toFixed(1)} ms each, ${(records / requests).toFixed(0)} records each; held over 20 ms: ${(((acks - within20) / acks) * 100).toFixed(2)}% of messages`;
 }
 
 async function startSystem(system: System, name: string, topics: Record<string, string>): Promise<ChildProcess> {

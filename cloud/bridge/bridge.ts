@@ -12,6 +12,8 @@
 // ever sent on the connection the message came on: after a reconnect, the broker delivers the
 // unacknowledged messages again.
 
+import net from 'node:net';
+import tls from 'node:tls';
 import { Kafka, Partitioners, logLevel as kafkaLogLevel, type Producer, type SASLOptions } from 'kafkajs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { createLogger, mqttTopics, type Logger } from '../../protocol/index.js';
@@ -51,6 +53,8 @@ const DEFERRED = new Error('acknowledged later, once Kafka has the records');
 interface Pending {
   messageId: number;
   generation: number;
+  /** performance.now() when received. */
+  at: number;
   /** Records not yet acknowledged by Kafka. */
   remaining: number;
 }
@@ -70,6 +74,14 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     ...(config.kafka.ssl ? { ssl: tlsOptions(config.kafka.ssl) } : {}),
     ...(config.kafka.sasl ? { sasl: { ...config.kafka.sasl } as SASLOptions } : {}),
     retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 5 },
+    // Requests go out whole, at once: without TCP_NODELAY the tail of a request can wait for the
+    // broker's delayed ACK (tens of milliseconds).
+    socketFactory: ({ host, port, ssl, onConnect }) => {
+      const socket = ssl ? tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...ssl }, onConnect) : net.connect({ host, port }, onConnect);
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true, 60_000);
+      return socket;
+    },
     logLevel: kafkaLogLevel.WARN,
     logCreator: () => ({ level, log: entry }) => {
       const { message, ...rest } = entry;
@@ -134,6 +146,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
         (client as unknown as { _sendPacket(packet: object): void })._sendPacket({ cmd: 'puback', messageId: p.messageId, reasonCode: 0 });
         counts.acked++;
         metrics.acked.inc();
+        metrics.ackLatency.observe((performance.now() - p.at) / 1000);
       }
     }
     if (head > 4096 && head * 2 > pending.length) {
@@ -144,7 +157,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
 
   const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket) => {
     if (stopping) return; // not acknowledged: the broker delivers it again to the next session
-    const p: Pending = { messageId: packet.messageId ?? 0, generation, remaining: 0 };
+    const p: Pending = { messageId: packet.messageId ?? 0, generation, at: performance.now(), remaining: 0 };
     const acks = packet.qos > 0;
     if (acks) pending.push(p);
     counts.messages++;
@@ -227,6 +240,8 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
   let subscribed = false;
   const subscribedWaiters: (() => void)[] = [];
   client.on('connect', (connack) => {
+    // PUBACKs are small writes, each to go at once.
+    (client!.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     generation++;
     mqttConnected = true;
     if (connects++ > 0) metrics.reconnects.inc();

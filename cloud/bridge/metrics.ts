@@ -12,6 +12,7 @@ export const BRIDGE_METRIC = {
   redelivered: 'edgewave_bridge_redelivered_total',
   inFlight: 'edgewave_bridge_in_flight',
   kafkaLatency: 'edgewave_bridge_kafka_latency_seconds',
+  ackLatency: 'edgewave_bridge_ack_latency_seconds',
   kafkaErrors: 'edgewave_bridge_kafka_errors_total',
   mqttConnected: 'edgewave_bridge_mqtt_connected',
   kafkaConnected: 'edgewave_bridge_kafka_connected',
@@ -28,6 +29,7 @@ export interface BridgeMetrics {
   acked: Counter;
   redelivered: Counter;
   kafkaLatency: Histogram;
+  ackLatency: Histogram;
   kafkaErrors: Counter;
   reconnects: Counter;
 }
@@ -46,6 +48,7 @@ export function createBridgeMetrics(gauges: { inFlight: () => number; mqttConnec
     acked: new Counter({ name: BRIDGE_METRIC.acked, help: 'MQTT messages acknowledged to the broker (after Kafka had them)', registers: r }),
     redelivered: new Counter({ name: BRIDGE_METRIC.redelivered, help: 'MQTT messages the broker delivered again (DUP set)', registers: r }),
     kafkaLatency: new Histogram({ name: BRIDGE_METRIC.kafkaLatency, help: 'one Kafka produce request, sent to acknowledged', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: r }),
+    ackLatency: new Histogram({ name: BRIDGE_METRIC.ackLatency, help: 'one MQTT message, received to acknowledged (every record of it in Kafka)', buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: r }),
     kafkaErrors: new Counter({ name: BRIDGE_METRIC.kafkaErrors, help: 'Kafka produce requests that failed (and were tried again)', registers: r }),
     reconnects: new Counter({ name: BRIDGE_METRIC.reconnects, help: 'MQTT connections after the first', registers: r }),
   };
