@@ -1,0 +1,178 @@
+// The activity model behind the processor's stateful inference. The ONNX contract:
+//   inputs   features [batch, F] float32   state [batch, H] float32
+//   outputs  scores   [batch, C] float32   next_state [batch, H] float32
+// Names and sizes are read from the model and checked when it is loaded, against the feature
+// layout it will be fed (F must be the layout's width; when the model names its layout, the ids and
+// feature names must match too). Runs on onnxruntime-node when it is installed (faster, native),
+// else on onnxruntime-web (WebAssembly); both give the same results to float32 rounding.
+
+import { EdgewaveError, type ErrorOptions } from '../../protocol/errors.js';
+import { onnxMetadata } from './onnx-metadata.js';
+
+export const MODEL_ERROR_CODES = {
+  EW_MODEL_LOAD: 'the model file cannot be read or is not an ONNX model onnxruntime can load',
+  EW_MODEL_CONTRACT: 'the model does not have the inputs and outputs edgewave runs (features, state → scores, next_state) or does not fit the feature layout',
+} as const;
+
+export type ModelErrorCode = keyof typeof MODEL_ERROR_CODES;
+
+export class ModelError extends EdgewaveError {
+  declare readonly code: ModelErrorCode;
+  constructor(code: ModelErrorCode, message: string, options: ErrorOptions = {}) {
+    super(code, message, options);
+  }
+}
+
+export interface ModelInfo {
+  /** F: features per window. */
+  features: number;
+  /** H: state per sensor. */
+  state: number;
+  /** C: one score per class. */
+  classes: string[];
+  /** What the model says of itself (written by cloud/model/train.py), when it does. */
+  layoutId?: number;
+  featureNames?: string[];
+  heldoutAccuracy?: number;
+}
+
+export interface LayoutLike {
+  id: number;
+  width: number;
+  features: readonly { name: string }[];
+}
+
+export type Backend = 'onnxruntime-node' | 'onnxruntime-web';
+
+interface OrtTensor {
+  data: unknown;
+}
+interface OrtSession {
+  inputNames: readonly string[];
+  outputNames: readonly string[];
+  inputMetadata?: readonly { name: string; isTensor: boolean; type?: string; shape?: readonly (number | string)[] }[];
+  outputMetadata?: readonly { name: string; isTensor: boolean; type?: string; shape?: readonly (number | string)[] }[];
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+interface Ort {
+  InferenceSession: { create(bytes: Uint8Array, options?: object): Promise<OrtSession> };
+  Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => OrtTensor;
+  env: { wasm: { numThreads?: number } };
+}
+
+async function runtime(backend: 'auto' | 'node' | 'web'): Promise<{ ort: Ort; name: Backend }> {
+  if (backend !== 'web') {
+    try {
+      return { ort: (await import('onnxruntime-node')) as unknown as Ort, name: 'onnxruntime-node' };
+    } catch (err) {
+      if (backend === 'node') throw new ModelError('EW_MODEL_LOAD', `onnxruntime-node is not available: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const ort = (await import('onnxruntime-web')) as unknown as Ort;
+  // One thread: the processor batches across sensors and runs one core per replica.
+  ort.env.wasm.numThreads = 1;
+  return { ort, name: 'onnxruntime-web' };
+}
+
+export class ActivityModel {
+  private constructor(
+    readonly info: ModelInfo,
+    readonly backend: Backend,
+    private readonly ort: Ort,
+    private readonly session: OrtSession,
+  ) {}
+
+  /**
+   * Loads a model and checks it against the layout it will be fed. Errors: EW_MODEL_LOAD,
+   * EW_MODEL_CONTRACT (naming what is expected and what the model has).
+   */
+  static async load(bytes: Uint8Array, options: { layout?: LayoutLike; backend?: 'auto' | 'node' | 'web' } = {}): Promise<ActivityModel> {
+    let meta: Map<string, string>;
+    try {
+      meta = onnxMetadata(bytes);
+    } catch (err) {
+      throw new ModelError('EW_MODEL_LOAD', `not an ONNX model: ${(err as Error).message}`, { cause: err });
+    }
+    const { ort, name } = await runtime(options.backend ?? 'auto');
+    let session: OrtSession;
+    try {
+      session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all' });
+    } catch (err) {
+      throw new ModelError('EW_MODEL_LOAD', `onnxruntime cannot load the model: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const info = checkContract(session, meta, options.layout);
+      return new ActivityModel(info, name, ort, session);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+  }
+
+  /** One step for `batch` sensors: features (batch x F) and their states (batch x H) → scores (batch x C), next states. */
+  async run(features: Float32Array, state: Float32Array, batch: number): Promise<{ scores: Float32Array; nextState: Float32Array }> {
+    const { features: f, state: h } = this.info;
+    if (features.length !== batch * f || state.length !== batch * h) {
+      throw new ModelError('EW_MODEL_CONTRACT', `run: expected ${batch} x ${f} features and ${batch} x ${h} state values, got ${features.length} and ${state.length}`);
+    }
+    const out = await this.session.run({ features: new this.ort.Tensor('float32', features, [batch, f]), state: new this.ort.Tensor('float32', state, [batch, h]) });
+    return { scores: out.scores!.data as Float32Array, nextState: out.next_state!.data as Float32Array };
+  }
+
+  close(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+function checkContract(session: OrtSession, meta: Map<string, string>, layout: LayoutLike | undefined): ModelInfo {
+  const want = (have: readonly string[], names: string[], what: string) => {
+    if (have.length !== names.length || names.some((n) => !have.includes(n))) {
+      throw new ModelError('EW_MODEL_CONTRACT', `model ${what} are [${have.join(', ')}]; edgewave runs models with ${what} [${names.join(', ')}]`, { details: { [what]: have } });
+    }
+  };
+  want(session.inputNames, ['features', 'state'], 'inputs');
+  want(session.outputNames, ['scores', 'next_state'], 'outputs');
+  const shape = (list: OrtSession['inputMetadata'], n: string): readonly (number | string)[] => {
+    const m = list?.find((x) => x.name === n);
+    if (!m?.shape || m.shape.length !== 2) throw new ModelError('EW_MODEL_CONTRACT', `model ${n} must be a 2-D float32 tensor [batch, size], is ${m?.shape ? `[${m.shape.join(', ')}]` : 'of unknown shape'}`);
+    if (m.type && m.type !== 'float32') throw new ModelError('EW_MODEL_CONTRACT', `model ${n} must be float32, is ${m.type}`);
+    return m.shape;
+  };
+  const size = (s: readonly (number | string)[], n: string): number => {
+    if (typeof s[1] !== 'number') throw new ModelError('EW_MODEL_CONTRACT', `model ${n} must have a fixed size in its second dimension, has "${s[1]}"`);
+    return s[1];
+  };
+  const f = size(shape(session.inputMetadata, 'features'), 'features');
+  const h = size(shape(session.inputMetadata, 'state'), 'state');
+  const c = size(shape(session.outputMetadata, 'scores'), 'scores');
+  const h2 = size(shape(session.outputMetadata, 'next_state'), 'next_state');
+  if (h2 !== h) throw new ModelError('EW_MODEL_CONTRACT', `model state has ${h} values per sensor but next_state has ${h2}`);
+  const json = <T>(k: string): T | undefined => {
+    const v = meta.get(k);
+    return v === undefined ? undefined : (JSON.parse(v) as T);
+  };
+  const classes = json<string[]>('edgewave.classes') ?? Array.from({ length: c }, (_, i) => `class_${i}`);
+  if (classes.length !== c) throw new ModelError('EW_MODEL_CONTRACT', `model scores have ${c} classes but its metadata names ${classes.length}`);
+  const info: ModelInfo = { features: f, state: h, classes };
+  const layoutId = meta.get('edgewave.layout_id');
+  if (layoutId !== undefined) info.layoutId = Number(layoutId);
+  const names = json<string[]>('edgewave.features');
+  if (names) info.featureNames = names;
+  const acc = meta.get('edgewave.heldout_accuracy');
+  if (acc !== undefined) info.heldoutAccuracy = Number(acc);
+  if (layout) {
+    const hex = (id: number) => `0x${id.toString(16).padStart(8, '0')}`;
+    if (f !== layout.width) {
+      throw new ModelError('EW_MODEL_CONTRACT', `model input features has ${f} values per window, but the feature layout ${hex(layout.id)} has ${layout.width} features`, { details: { modelFeatures: f, layoutFeatures: layout.width, layoutId: layout.id } });
+    }
+    if (info.layoutId !== undefined && info.layoutId !== layout.id) {
+      throw new ModelError('EW_MODEL_CONTRACT', `model was trained on feature layout ${hex(info.layoutId)}, but it would be fed layout ${hex(layout.id)}`, { details: { modelLayout: info.layoutId, layout: layout.id } });
+    }
+    if (names && names.some((n, i) => n !== layout.features[i]?.name)) {
+      const i = names.findIndex((n, k) => n !== layout.features[k]?.name);
+      throw new ModelError('EW_MODEL_CONTRACT', `model feature ${i} is ${names[i]}, the layout's is ${layout.features[i]?.name}`);
+    }
+  }
+  return info;
+}
