@@ -1,0 +1,181 @@
+// Cross-sensor sessions, per group. A session starts when at least `minSensors` sensors of the group
+// have been active together for `startAfterS` seconds, and ends once no sensor of the group has been
+// active for `idleGapS` seconds. A sensor is active while its latest window is: the model's class is
+// one of `activeClasses` (everything but idle, by default), or a chosen feature is above a threshold.
+// While it runs, a session aggregates every window of the group: per sensor and per label, windows and
+// duration, the label histogram and dominant activity, and summary statistics of chosen features.
+//
+// Time is the windows' own (sample time, µs), never the clock, and the state is plain data: a
+// replay of the same windows gives the same sessions, with the same ids, and the state can go to the
+// changelog and come back.
+
+export interface SessionOptions {
+  minSensors: number;
+  startAfterS: number;
+  idleGapS: number;
+  /** Classes that count as active (default: all but the first, idle). */
+  activeClasses?: string[];
+  /** Instead of classes: a feature above a threshold makes a window active. */
+  activeFeature?: { name: string; above: number };
+  /** Features summarised per sensor (count, mean, min, max, std). */
+  summaries: string[];
+  /** At most one `updated` event per session per this many seconds of sample time. */
+  updateEveryS: number;
+  /** A sensor's latest window counts for this long after its end (µs); then the sensor is idle. */
+  staleUs: number;
+}
+
+/** One classified window of one sensor. */
+export interface Observation {
+  sensorId: string;
+  group: string;
+  /** Window start and end, µs since the epoch. */
+  t0: number;
+  t1: number;
+  /** Seconds the window adds (hop / sample rate). */
+  stepS: number;
+  label: string;
+  score: number;
+  /** Values of the features named in `summaries` (and `activeFeature`), by name. */
+  features: Record<string, number>;
+}
+
+export interface Stat {
+  n: number;
+  mean: number;
+  m2: number;
+  min: number;
+  max: number;
+}
+
+export interface SensorAggregate {
+  windows: number;
+  durationS: number;
+  labels: Record<string, number>;
+  dominant: string;
+  stats: Record<string, Stat>;
+}
+
+export interface Session {
+  sessionId: string;
+  group: string;
+  status: 'active' | 'ended';
+  /** µs: when the start condition began to hold, and (once ended) the last active moment. */
+  start: number;
+  end: number | null;
+  windows: number;
+  sensors: Record<string, SensorAggregate>;
+  labels: Record<string, { windows: number; durationS: number }>;
+  dominant: string;
+  /** Sample time of the newest window counted (µs). */
+  updatedAt: number;
+}
+
+export interface SessionEvent {
+  type: 'started' | 'updated' | 'ended';
+  session: Session;
+}
+
+/** Per group, plain data. */
+export interface GroupState {
+  /** Per sensor: end of its latest window, and whether that window was active. */
+  latest: Record<string, { t1: number; active: boolean }>;
+  /** When at least minSensors became active together (µs), while they stay so. */
+  candidateSince: number | null;
+  /** Last moment any sensor was active (µs). */
+  lastActive: number | null;
+  session: Session | null;
+  lastUpdateEmit: number;
+  pendingUpdate: boolean;
+}
+
+export function newGroupState(): GroupState {
+  return { latest: {}, candidateSince: null, lastActive: null, session: null, lastUpdateEmit: 0, pendingUpdate: false };
+}
+
+const argmax = (h: Record<string, number>): string => Object.entries(h).reduce((best, [k, v]) => (v > best[1] || (v === best[1] && k < best[0]) ? [k, v] : best), ['', -1] as [string, number])[0];
+
+function isActive(o: Observation, opts: SessionOptions, classes: readonly string[]): boolean {
+  if (opts.activeFeature) return (o.features[opts.activeFeature.name] ?? -Infinity) > opts.activeFeature.above;
+  const active = opts.activeClasses ?? classes.slice(1);
+  return active.includes(o.label);
+}
+
+function addStat(s: Stat | undefined, x: number): Stat {
+  const t = s ?? { n: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity };
+  t.n++;
+  const d = x - t.mean;
+  t.mean += d / t.n;
+  t.m2 += d * (x - t.mean);
+  t.min = Math.min(t.min, x);
+  t.max = Math.max(t.max, x);
+  return t;
+}
+
+/** The standard deviation of a summary (population). */
+export const statStd = (s: Stat): number => (s.n > 0 ? Math.sqrt(s.m2 / s.n) : 0);
+
+function count(session: Session, o: Observation, opts: SessionOptions): void {
+  session.windows++;
+  session.updatedAt = Math.max(session.updatedAt, o.t1);
+  const a = (session.sensors[o.sensorId] ??= { windows: 0, durationS: 0, labels: {}, dominant: o.label, stats: {} });
+  a.windows++;
+  a.durationS += o.stepS;
+  a.labels[o.label] = (a.labels[o.label] ?? 0) + 1;
+  a.dominant = argmax(a.labels);
+  for (const name of opts.summaries) {
+    const v = o.features[name];
+    if (v !== undefined && Number.isFinite(v)) a.stats[name] = addStat(a.stats[name], v);
+  }
+  const l = (session.labels[o.label] ??= { windows: 0, durationS: 0 });
+  l.windows++;
+  l.durationS += o.stepS;
+  session.dominant = argmax(Object.fromEntries(Object.entries(session.labels).map(([k, v]) => [k, v.windows])));
+}
+
+const copy = (s: Session): Session => JSON.parse(JSON.stringify(s)) as Session;
+
+/**
+ * Takes one window of the group's sensor and returns the session events it causes (started,
+ * updated, ended; a window can end one session, and windows are counted in the session they fall in).
+ */
+export function observe(g: GroupState, o: Observation, opts: SessionOptions, classes: readonly string[]): SessionEvent[] {
+  const events: SessionEvent[] = [];
+  const now = o.t1;
+  const active = isActive(o, opts, classes);
+  g.latest[o.sensorId] = { t1: o.t1, active };
+  if (active) g.lastActive = Math.max(g.lastActive ?? now, now);
+
+  // An idle gap long enough ends the running session, before this window is counted.
+  if (g.session && g.lastActive !== null && now - g.lastActive >= opts.idleGapS * 1e6) {
+    g.session.status = 'ended';
+    g.session.end = g.lastActive;
+    events.push({ type: 'ended', session: copy(g.session) });
+    g.session = null;
+    g.candidateSince = null;
+    g.pendingUpdate = false;
+  }
+
+  const together = Object.values(g.latest).filter((s) => s.active && now - s.t1 <= opts.staleUs).length;
+  if (together >= opts.minSensors) g.candidateSince ??= o.t0;
+  else if (!g.session) g.candidateSince = null;
+
+  if (!g.session && g.candidateSince !== null && now - g.candidateSince >= opts.startAfterS * 1e6) {
+    const start = g.candidateSince;
+    g.session = { sessionId: `${o.group}-${start}`, group: o.group, status: 'active', start, end: null, windows: 0, sensors: {}, labels: {}, dominant: '', updatedAt: now };
+    g.lastUpdateEmit = now;
+    count(g.session, o, opts);
+    events.push({ type: 'started', session: copy(g.session) });
+    return events;
+  }
+  if (g.session) {
+    count(g.session, o, opts);
+    g.pendingUpdate = true;
+    if (now - g.lastUpdateEmit >= opts.updateEveryS * 1e6) {
+      g.lastUpdateEmit = now;
+      g.pendingUpdate = false;
+      events.push({ type: 'updated', session: copy(g.session) });
+    }
+  }
+  return events;
+}

@@ -1,0 +1,84 @@
+// Cross-sensor sessions: they start and end by the rules, aggregate what they should, throttle their
+// updates, and come out the same from a replay or from state saved and restored midway.
+
+import { describe, expect, it } from 'vitest';
+import { newGroupState, observe, statStd, type GroupState, type Observation, type SessionEvent, type SessionOptions } from '../../../cloud/processor/sessions.js';
+
+const CLASSES = ['idle', 'walking', 'running', 'jumping', 'fall'];
+const opts: SessionOptions = { minSensors: 2, startAfterS: 5, idleGapS: 10, summaries: ['acc.mag_std'], updateEveryS: 10, staleUs: 3_000_000 };
+const STEP = 1.28;
+const T0 = 1_795_000_000_000_000;
+
+/** Windows of `sensors`, every STEP s for `seconds`, each labelled by `label(sensor, t)`. */
+function windows(sensors: string[], seconds: number, label: (s: string, t: number) => string): Observation[] {
+  const out: Observation[] = [];
+  for (let t = 0; t + STEP <= seconds; t += STEP) {
+    for (const s of sensors) {
+      const l = label(s, t);
+      out.push({ sensorId: s, group: 'g1', t0: T0 + Math.round(t * 1e6), t1: T0 + Math.round((t + STEP) * 1e6), stepS: STEP, label: l, score: 0.9, features: { 'acc.mag_std': l === 'idle' ? 0.05 : 2 + (t % 3) } });
+    }
+  }
+  return out;
+}
+
+function feed(obs: Observation[], g: GroupState = newGroupState(), o = opts): SessionEvent[] {
+  return obs.flatMap((x) => observe(g, x, o, CLASSES));
+}
+
+describe('sessions', () => {
+  const walkTogether = windows(['a', 'b', 'c'], 120, (s, t) => (s !== 'c' && t >= 20 && t < 80 ? 'walking' : 'idle'));
+
+  it('start after minSensors are active for startAfterS, end after idleGapS without activity, with the aggregates', () => {
+    const ev = feed(walkTogether);
+    const types = ev.map((e) => e.type);
+    expect(types[0]).toBe('started');
+    expect(types.at(-1)).toBe('ended');
+    expect(types.filter((t) => t === 'started' || t === 'ended')).toEqual(['started', 'ended']);
+    const end = ev.at(-1)!.session;
+    expect(end.sessionId).toBe(`g1-${end.start}`);
+    // Started where two sensors became active together (about 20 s in), ended at the last active window's end (about 80 s).
+    expect((end.start - T0) / 1e6).toBeCloseTo(20.48, 1);
+    expect((end.end! - T0) / 1e6).toBeGreaterThan(79);
+    expect((end.end! - T0) / 1e6).toBeLessThan(81.5);
+    expect(end.status).toBe('ended');
+    expect(end.dominant).toBe('walking');
+    expect(Object.keys(end.sensors).sort()).toEqual(['a', 'b', 'c']);
+    expect(end.sensors.a!.dominant).toBe('walking');
+    expect(end.sensors.c!.dominant).toBe('idle');
+    expect(end.sensors.c!.labels).toEqual({ idle: end.sensors.c!.windows });
+    const s = end.sensors.a!.stats['acc.mag_std']!;
+    expect(s.n).toBe(end.sensors.a!.windows);
+    expect(s.min).toBeLessThanOrEqual(s.mean);
+    expect(statStd(s)).toBeGreaterThan(0);
+    expect(end.windows).toBe(Object.values(end.sensors).reduce((n, a) => n + a.windows, 0));
+    expect(end.labels.walking!.durationS).toBeCloseTo(end.labels.walking!.windows * STEP, 6);
+  });
+
+  it('no session with fewer than minSensors active, or active for less than startAfterS', () => {
+    expect(feed(windows(['a', 'b', 'c'], 60, (s, t) => (s === 'a' && t > 10 ? 'running' : 'idle')))).toEqual([]);
+    expect(feed(windows(['a', 'b'], 60, (_s, t) => (t >= 10 && t < 13 ? 'running' : 'idle')))).toEqual([]);
+  });
+
+  it('updates are throttled to one per updateEveryS of sample time', () => {
+    const ev = feed(walkTogether);
+    const updates = ev.filter((e) => e.type === 'updated');
+    expect(updates.length).toBeGreaterThan(2);
+    expect(updates.length).toBeLessThanOrEqual(Math.ceil(60 / opts.updateEveryS) + 1);
+    for (let i = 1; i < updates.length; i++) expect(updates[i]!.session.updatedAt - updates[i - 1]!.session.updatedAt).toBeGreaterThanOrEqual(opts.updateEveryS * 1e6);
+  });
+
+  it('the same windows give the same sessions; state saved and restored midway changes nothing', () => {
+    const whole = feed(walkTogether);
+    expect(feed(walkTogether)).toEqual(whole);
+    const g = newGroupState();
+    const half = Math.floor(walkTogether.length / 2);
+    const first = feed(walkTogether.slice(0, half), g);
+    const restored = JSON.parse(JSON.stringify(g)) as GroupState;
+    expect([...first, ...feed(walkTogether.slice(half), restored)]).toEqual(whole);
+  });
+
+  it('a feature threshold can define activity instead of the classes', () => {
+    const ev = feed(walkTogether, newGroupState(), { ...opts, activeFeature: { name: 'acc.mag_std', above: 1 } });
+    expect(ev.map((e) => e.type).filter((t) => t !== 'updated')).toEqual(['started', 'ended']);
+  });
+});
