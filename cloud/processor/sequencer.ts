@@ -1,97 +1,105 @@
-// Per-sensor order and de-duplication, the processor's first step. Frames arrive keyed by group,
-// mostly in seq order, but not always: QoS 1 redelivery, a bridge retry or an edge replay can bring
-// a frame twice, and two bridges can swap neighbours. The sequencer hands frames on in seq order,
-// each (sensorId, seq) once.
+// Per-stream order and de-duplication, the processor's first step. A stream is one sensor's raw
+// frames, or its feature frames: each covers a stretch of sample time (raw: its samples; features:
+// its windows' hops), and a stream's frames follow each other without overlap. Frames arrive mostly
+// in order, but not always: QoS 1 redelivery, a bridge retry or an edge replay can bring one twice,
+// and two bridges can swap neighbours. The sequencer hands each stream's frames on in time order,
+// each stretch once.
 //
-// Every decision depends only on the frames, in the order they come, never on the clock, so a
-// replay of the same input makes the same decisions (the processor's outputs, and the sessions
-// built on them, must equal those of an uninterrupted run). A missing seq is waited for while fewer
-// than `maxPending` frames are held and they span less than `maxSpanUs` of sample time; then the
-// sequencer gives up on it, counts it as a gap and goes on. A sensor seen for the first time starts
-// at the lowest seq it is offered within that same allowance, so an early frame overtaken by a later
-// one still counts.
+// Sequence numbers cannot tell a late frame from a duplicate here: a sensor's seqs count all its
+// frames, raw and features together, and the edge may drop raw frames at its outbox bound, so one
+// kind's seqs have holes by design. Sample time can: a frame that starts where the stream ends is
+// next; one that ends before is a duplicate; one that starts later is either after a gap the edge
+// flagged (FLAG_GAP), or after a frame still on its way, which is waited for while fewer than
+// `maxPending` frames are held and they span less than `maxSpanUs`; then it is given up on, and
+// counted. Every decision depends only on the frames and their order, never on the clock, so a
+// replay of the same input makes the same decisions.
 
 export interface SequencerOptions {
-  /** Most frames held per sensor while a missing seq is awaited. */
+  /** Most frames held per stream while a missing stretch is awaited. */
   maxPending: number;
-  /** Most sample time (µs, by t0) between the first held frame and the newest before giving up on a missing seq. */
+  /** Most sample time (µs) between the first held frame and the newest before giving up on a missing stretch. */
   maxSpanUs: number;
 }
 
 export interface Sequenced<T> {
-  seq: number;
-  t0: number;
+  /** The stretch of sample time the frame covers, µs: [start, end). */
+  start: number;
+  end: number;
+  /** The edge says samples are missing just before this frame. */
+  gap: boolean;
+  /** How far two frames' edges may differ and still meet (half a sample), µs. */
+  tolerance: number;
+  /** Nothing can come before this frame (a sensor's seq 0), so a new stream need not wait. */
+  first?: boolean;
   item: T;
 }
 
-/** What the sequencer keeps per sensor; plain data, so it can go to the state changelog. */
-export interface SensorSequence<T> {
-  /** The next seq to hand on; -1 before the sensor's first frame is handed on. */
-  next: number;
+/** What the sequencer keeps per stream; plain data, so it can go to the state changelog. */
+export interface StreamSequence<T> {
+  /** Where the handed-on frames end (µs); null before the stream's first frame is handed on. */
+  end: number | null;
   pending: Sequenced<T>[];
 }
 
 export interface OfferResult<T> {
-  /** Frames to process now, in seq order. */
+  /** Frames to process now, in time order. */
   ready: Sequenced<T>[];
   duplicate: boolean;
-  /** Seqs given up on (missing), if any. */
+  /** Stretches given up on (a frame missing before the next one handed on). */
   skipped: number;
 }
 
-export function newSequence<T>(): SensorSequence<T> {
-  return { next: -1, pending: [] };
+export function newSequence<T>(): StreamSequence<T> {
+  return { end: null, pending: [] };
 }
 
-/**
- * Offers one frame of a sensor. Returns what can be handed on now (possibly nothing, while a
- * missing seq is awaited), whether the frame was a duplicate, and how many seqs were given up on.
- */
-export function offer<T>(s: SensorSequence<T>, frame: Sequenced<T>, o: SequencerOptions): OfferResult<T> {
+/** Offers one frame of the stream; returns what can go on now (possibly nothing, while a missing stretch is awaited). */
+export function offer<T>(s: StreamSequence<T>, frame: Sequenced<T>, o: SequencerOptions): OfferResult<T> {
   const out: OfferResult<T> = { ready: [], duplicate: false, skipped: 0 };
-  if ((s.next >= 0 && frame.seq < s.next) || s.pending.some((p) => p.seq === frame.seq)) {
+  const covered = (f: Sequenced<T>) => f.end <= f.start || (s.end !== null && f.end <= s.end + f.tolerance);
+  if (covered(frame) || s.pending.some((p) => Math.abs(p.start - frame.start) <= frame.tolerance)) {
     out.duplicate = true;
     return out;
   }
-  // Held frames stay sorted by seq.
   let i = s.pending.length;
-  while (i > 0 && s.pending[i - 1]!.seq > frame.seq) i--;
+  while (i > 0 && s.pending[i - 1]!.start > frame.start) i--;
   s.pending.splice(i, 0, frame);
   drain(s, out, o);
   return out;
 }
 
-function drain<T>(s: SensorSequence<T>, out: OfferResult<T>, o: SequencerOptions): void {
+function drain<T>(s: StreamSequence<T>, out: OfferResult<T>, o: SequencerOptions): void {
   for (;;) {
     const head = s.pending[0];
     if (!head) return;
-    if (head.seq === s.next) {
-      out.ready.push(s.pending.shift()!);
-      s.next++;
+    if (s.end !== null && head.end <= s.end + head.tolerance) {
+      // Covered meanwhile (a frame that overlaps what went on): nothing new in it.
+      s.pending.shift();
+      out.duplicate = true;
       continue;
     }
-    // A new sensor's seq 0 has nothing before it.
-    if (s.next < 0 && head.seq === 0) {
-      s.next = 0;
-      continue;
+    const next = s.end === null ? head.first === true : Math.abs(head.start - s.end) <= head.tolerance || (head.gap && head.start >= s.end - head.tolerance);
+    if (!next) {
+      // A new stream, or a stretch missing before the head: wait, within the allowance.
+      const newest = s.pending[s.pending.length - 1]!.start;
+      const waited = s.pending.length > o.maxPending || newest - head.start > o.maxSpanUs;
+      if (!waited) return;
+      if (s.end !== null) out.skipped++;
     }
-    // The head is ahead of `next` (or the sensor is new): wait, within the allowance.
-    const newest = s.pending.reduce((m, p) => Math.max(m, p.t0), -Infinity);
-    const waited = s.pending.length > o.maxPending || newest - head.t0 > o.maxSpanUs;
-    if (!waited) return;
-    if (s.next >= 0) out.skipped += head.seq - s.next;
-    s.next = head.seq;
+    out.ready.push(s.pending.shift()!);
+    s.end = head.end;
   }
 }
 
-/** Hands on everything held, in order, giving up on what is missing (at the end of a replay, or when told to). */
-export function flush<T>(s: SensorSequence<T>): OfferResult<T> {
+/** Hands on everything held, in order, giving up on what is missing (the end of a replay). */
+export function flush<T>(s: StreamSequence<T>): OfferResult<T> {
   const out: OfferResult<T> = { ready: [], duplicate: false, skipped: 0 };
   while (s.pending.length) {
     const head = s.pending.shift()!;
-    if (s.next >= 0) out.skipped += head.seq - s.next;
+    if (s.end !== null && head.end <= s.end + head.tolerance) continue;
+    if (s.end !== null && Math.abs(head.start - s.end) > head.tolerance && !head.gap) out.skipped++;
     out.ready.push(head);
-    s.next = head.seq + 1;
+    s.end = head.end;
   }
   return out;
 }

@@ -1,0 +1,306 @@
+// The processor's work on the frames of one Kafka partition, without Kafka: frames go through the
+// sequencer of their stream, a sensor's raw frames or its feature frames (each stretch of sample
+// time once, in order); raw frames are cut into windows and turned into
+// features by the dsp/ kernels (the same bits as an edge agent computes for the same samples);
+// feature frames from the edge are taken as they come; every window of the model's layout is
+// classified by the stateful model, batched across sensors; and every classified window feeds the
+// group's sessions.
+//
+// All state is plain data per sensor and per group (`snapshot`, `restore`), so the Kafka side can
+// write what a batch changed to the state changelog in the same transaction as its outputs, and
+// rebuild an engine from the changelog after a restart or a rebalance.
+
+import { FeatureExtractor, type DspModule, type FeatureConfigInput, type FeatureLayout } from '../../dsp/src/index.js';
+import { FLAG_GAP, type Frame } from '../../protocol/index.js';
+import type { ActivityModel } from '../model/model.js';
+import { flush as flushSequence, newSequence, offer, type Sequenced, type SequencerOptions, type StreamSequence } from './sequencer.js';
+import { newGroupState, observe, type GroupState, type SessionEvent, type SessionOptions } from './sessions.js';
+
+export interface EngineOptions {
+  dsp: DspModule;
+  /** Feature settings for raw frames (the sample rate comes from each frame). */
+  features: Omit<FeatureConfigInput, 'sampleRate' | 'capacity'>;
+  model: ActivityModel | null;
+  sequencer: SequencerOptions;
+  sessions: SessionOptions;
+}
+
+/** One window's features, from the edge or computed here, with its classification when the model reads its layout. */
+export interface WindowResult {
+  sensorId: string;
+  gatewayId: string;
+  group: string;
+  /** Seq of the frame the window came from (raw: the frame holding its last sample). */
+  seq: number;
+  /** Window start and end, µs. */
+  t0: number;
+  t1: number;
+  sampleRate: number;
+  /** Samples between this window's start and the next one's. */
+  hop: number;
+  layoutId: number;
+  source: 'edge' | 'processor';
+  features: number[];
+  label?: string;
+  scores?: number[];
+}
+
+export interface EngineOutput {
+  windows: WindowResult[];
+  sessions: SessionEvent[];
+  duplicates: number;
+  skipped: number;
+  /** Sensors and groups whose state this call changed (for the changelog). */
+  changedSensors: string[];
+  changedGroups: string[];
+}
+
+/** A sensor's raw samples not yet in a window: planar, channels x n, starting at sample time t0. */
+interface Pending {
+  t0: number;
+  rate: number;
+  n: number;
+  data: number[][];
+}
+
+interface SensorState {
+  /** One stream per kind: raw frames and feature frames follow each other separately. */
+  raw: StreamSequence<Frame>;
+  features: StreamSequence<Frame>;
+  gatewayId: string;
+  group: string;
+  pending: Pending | null;
+  /** The model's state for this sensor (null: not seen by the model yet). */
+  modelState: number[] | null;
+}
+
+/** The JSON form of a sensor's state (frames held by the sequencers go as their fields, values as numbers). */
+export type SensorSnapshot = Omit<SensorState, 'raw' | 'features'> & { raw: StreamJson; features: StreamJson };
+type FrameJson = Omit<Frame, 'data'> & { data: number[] };
+type StreamJson = { end: number | null; pending: (Omit<Sequenced<Frame>, 'item'> & { item: FrameJson })[] };
+
+const streamToJson = (st: StreamSequence<Frame>): StreamJson => ({ end: st.end, pending: st.pending.map((p) => ({ ...p, item: { ...p.item, data: Array.from(p.item.data) } })) });
+const streamFromJson = (st: StreamJson): StreamSequence<Frame> => ({ end: st.end, pending: st.pending.map((p) => ({ ...p, item: { ...p.item, data: Float32Array.from(p.item.data) } })) });
+
+/** The stretch of sample time a frame covers, for its stream's sequencer. */
+function stretch(f: Frame): Sequenced<Frame> {
+  const perStep = 1e6 / f.sampleRate;
+  const steps = f.kind === 'raw' ? f.count : f.count * f.hop;
+  return { start: f.t0, end: f.t0 + Math.round(steps * perStep), gap: (f.flags & FLAG_GAP) !== 0, tolerance: Math.max(1, perStep / 2), first: f.seq === 0, item: f };
+}
+
+const CHANNELS = 6;
+
+export class Engine {
+  private readonly sensors = new Map<string, SensorState>();
+  private readonly groups = new Map<string, GroupState>();
+  private readonly extractors = new Map<number, FeatureExtractor>();
+
+  constructor(private readonly o: EngineOptions) {}
+
+  /** The layout raw frames at this rate are cut into. */
+  layoutFor(rate: number): FeatureLayout {
+    return this.extractor(rate).layout;
+  }
+
+  private extractor(rate: number): FeatureExtractor {
+    let ex = this.extractors.get(rate);
+    if (!ex) {
+      ex = new FeatureExtractor(this.o.dsp, { ...this.o.features, sampleRate: rate, capacity: 1 });
+      this.extractors.set(rate, ex);
+    }
+    return ex;
+  }
+
+  private sensor(f: Frame): SensorState {
+    let s = this.sensors.get(f.sensorId);
+    if (!s) this.sensors.set(f.sensorId, (s = { raw: newSequence(), features: newSequence(), gatewayId: f.gatewayId, group: f.group, pending: null, modelState: null }));
+    return s;
+  }
+
+  /** Processes frames in the order they came (one Kafka partition's, in offset order). */
+  async process(frames: readonly Frame[]): Promise<EngineOutput> {
+    const out: EngineOutput = { windows: [], sessions: [], duplicates: 0, skipped: 0, changedSensors: [], changedGroups: [] };
+    const changed = new Set<string>();
+    const ordered: Frame[] = [];
+    for (const f of frames) {
+      const s = this.sensor(f);
+      const r = offer(f.kind === 'raw' ? s.raw : s.features, stretch(f), this.o.sequencer);
+      if (r.duplicate) out.duplicates++;
+      out.skipped += r.skipped;
+      changed.add(f.sensorId);
+      for (const x of r.ready) ordered.push(x.item);
+    }
+    await this.run(ordered, out, changed);
+    out.changedSensors = [...changed];
+    return out;
+  }
+
+  /** Hands on every frame the sequencers still hold (end of a replay). */
+  async drain(): Promise<EngineOutput> {
+    const out: EngineOutput = { windows: [], sessions: [], duplicates: 0, skipped: 0, changedSensors: [], changedGroups: [] };
+    const changed = new Set<string>();
+    const ordered: Frame[] = [];
+    for (const [id, s] of this.sensors) {
+      for (const st of [s.raw, s.features]) {
+        const r = flushSequence(st);
+        out.skipped += r.skipped;
+        if (r.ready.length) changed.add(id);
+        for (const x of r.ready) ordered.push(x.item);
+      }
+    }
+    await this.run(ordered, out, changed);
+    out.changedSensors = [...changed];
+    return out;
+  }
+
+  private async run(ordered: Frame[], out: EngineOutput, changed: Set<string>): Promise<void> {
+    // Windows of this call, per sensor in time order.
+    const perSensor = new Map<string, WindowResult[]>();
+    const add = (w: WindowResult) => {
+      let list = perSensor.get(w.sensorId);
+      if (!list) perSensor.set(w.sensorId, (list = []));
+      list.push(w);
+      out.windows.push(w);
+    };
+    // Raw windows are computed together, one kernel call per sample rate.
+    const cut = new Map<number, { data: number[][][]; results: WindowResult[] }>();
+    for (const f of ordered) {
+      const s = this.sensors.get(f.sensorId)!;
+      s.gatewayId = f.gatewayId;
+      s.group = f.group;
+      if (f.kind === 'features') {
+        for (let i = 0; i < f.count; i++) {
+          const t0 = f.t0 + Math.round((i * f.hop * 1e6) / f.sampleRate);
+          add({
+            sensorId: f.sensorId, gatewayId: f.gatewayId, group: f.group, seq: f.seq, t0, t1: t0 + Math.round((f.window * 1e6) / f.sampleRate),
+            sampleRate: f.sampleRate, hop: f.hop, layoutId: f.layoutId, source: 'edge', features: Array.from(f.data.subarray(i * f.width, (i + 1) * f.width)),
+          });
+        }
+        continue;
+      }
+      if (f.width !== CHANNELS) continue; // raw frames of other widths carry no IMU6 windows
+      this.cutRaw(s, f, (data, t0, rate) => {
+        const ex = this.extractor(rate);
+        let c = cut.get(rate);
+        if (!c) cut.set(rate, (c = { data: [], results: [] }));
+        c.data.push(data);
+        const w: WindowResult = {
+          sensorId: f.sensorId, gatewayId: f.gatewayId, group: f.group, seq: f.seq, t0, t1: t0 + Math.round((ex.config.window * 1e6) / rate),
+          sampleRate: rate, hop: ex.config.hop, layoutId: ex.layout.id, source: 'processor', features: [],
+        };
+        c.results.push(w);
+        add(w);
+      });
+    }
+    for (const [rate, c] of cut) {
+      const ex = this.extractor(rate);
+      const per = CHANNELS * ex.config.window;
+      const flat = new Float32Array(c.data.length * per);
+      c.data.forEach((d, k) => d.forEach((ch, j) => flat.set(ch, k * per + j * ex.config.window)));
+      const w = ex.windows(flat);
+      c.results.forEach((r, k) => (r.features = Array.from(w.features.subarray(k * w.width, (k + 1) * w.width))));
+    }
+    await this.classify(perSensor);
+    // Sessions, window by window in the order the frames came (their Kafka order): how the frames
+    // were split into calls must not matter, since batch boundaries differ between runs.
+    const groupsChanged = new Set<string>();
+    for (const w of out.windows) {
+      if (w.label === undefined) continue;
+      let g = this.groups.get(w.group);
+      if (!g) this.groups.set(w.group, (g = newGroupState()));
+      const names = this.o.model?.info.featureNames ?? [];
+      const features: Record<string, number> = {};
+      names.forEach((n, i) => (features[n] = w.features[i]!));
+      out.sessions.push(
+        ...observe(g, { sensorId: w.sensorId, group: w.group, t0: w.t0, t1: w.t1, stepS: this.stepS(w), label: w.label, score: Math.max(...w.scores!), features }, this.o.sessions, this.o.model!.info.classes),
+      );
+      groupsChanged.add(w.group);
+    }
+    for (const id of perSensor.keys()) changed.add(id);
+    out.changedGroups = [...groupsChanged];
+  }
+
+  private stepS(w: WindowResult): number {
+    return w.hop / w.sampleRate;
+  }
+
+  /** Adds a raw frame's samples to the sensor's pending samples and calls `emit` for every whole window. */
+  private cutRaw(s: SensorState, f: Frame, emit: (data: number[][], t0: number, rate: number) => void): void {
+    const ex = this.extractor(f.sampleRate);
+    const { window, hop } = ex.config;
+    const expectedT0 = s.pending ? s.pending.t0 + Math.round((s.pending.n * 1e6) / s.pending.rate) : null;
+    // A gap (flagged, a skipped seq's worth of time, or another rate) starts the windows again.
+    if (!s.pending || s.pending.rate !== f.sampleRate || (f.flags & FLAG_GAP) !== 0 || Math.abs(f.t0 - expectedT0!) > 1e6 / f.sampleRate) {
+      s.pending = { t0: f.t0, rate: f.sampleRate, n: 0, data: Array.from({ length: CHANNELS }, () => []) };
+    }
+    const p = s.pending;
+    for (let c = 0; c < CHANNELS; c++) for (let i = 0; i < f.count; i++) p.data[c]!.push(f.data[c * f.count + i]!);
+    p.n += f.count;
+    while (p.n >= window) {
+      emit(p.data.map((ch) => ch.slice(0, window)), p.t0, p.rate);
+      for (const ch of p.data) ch.splice(0, hop);
+      p.n -= hop;
+      p.t0 += Math.round((hop * 1e6) / p.rate);
+    }
+  }
+
+  /** Runs the model over the windows of its layout: round r takes every sensor's r-th window, so each sensor's state goes window by window. */
+  private async classify(perSensor: Map<string, WindowResult[]>): Promise<void> {
+    const model = this.o.model;
+    if (!model) return;
+    const { features: F, state: H, classes, layoutId } = model.info;
+    const fits = (w: WindowResult) => w.features.length === F && (layoutId === undefined || w.layoutId === layoutId);
+    const queues = [...perSensor.entries()].map(([id, ws]) => ({ s: this.sensors.get(id)!, ws: ws.filter(fits) })).filter((q) => q.ws.length);
+    for (let r = 0; queues.some((q) => q.ws.length > r); r++) {
+      const live = queues.filter((q) => q.ws.length > r);
+      const x = new Float32Array(live.length * F);
+      const h = new Float32Array(live.length * H);
+      live.forEach((q, k) => {
+        x.set(q.ws[r]!.features, k * F);
+        if (q.s.modelState) h.set(q.s.modelState, k * H);
+      });
+      const y = await model.run(x, h, live.length);
+      live.forEach((q, k) => {
+        const scores = Array.from(y.scores.subarray(k * classes.length, (k + 1) * classes.length));
+        const w = q.ws[r]!;
+        w.scores = scores;
+        w.label = classes[scores.indexOf(Math.max(...scores))]!;
+        q.s.modelState = Array.from(y.nextState.subarray(k * H, (k + 1) * H));
+      });
+    }
+  }
+
+  /** A sensor's state as JSON-ready data (for the changelog). */
+  snapshotSensor(id: string): SensorSnapshot | null {
+    const s = this.sensors.get(id);
+    if (!s) return null;
+    return {
+      gatewayId: s.gatewayId,
+      group: s.group,
+      pending: s.pending,
+      modelState: s.modelState,
+      raw: streamToJson(s.raw),
+      features: streamToJson(s.features),
+    };
+  }
+
+  snapshotGroup(group: string): GroupState | null {
+    return this.groups.get(group) ?? null;
+  }
+
+  restoreSensor(id: string, snap: SensorSnapshot): void {
+    this.sensors.set(id, {
+      gatewayId: snap.gatewayId,
+      group: snap.group,
+      pending: snap.pending,
+      modelState: snap.modelState,
+      raw: streamFromJson(snap.raw),
+      features: streamFromJson(snap.features),
+    });
+  }
+
+  restoreGroup(group: string, state: GroupState): void {
+    this.groups.set(group, state);
+  }
+}
