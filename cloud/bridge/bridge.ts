@@ -89,24 +89,29 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
       if (level <= kafkaLogLevel.WARN) log.debug({ kafkajs: rest }, message);
     },
   });
-  const producer: Producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: config.kafka.allowAutoTopicCreation,
-    createPartitioner: Partitioners.DefaultPartitioner,
-    // Retries inside kafkajs keep each batch's sequence numbers, so Kafka drops a batch it already
-    // has; they go on while Kafka is away (the sink's own retry is for errors kafkajs gives up on).
-    retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: Number.MAX_SAFE_INTEGER },
-  });
-  let kafkaConnected = false;
-  producer.on(producer.events.CONNECT, () => (kafkaConnected = true));
-  producer.on(producer.events.DISCONNECT, () => (kafkaConnected = false));
+  const producers: Producer[] = Array.from({ length: config.kafka.producers }, () =>
+    kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: config.kafka.allowAutoTopicCreation,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // Retries inside kafkajs keep each batch's sequence numbers, so Kafka drops a batch it already
+      // has; they go on while Kafka is away (the sink's own retry is for errors kafkajs gives up on).
+      retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: Number.MAX_SAFE_INTEGER },
+    }),
+  );
+  const connected = new Set<Producer>();
+  for (const p of producers) {
+    p.on(p.events.CONNECT, () => connected.add(p));
+    p.on(p.events.DISCONNECT, () => connected.delete(p));
+  }
+  const kafkaConnectedNow = () => connected.size === producers.length;
   let stopping = false;
   // Connect in the background: the bridge starts (and holds messages unacknowledged) while Kafka is away.
   const connectKafka = async () => {
     for (let attempt = 1; !stopping; attempt++) {
       try {
-        await producer.connect();
+        await Promise.all(producers.map((p) => p.connect()));
         log.info({ brokers: config.kafka.brokers }, 'connected to Kafka');
         return;
       } catch (err) {
@@ -125,8 +130,8 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
   const counts = { messages: 0, frames: 0, deadLetters: 0, acked: 0, redelivered: 0 };
   const deadLogged = new Map<string, number>();
 
-  const metrics = createBridgeMetrics({ inFlight: () => pending.length - head, mqttConnected: () => mqttConnected, kafkaConnected: () => kafkaConnected && !sink.lastError });
-  const sink = new KafkaSink(producer, {
+  const metrics = createBridgeMetrics({ inFlight: () => pending.length - head, mqttConnected: () => mqttConnected, kafkaConnected: () => kafkaConnectedNow() && !sink.lastError });
+  const sink = new KafkaSink(producers, {
     lingerMs: config.kafka.lingerMs,
     batchBytes: config.kafka.batchBytes,
     compression: config.kafka.compression,
@@ -272,7 +277,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
   });
 
   const ready = () => {
-    const k = { connected: kafkaConnected && !sink.lastError, stalledMs: sink.stalledMs, ...(sink.lastError ? { lastError: sink.lastError.message } : {}) };
+    const k = { connected: kafkaConnectedNow() && !sink.lastError, stalledMs: sink.stalledMs, ...(sink.lastError ? { lastError: sink.lastError.message } : {}) };
     return { ready: subscribed && k.connected && k.stalledMs < 10_000, mqtt: { connected: mqttConnected, subscribed }, kafka: k };
   };
   const { server, url: httpUrl } = await listenStatus(config.http.host, config.http.port, async (path) => {
@@ -304,7 +309,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     httpUrl,
     metrics,
     clientId,
-    stats: () => ({ ...counts, inFlight: pending.length - head, mqttConnected, kafkaConnected: kafkaConnected && !sink.lastError }),
+    stats: () => ({ ...counts, inFlight: pending.length - head, mqttConnected, kafkaConnected: kafkaConnectedNow() && !sink.lastError }),
     ready,
     stop() {
       return (stopped ??= (async () => {
@@ -315,7 +320,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
         // Disconnect without removing the session: the broker keeps queueing for this bridge.
         await client!.endAsync(false, { properties: { sessionExpiryInterval: config.mqtt.sessionExpiryS } }).catch(() => {});
         await Promise.race([kafkaReady, new Promise((r) => setTimeout(r, 100))]);
-        await producer.disconnect().catch(() => {});
+        await Promise.all(producers.map((p) => p.disconnect().catch(() => {})));
         await new Promise((r) => server.close(r));
         log.info({ drained, ...counts }, drained ? 'bridge stopped; everything received was in Kafka and acknowledged' : 'bridge stopped; what Kafka did not take will be delivered again by the broker');
       })());

@@ -33,6 +33,7 @@ export const bridgeConfigSchema = z.strictObject({
       status: z.string().default('edgewave.status'),
       deadletter: z.string().default('edgewave.deadletter'),
     }).default({ raw: 'edgewave.raw', features: 'edgewave.features', status: 'edgewave.status', deadletter: 'edgewave.deadletter' }),
+    producers: z.number().int().min(1).max(16).default(1).describe('idempotent producers, each with one request in flight; a sensor group always uses the same one'),
     compression: z.enum(['none', 'gzip']).default('none').describe('none | gzip (Float32 payloads shrink little; gzip costs CPU)'),
     lingerMs: z.number().int().min(0).max(1000).default(2).describe('how long records wait to fill a batch when the producer is idle'),
     batchBytes: z.number().int().min(1024).default(1024 * 1024).describe('a batch is sent at once when it reaches this size'),

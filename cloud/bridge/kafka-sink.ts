@@ -1,6 +1,6 @@
 // The bridge's Kafka side: records queue up in arrival order and go out in batches, one request in
-// flight at a time (the kafkajs idempotent producer is only safe that way, and it keeps every
-// partition in arrival order). While a request is out, the next batch fills; an idle sink waits
+// flight at a time per producer (the kafkajs idempotent producer is only safe that way, and it keeps
+// every partition in arrival order); several producers each take a share of the keys. While a request is out, the next batch fills; an idle sink waits
 // lingerMs for more, or sends at once when batchBytes is reached. In each request, the frames of
 // records with the same topic, key and gateway are packed into as few Kafka records as
 // maxRecordBytes allows, in arrival order: per-record costs (in kafkajs and in Kafka) are paid per
@@ -37,7 +37,8 @@ export interface SinkOptions {
   onError?: (err: Error, attempt: number) => void;
 }
 
-export class KafkaSink {
+/** One producer's share: its own queue and one request in flight. */
+class SinkLane {
   private queue: SinkRecord[] = [];
   private queuedBytes = 0;
   private sending: SinkRecord[] | undefined;
@@ -191,5 +192,51 @@ export class KafkaSink {
     clearTimeout(this.timer);
     this.queue = [];
     for (const w of this.idleWaiters.splice(0)) w();
+  }
+}
+
+/**
+ * Records go to one of several lanes, each an idempotent producer with one request in flight,
+ * chosen by the record's key: a key (a sensor group) always takes the same lane, so its records
+ * keep their order, while a slow request holds up only the keys of its lane.
+ */
+export class KafkaSink {
+  private readonly lanes: SinkLane[];
+
+  constructor(producers: Producer[], options: SinkOptions, log: Logger) {
+    this.lanes = producers.map((p) => new SinkLane(p, options, log));
+  }
+
+  private lane(r: SinkRecord): SinkLane {
+    let h = 2166136261;
+    for (const s of [r.topic, r.key]) {
+      for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+      h = Math.imul(h ^ 0, 16777619);
+    }
+    return this.lanes[(h >>> 0) % this.lanes.length]!;
+  }
+
+  add(record: SinkRecord): void {
+    this.lane(record).add(record);
+  }
+
+  get pending(): number {
+    return this.lanes.reduce((n, l) => n + l.pending, 0);
+  }
+
+  get stalledMs(): number {
+    return Math.max(...this.lanes.map((l) => l.stalledMs));
+  }
+
+  get lastError(): Error | undefined {
+    return this.lanes.find((l) => l.lastError)?.lastError;
+  }
+
+  async drain(ms: number): Promise<boolean> {
+    return (await Promise.all(this.lanes.map((l) => l.drain(ms)))).every(Boolean);
+  }
+
+  close(): void {
+    for (const l of this.lanes) l.close();
   }
 }

@@ -32,10 +32,10 @@ async function setup(brokers: string[] | undefined = s.kafka!.brokers) {
   return { name, root: `ew-${name}`, topics };
 }
 
-function bridgeConfig(ctx: { name: string; root: string; topics: ReturnType<typeof kafkaTopicsFor> }, over: { brokers?: string[]; clientId?: string; inFlight?: number; maxRecordBytes?: number } = {}): BridgeConfigInput {
+function bridgeConfig(ctx: { name: string; root: string; topics: ReturnType<typeof kafkaTopicsFor> }, over: { brokers?: string[]; clientId?: string; inFlight?: number; maxRecordBytes?: number; producers?: number } = {}): BridgeConfigInput {
   return {
     mqtt: { url: s.mosquitto!.url, clientId: over.clientId ?? `bridge-${ctx.name}`, shareGroup: ctx.name, topicRoot: ctx.root, inFlight: over.inFlight ?? 2000, reconnectMs: 200 },
-    kafka: { brokers: over.brokers ?? s.kafka!.brokers, topics: ctx.topics, ...(over.maxRecordBytes ? { maxRecordBytes: over.maxRecordBytes } : {}) },
+    kafka: { brokers: over.brokers ?? s.kafka!.brokers, topics: ctx.topics, ...(over.maxRecordBytes ? { maxRecordBytes: over.maxRecordBytes } : {}), ...(over.producers ? { producers: over.producers } : {}) },
     http: { port: 0 },
     drainMs: 2000,
     logLevel: 'error',
@@ -52,9 +52,9 @@ function check(reader: KafkaReader, load: Load, allowDuplicates: boolean, ordere
 }
 
 need('bridge with Mosquitto and Kafka', () => {
-  it('100,000 frames from 400 sensors reach Kafka, each sensor in order, keyed by group, packed into records of at most maxRecordBytes', async () => {
+  it('100,000 frames from 400 sensors reach Kafka, each sensor in order (through two producers), keyed by group, packed into records of at most maxRecordBytes', async () => {
     const ctx = await setup();
-    const bridge = await startBridge(parseBridgeConfig(bridgeConfig(ctx, { maxRecordBytes: 8192 })));
+    const bridge = await startBridge(parseBridgeConfig(bridgeConfig(ctx, { maxRecordBytes: 8192, producers: 2 })));
     const reader = await new KafkaReader(s.kafka!.brokers, [ctx.topics.raw], true).start();
     try {
       await new Promise((r) => setTimeout(r, 500));
