@@ -69,4 +69,14 @@ program
     process.exitCode = await runBridgeCommand(opts);
   });
 
+program
+  .command('processor')
+  .description('Kafka → features, stateful model inference and sessions, exactly once (Kafka transactions with a state changelog)')
+  .option('--config <file>', 'YAML or JSON config (EW_PROCESSOR_* variables override it)')
+  .option('--check', 'validate the config and exit')
+  .action(async (opts) => {
+    const { runProcessorCommand } = await load('cloud/processor/cli.js');
+    process.exitCode = await runProcessorCommand(opts);
+  });
+
 await program.parseAsync();

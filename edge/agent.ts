@@ -3,7 +3,7 @@
 // stop that flushes what it has and says so on the status topic.
 
 import { join } from 'node:path';
-import { FEATURE_PRESETS, loadDsp, type FeatureConfigInput } from '../dsp/src/index.js';
+import { loadDsp, presetSettings, type FeatureConfigInput } from '../dsp/src/index.js';
 import { createLogger, mqttTopics, type Logger } from '../protocol/index.js';
 import { listenStatus } from '../protocol/node-support.js';
 import type { EdgeConfig } from './config.js';
@@ -190,6 +190,5 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
 
 /** The agent's feature settings: the preset, then any key the config sets over it. */
 export function featureSettings({ preset, ...keys }: EdgeConfig['features']): Omit<FeatureConfigInput, 'sampleRate'> {
-  const defined = Object.fromEntries(Object.entries(keys).filter(([, v]) => v !== undefined));
-  return { ...FEATURE_PRESETS[preset], ...defined } as Omit<FeatureConfigInput, 'sampleRate'>;
+  return presetSettings(preset, keys as Partial<Omit<FeatureConfigInput, 'sampleRate'>>);
 }

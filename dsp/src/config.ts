@@ -65,6 +65,12 @@ export const FEATURE_PRESETS = {
 } as const satisfies Record<string, Omit<FeatureConfigInput, 'sampleRate'>>;
 export type FeaturePreset = keyof typeof FEATURE_PRESETS;
 
+/** A preset's settings with the keys a config sets over it (undefined keys leave the preset's). */
+export function presetSettings(preset: FeaturePreset, keys: Partial<Omit<FeatureConfigInput, 'sampleRate'>> = {}): Omit<FeatureConfigInput, 'sampleRate'> {
+  const defined = Object.fromEntries(Object.entries(keys).filter(([, v]) => v !== undefined));
+  return { ...FEATURE_PRESETS[preset], ...defined } as Omit<FeatureConfigInput, 'sampleRate'>;
+}
+
 export const featureConfigSchema = z
   .strictObject({
     sampleRate: z.number().positive().max(100_000).describe('samples per second of every channel, e.g. 200'),

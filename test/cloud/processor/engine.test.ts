@@ -10,8 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ActivityModel } from '../../../cloud/model/model.js';
 import { Engine, type EngineOptions, type WindowResult } from '../../../cloud/processor/engine.js';
 import type { SessionEvent } from '../../../cloud/processor/sessions.js';
-import { FEATURE_PRESETS, featureLayout, loadDsp, parseFeatureConfig, type DspModule } from '../../../dsp/src/index.js';
-import { featureSettings } from '../../../edge/agent.js';
+import { FEATURE_PRESETS, featureLayout, loadDsp, parseFeatureConfig, presetSettings, type DspModule } from '../../../dsp/src/index.js';
 import { Pipeline } from '../../../edge/pipeline.js';
 import { SeqStore } from '../../../edge/seq-store.js';
 import { Simulator } from '../../../edge/simulator.js';
@@ -33,7 +32,7 @@ beforeAll(async () => {
   model = await ActivityModel.load(readFileSync(new URL('../../../cloud/model/activity-gru.onnx', import.meta.url)), {
     layout: featureLayout(parseFeatureConfig({ ...FEATURE_PRESETS.uplink, sampleRate: RATE })),
   });
-  const p = new Pipeline({ gatewayId: 'gw-e', topicRoot: 'edgewave', dsp, seq: SeqStore.open(join(dir, 'seq.json')), capacity: SENSORS, features: featureSettings({ preset: 'uplink' }) });
+  const p = new Pipeline({ gatewayId: 'gw-e', topicRoot: 'edgewave', dsp, seq: SeqStore.open(join(dir, 'seq.json')), capacity: SENSORS, features: presetSettings('uplink') });
   const sim = new Simulator({ sensors: SENSORS, sampleRate: RATE, seed: 5, groups: 3, dropoutsPerHour: 0, meanDwellS: 15, mix: { idle: 1, walking: 3, running: 2, jumping: 1, fall: 0.1 } });
   for (const s of sim.sensors) p.register({ sensorId: s.sensorId, group: s.group, sampleRate: RATE, mode: 'both', decimate: 1 });
   sent = [];
@@ -46,7 +45,7 @@ beforeAll(async () => {
 
 const options = (): EngineOptions => ({
   dsp,
-  features: featureSettings({ preset: 'uplink' }),
+  features: presetSettings('uplink'),
   model,
   sequencer: { maxPending: 16, maxSpanUs: 3_000_000 },
   sessions: { minSensors: 2, startAfterS: 5, idleGapS: 10, summaries: ['acc.mag_std'], updateEveryS: 15, staleUs: 3_000_000 },

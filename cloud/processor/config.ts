@@ -1,0 +1,72 @@
+// The processor's configuration: one schema that fills defaults, rejects unknown keys and names the
+// bad field and what it expects. YAML or JSON files, then EW_PROCESSOR_* environment overrides.
+
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { applyEnv, parseConfig, type DeepReadonly } from '../../protocol/index.js';
+
+const tls = z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) });
+
+/** The model shipped with edgewave. */
+export const SHIPPED_MODEL = fileURLToPath(new URL('../model/activity-gru.onnx', import.meta.url)).replace(/\/dist\/cloud\//, '/cloud/');
+
+export const processorConfigSchema = z.strictObject({
+  kafka: z.strictObject({
+    brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).describe('bootstrap servers, host:port'),
+    clientId: z.string().min(1).default('edgewave-processor'),
+    groupId: z.string().min(1).default('edgewave-processor').describe('processors of one group split the partitions'),
+    transactionalIdPrefix: z.string().min(1).default('edgewave-processor').describe('one transactional producer per input partition: <prefix>-<partition>'),
+    ssl: tls.optional(),
+    sasl: z.strictObject({ mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']), username: z.string(), password: z.string() }).optional(),
+    topics: z.strictObject({
+      raw: z.string().default('edgewave.raw'),
+      features: z.string().default('edgewave.features'),
+      inferences: z.string().default('edgewave.inferences'),
+      sessions: z.string().default('edgewave.sessions'),
+      deadletter: z.string().default('edgewave.deadletter'),
+      processorState: z.string().default('edgewave.processor-state'),
+    }).default({ raw: 'edgewave.raw', features: 'edgewave.features', inferences: 'edgewave.inferences', sessions: 'edgewave.sessions', deadletter: 'edgewave.deadletter', processorState: 'edgewave.processor-state' }),
+    transactionTimeoutMs: z.number().int().min(1000).default(60_000),
+    sessionTimeoutMs: z.number().int().min(3000).default(30_000).describe('a processor that stops answering loses its partitions after this long'),
+  }),
+  model: z.strictObject({
+    path: z.string().min(1).default(SHIPPED_MODEL).describe('the ONNX model file (default: the shipped activity model)'),
+    backend: z.enum(['auto', 'node', 'web']).default('auto').describe('onnxruntime-node when installed (auto), or onnxruntime-web'),
+  }).default({ path: SHIPPED_MODEL, backend: 'auto' }),
+  features: z.strictObject({
+    preset: z.enum(['uplink', 'full']).default('uplink').describe('the dsp/ settings raw frames are cut into windows with; the model reads the uplink layout'),
+  }).default({ preset: 'uplink' }),
+  sequencer: z.strictObject({
+    maxPending: z.number().int().min(0).default(32).describe('frames held per sensor stream while a missing one is awaited'),
+    maxSpanMs: z.number().int().min(0).default(5000).describe('sample time held before a missing frame is given up on'),
+  }).default({ maxPending: 32, maxSpanMs: 5000 }),
+  sessions: z.strictObject({
+    minSensors: z.number().int().min(1).default(2).describe('k: sensors of a group active together to start a session'),
+    startAfterS: z.number().min(0).default(5).describe('t: seconds they must stay active together'),
+    idleGapS: z.number().min(0).default(30).describe('g: seconds without an active sensor that end a session'),
+    updateEveryS: z.number().min(0).default(10).describe('at most one updated event per session per this many seconds of sample time'),
+    summaries: z.array(z.string()).default(['acc.mag_mean', 'acc.mag_std']).describe('features summarised per sensor in a session'),
+    activeClasses: z.array(z.string()).optional().describe('model classes that count as active (default: all but idle)'),
+    staleMs: z.number().int().min(0).default(3000).describe('a sensor whose latest window ended longer ago than this is not active'),
+  }).default({ minSensors: 2, startAfterS: 5, idleGapS: 30, updateEveryS: 10, summaries: ['acc.mag_mean', 'acc.mag_std'], staleMs: 3000 }),
+  mongodb: z.strictObject({
+    url: z.string().regex(/^mongodb(\+srv)?:\/\//, 'a mongodb:// URL'),
+    database: z.string().min(1).default('edgewave'),
+  }).optional().describe('where sessions are kept (upserted by session id); without it, sessions go to Kafka only'),
+  http: z.strictObject({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(9466),
+  }).default({ host: '127.0.0.1', port: 9466 }),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type ProcessorConfig = DeepReadonly<z.output<typeof processorConfigSchema>>;
+export type ProcessorConfigInput = z.input<typeof processorConfigSchema>;
+
+export function parseProcessorConfig(input: unknown): ProcessorConfig {
+  return parseConfig('processor', processorConfigSchema, input);
+}
+
+export function applyProcessorEnv(input: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
+  return applyEnv(input, 'EW_PROCESSOR_', env);
+}
