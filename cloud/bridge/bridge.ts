@@ -12,12 +12,11 @@
 // ever sent on the connection the message came on: after a reconnect, the broker delivers the
 // unacknowledged messages again.
 
-import net from 'node:net';
-import tls from 'node:tls';
-import { Kafka, Partitioners, logLevel as kafkaLogLevel, type Producer, type SASLOptions } from 'kafkajs';
+import { Partitioners, type Producer } from 'kafkajs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { createLogger, mqttTopics, type Logger } from '../../protocol/index.js';
 import { json, listenStatus, tlsOptions } from '../../protocol/node-support.js';
+import { createKafka } from '../common/kafka.js';
 import { defaultClientId, type BridgeConfig } from './config.js';
 import { BridgeError } from './errors.js';
 import { KafkaSink } from './kafka-sink.js';
@@ -68,27 +67,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
   const routeOptions: RouteOptions = { topics: mqttTopics(config.mqtt.topicRoot), json: config.frames.json, maxFutureMs: config.frames.maxFutureMs, maxRecordBytes: config.kafka.maxRecordBytes };
 
   // Kafka: one idempotent producer, acks=all, one request in flight.
-  const kafka = new Kafka({
-    clientId: config.kafka.clientId,
-    brokers: [...config.kafka.brokers],
-    ...(config.kafka.ssl ? { ssl: tlsOptions(config.kafka.ssl) } : {}),
-    ...(config.kafka.sasl ? { sasl: { ...config.kafka.sasl } as SASLOptions } : {}),
-    retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 5 },
-    // Requests go out whole, at once: without TCP_NODELAY the tail of a request can wait for the
-    // broker's delayed ACK (tens of milliseconds).
-    socketFactory: ({ host, port, ssl, onConnect }) => {
-      const socket = ssl ? tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...ssl }, onConnect) : net.connect({ host, port }, onConnect);
-      socket.setNoDelay(true);
-      socket.setKeepAlive(true, 60_000);
-      return socket;
-    },
-    logLevel: kafkaLogLevel.WARN,
-    logCreator: () => ({ level, log: entry }) => {
-      const { message, ...rest } = entry;
-      // kafkajs reports each failed try as an error; the sink says once per outage what matters.
-      if (level <= kafkaLogLevel.WARN) log.debug({ kafkajs: rest }, message);
-    },
-  });
+  const kafka = createKafka(config.kafka, log, { initialRetryTime: 100, maxRetryTime: 2000, retries: 5 });
   const producers: Producer[] = Array.from({ length: config.kafka.producers }, () =>
     kafka.producer({
       idempotent: true,

@@ -4,15 +4,15 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { applyEnv, parseConfig, type DeepReadonly } from '../../protocol/index.js';
+import { kafkaConnection, tlsSchema } from '../common/kafka.js';
 
-const tls = z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) });
 
 export const bridgeConfigSchema = z.strictObject({
   mqtt: z.strictObject({
     url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL').describe('the broker the gateways publish to'),
     username: z.string().optional(),
     password: z.string().optional().describe('or EW_BRIDGE_MQTT__PASSWORD'),
-    tls: tls.optional().describe('file paths of PEM certificates'),
+    tls: tlsSchema.optional().describe('file paths of PEM certificates'),
     clientId: z.string().min(1).max(128).optional().describe('default: edgewave-bridge-<hostname>; keep it stable across restarts, so the broker redelivers what was not acknowledged'),
     shareGroup: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a name without / + #').default('edgewave-bridge').describe('bridges of one share group split the messages ($share/<group>/...)'),
     topicRoot: z.string().regex(/^[A-Za-z0-9_.:-]+(\/[A-Za-z0-9_.:-]+)*$/, 'topic levels without wildcards').default('edgewave'),
@@ -23,10 +23,8 @@ export const bridgeConfigSchema = z.strictObject({
     reconnectMs: z.number().int().min(50).default(1000),
   }),
   kafka: z.strictObject({
-    brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).describe('bootstrap servers, host:port'),
+    ...kafkaConnection,
     clientId: z.string().min(1).default('edgewave-bridge'),
-    ssl: tls.optional().describe('TLS to the brokers (file paths of PEM certificates)'),
-    sasl: z.strictObject({ mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']), username: z.string(), password: z.string().describe('or EW_BRIDGE_KAFKA__SASL__PASSWORD') }).optional(),
     topics: z.strictObject({
       raw: z.string().default('edgewave.raw'),
       features: z.string().default('edgewave.features'),

@@ -4,20 +4,18 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { applyEnv, parseConfig, type DeepReadonly } from '../../protocol/index.js';
+import { kafkaConnection } from '../common/kafka.js';
 
-const tls = z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) });
 
 /** The model shipped with edgewave. */
 export const SHIPPED_MODEL = fileURLToPath(new URL('../model/activity-gru.onnx', import.meta.url)).replace(/\/dist\/cloud\//, '/cloud/');
 
 export const processorConfigSchema = z.strictObject({
   kafka: z.strictObject({
-    brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).describe('bootstrap servers, host:port'),
+    ...kafkaConnection,
     clientId: z.string().min(1).default('edgewave-processor'),
     groupId: z.string().min(1).default('edgewave-processor').describe('processors of one group split the partitions'),
     transactionalIdPrefix: z.string().min(1).default('edgewave-processor').describe('one transactional producer per input partition: <prefix>-<partition>'),
-    ssl: tls.optional(),
-    sasl: z.strictObject({ mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']), username: z.string(), password: z.string() }).optional(),
     topics: z.strictObject({
       raw: z.string().default('edgewave.raw'),
       features: z.string().default('edgewave.features'),

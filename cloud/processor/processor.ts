@@ -15,11 +15,12 @@
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel as kafkaLogLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Message, type Producer, type SASLOptions } from 'kafkajs';
+import type { Consumer, EachBatchPayload, KafkaMessage, Message, Producer } from 'kafkajs';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { featureLayout, loadDsp, parseFeatureConfig, presetSettings, type DspModule } from '../../dsp/src/index.js';
 import { createLogger, decodeBatch, decodeFrame, isBatch, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
-import { json, listenStatus, tlsOptions } from '../../protocol/node-support.js';
+import { json, listenStatus } from '../../protocol/node-support.js';
+import { createKafka } from '../common/kafka.js';
 import { ActivityModel } from '../model/model.js';
 import { coPartitionedAssigner } from './assigner.js';
 import type { ProcessorConfig } from './config.js';
@@ -63,18 +64,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   log.info({ model: config.model.path, backend: model.backend, layout: `0x${layout.id.toString(16)}`, classes: model.info.classes }, 'model loaded');
 
   const topics = config.kafka.topics;
-  const kafka = new Kafka({
-    clientId: config.kafka.clientId,
-    brokers: [...config.kafka.brokers],
-    ...(config.kafka.ssl ? { ssl: tlsOptions(config.kafka.ssl) } : {}),
-    ...(config.kafka.sasl ? { sasl: { ...config.kafka.sasl } as SASLOptions } : {}),
-    retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 20 },
-    logLevel: kafkaLogLevel.WARN,
-    logCreator: () => ({ level, log: entry }) => {
-      const { message, ...rest } = entry;
-      if (level <= kafkaLogLevel.WARN) log.debug({ kafkajs: rest }, message);
-    },
-  });
+  const kafka = createKafka(config.kafka, log, { initialRetryTime: 200, maxRetryTime: 5000, retries: 20 });
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'edgewave_processor_' });

@@ -1,0 +1,48 @@
+// The Kafka connection every cloud component shares: its config keys (brokers, TLS, SASL), one
+// schema, and one way to make the kafkajs client from them, with kafkajs's own log lines at debug
+// (it reports each failed try as an error; components say once per outage what matters) and
+// TCP_NODELAY, so requests go out whole instead of their tails waiting for a delayed ACK.
+
+import net from 'node:net';
+import tls from 'node:tls';
+import { Kafka, logLevel as kafkaLogLevel, type RetryOptions, type SASLOptions } from 'kafkajs';
+import { z } from 'zod';
+import type { Logger } from '../../protocol/index.js';
+import { tlsOptions, type TlsFiles } from '../../protocol/node-support.js';
+
+export const tlsSchema = z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) });
+
+/** The connection keys of a component's `kafka` section. */
+export const kafkaConnection = {
+  brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).describe('bootstrap servers, host:port'),
+  ssl: tlsSchema.optional().describe('TLS to the brokers (file paths of PEM certificates)'),
+  sasl: z.strictObject({ mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']), username: z.string(), password: z.string() }).optional(),
+};
+
+export interface KafkaConnection {
+  clientId: string;
+  brokers: readonly string[];
+  ssl?: TlsFiles | undefined;
+  sasl?: { mechanism: string; username: string; password: string } | undefined;
+}
+
+export function createKafka(c: KafkaConnection, log: Logger, retry: RetryOptions): Kafka {
+  return new Kafka({
+    clientId: c.clientId,
+    brokers: [...c.brokers],
+    ...(c.ssl ? { ssl: tlsOptions(c.ssl) } : {}),
+    ...(c.sasl ? { sasl: { ...c.sasl } as SASLOptions } : {}),
+    retry,
+    socketFactory: ({ host, port, ssl, onConnect }) => {
+      const socket = ssl ? tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...ssl }, onConnect) : net.connect({ host, port }, onConnect);
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true, 60_000);
+      return socket;
+    },
+    logLevel: kafkaLogLevel.WARN,
+    logCreator: () => ({ level, log: entry }) => {
+      const { message, ...rest } = entry;
+      if (level <= kafkaLogLevel.WARN) log.debug({ kafkajs: rest }, message);
+    },
+  });
+}
