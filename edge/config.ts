@@ -2,7 +2,7 @@
 // the bad field and what it expects. YAML or JSON files, then EW_EDGE_* environment overrides.
 
 import { z } from 'zod';
-import { ID_PATTERN, applyEnv, parseConfig, type DeepReadonly } from '../protocol/index.js';
+import { ID_PATTERN, applyEnv, logLevelSchema, parseConfig, statusHttpSchema, type DeepReadonly } from '../protocol/index.js';
 
 const id = (what: string) => z.string().regex(ID_PATTERN, `${what}: 1-128 of A-Z a-z 0-9 _ . : -`);
 
@@ -105,11 +105,8 @@ export const edgeConfigSchema = z.strictObject({
     featuresOnlyAboveBytes: z.number().int().min(0).default(8 * 2 ** 20),
     resumeBelowBytes: z.number().int().min(0).default(1 * 2 ** 20),
   }).default({ adaptive: true, featuresOnlyAboveBytes: 8 * 2 ** 20, resumeBelowBytes: 2 ** 20 }),
-  http: z.strictObject({
-    host: z.string().default('127.0.0.1'),
-    port: z.number().int().min(0).max(65_535).default(9464).describe('/health and /metrics; 0 picks a free port'),
-  }).default({ host: '127.0.0.1', port: 9464 }),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  http: statusHttpSchema(9464, '/health and /metrics'),
+  logLevel: logLevelSchema,
 });
 
 export type EdgeConfig = DeepReadonly<z.output<typeof edgeConfigSchema>>;

@@ -105,3 +105,14 @@ export function applyEnv(input: unknown, prefix: string, env: NodeJS.ProcessEnv 
   }
   return out;
 }
+
+/** The `logLevel` key every component has. */
+export const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+
+/** The `http` key of a component's status listener (`routes` names what it serves), on loopback by default. */
+export function statusHttpSchema(port: number, routes: string) {
+  return z.strictObject({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(port).describe(`${routes}; 0 picks a free port`),
+  }).default({ host: '127.0.0.1', port });
+}

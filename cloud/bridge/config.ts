@@ -3,7 +3,7 @@
 
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { applyEnv, parseConfig, type DeepReadonly } from '../../protocol/index.js';
+import { applyEnv, logLevelSchema, parseConfig, statusHttpSchema, type DeepReadonly } from '../../protocol/index.js';
 import { kafkaConnection, tlsSchema } from '../common/kafka.js';
 
 
@@ -42,12 +42,9 @@ export const bridgeConfigSchema = z.strictObject({
     maxFutureMs: z.number().min(0).default(10 * 60 * 1000).describe('frames that start further ahead of the bridge\'s clock are dead-lettered (EW_PROTO_FUTURE)'),
     json: z.boolean().default(true).describe('accept JSON frames from third-party sensors on per-sensor topics, converted to the binary form'),
   }).default({ maxFutureMs: 10 * 60 * 1000, json: true }),
-  http: z.strictObject({
-    host: z.string().default('127.0.0.1'),
-    port: z.number().int().min(0).max(65_535).default(9465).describe('/health, /ready and /metrics; 0 picks a free port'),
-  }).default({ host: '127.0.0.1', port: 9465 }),
+  http: statusHttpSchema(9465, '/health, /ready and /metrics'),
   drainMs: z.number().int().min(0).default(5000).describe('on SIGTERM, how long to wait for Kafka to take what was received'),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  logLevel: logLevelSchema,
 });
 
 export type BridgeConfig = DeepReadonly<z.output<typeof bridgeConfigSchema>>;

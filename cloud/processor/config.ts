@@ -3,7 +3,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { applyEnv, parseConfig, type DeepReadonly } from '../../protocol/index.js';
+import { applyEnv, logLevelSchema, parseConfig, statusHttpSchema, type DeepReadonly } from '../../protocol/index.js';
 import { kafkaConnection } from '../common/kafka.js';
 
 
@@ -51,11 +51,8 @@ export const processorConfigSchema = z.strictObject({
     url: z.string().regex(/^mongodb(\+srv)?:\/\//, 'a mongodb:// URL'),
     database: z.string().min(1).default('edgewave'),
   }).optional().describe('where sessions are kept (upserted by session id); without it, sessions go to Kafka only'),
-  http: z.strictObject({
-    host: z.string().default('127.0.0.1'),
-    port: z.number().int().min(0).max(65_535).default(9466),
-  }).default({ host: '127.0.0.1', port: 9466 }),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  http: statusHttpSchema(9466, '/health, /ready and /metrics'),
+  logLevel: logLevelSchema,
 });
 
 export type ProcessorConfig = DeepReadonly<z.output<typeof processorConfigSchema>>;
