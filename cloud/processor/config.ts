@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { applyEnv, logLevelSchema, parseConfig, statusHttpSchema, type DeepReadonly } from '../../protocol/index.js';
 import { kafkaConnection } from '../common/kafka.js';
+import { S3_CONNECTION_DEFAULT, s3Connection, s3UrlSchema } from '../common/s3.js';
 
 
 /** The model shipped with edgewave. */
@@ -28,9 +29,10 @@ export const processorConfigSchema = z.strictObject({
     sessionTimeoutMs: z.number().int().min(3000).default(30_000).describe('a processor that stops answering loses its partitions after this long'),
   }),
   model: z.strictObject({
-    path: z.string().min(1).default(SHIPPED_MODEL).describe('the ONNX model file (default: the shipped activity model)'),
+    path: z.string().min(1).default(SHIPPED_MODEL).describe('the ONNX model: a file path or an s3://bucket/key URL (default: the shipped activity model)'),
     backend: z.enum(['auto', 'node', 'web']).default('auto').describe('onnxruntime-node when installed (auto), or onnxruntime-web'),
-  }).default({ path: SHIPPED_MODEL, backend: 'auto' }),
+    reloadS: z.number().min(0).default(30).describe('how often to check the model for a new version, seconds (0: never)'),
+  }).default({ path: SHIPPED_MODEL, backend: 'auto', reloadS: 30 }),
   features: z.strictObject({
     preset: z.enum(['uplink', 'full']).default('uplink').describe('the dsp/ settings raw frames are cut into windows with; the model reads the uplink layout'),
   }).default({ preset: 'uplink' }),
@@ -50,7 +52,16 @@ export const processorConfigSchema = z.strictObject({
   mongodb: z.strictObject({
     url: z.string().regex(/^mongodb(\+srv)?:\/\//, 'a mongodb:// URL'),
     database: z.string().min(1).default('edgewave'),
+    collection: z.string().min(1).default('sessions'),
+    groupId: z.string().min(1).optional().describe('the sink\'s consumer group (default: <kafka.groupId>-sessions)'),
   }).optional().describe('where sessions are kept (upserted by session id); without it, sessions go to Kafka only'),
+  s3: s3Connection.default(S3_CONNECTION_DEFAULT).describe('the S3 API for the archive and s3:// model URLs'),
+  archive: z.strictObject({
+    url: s3UrlSchema.describe('s3://bucket/prefix the archive is written under'),
+    flushBytes: z.number().int().min(1024).default(8 << 20).describe('flush a partition when its buffered records reach this many bytes'),
+    flushS: z.number().min(0.1).default(60).describe('... or when its oldest buffered record is this old, seconds'),
+    groupId: z.string().min(1).optional().describe('the archive\'s consumer group (default: <kafka.groupId>-archive)'),
+  }).optional().describe('raw and feature frames archived to S3 as Parquet; without it, nothing is archived'),
   http: statusHttpSchema(9466, '/health, /ready and /metrics'),
   logLevel: logLevelSchema,
 });

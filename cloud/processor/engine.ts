@@ -95,8 +95,30 @@ export class Engine {
   private readonly sensors = new Map<string, SensorState>();
   private readonly groups = new Map<string, GroupState>();
   private readonly extractors = new Map<number, FeatureExtractor>();
+  private model: ActivityModel | null;
 
-  constructor(private readonly o: EngineOptions) {}
+  constructor(private readonly o: EngineOptions) {
+    this.model = o.model;
+  }
+
+  /** The model windows are classified with now. */
+  get currentModel(): ActivityModel | null {
+    return this.model;
+  }
+
+  /**
+   * Classifies with another model from the next call on. Sensors keep their model state when the
+   * two models agree on features, state size and classes; otherwise every sensor starts afresh.
+   * Returns whether the state was kept.
+   */
+  setModel(model: ActivityModel | null): boolean {
+    const a = this.model?.info;
+    const b = model?.info;
+    const keep = !!a && !!b && a.features === b.features && a.state === b.state && a.classes.join('\u0000') === b.classes.join('\u0000');
+    this.model = model;
+    if (!keep) for (const s of this.sensors.values()) s.modelState = null;
+    return keep;
+  }
 
   /** The layout raw frames at this rate are cut into. */
   layoutFor(rate: number): FeatureLayout {
@@ -209,11 +231,11 @@ export class Engine {
       if (w.label === undefined) continue;
       let g = this.groups.get(w.group);
       if (!g) this.groups.set(w.group, (g = newGroupState()));
-      const names = this.o.model?.info.featureNames ?? [];
+      const names = this.model?.info.featureNames ?? [];
       const features: Record<string, number> = {};
       names.forEach((n, i) => (features[n] = w.features[i]!));
       out.sessions.push(
-        ...observe(g, { sensorId: w.sensorId, group: w.group, t0: w.t0, t1: w.t1, stepS: this.stepS(w), label: w.label, score: Math.max(...w.scores!), features }, this.o.sessions, this.o.model!.info.classes),
+        ...observe(g, { sensorId: w.sensorId, group: w.group, t0: w.t0, t1: w.t1, stepS: this.stepS(w), label: w.label, score: Math.max(...w.scores!), features }, this.o.sessions, this.model!.info.classes),
       );
       groupsChanged.add(w.group);
     }
@@ -247,7 +269,7 @@ export class Engine {
 
   /** Runs the model over the windows of its layout: round r takes every sensor's r-th window, so each sensor's state goes window by window. */
   private async classify(perSensor: Map<string, WindowResult[]>): Promise<void> {
-    const model = this.o.model;
+    const model = this.model;
     if (!model) return;
     const { features: F, state: H, classes, layoutId } = model.info;
     const fits = (w: WindowResult) => w.features.length === F && (layoutId === undefined || w.layoutId === layoutId);
@@ -258,7 +280,7 @@ export class Engine {
       const h = new Float32Array(live.length * H);
       live.forEach((q, k) => {
         x.set(q.ws[r]!.features, k * F);
-        if (q.s.modelState) h.set(q.s.modelState, k * H);
+        if (q.s.modelState?.length === H) h.set(q.s.modelState, k * H);
       });
       const y = await model.run(x, h, live.length);
       live.forEach((q, k) => {

@@ -14,14 +14,20 @@
 // batch is fetched again.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Consumer, EachBatchPayload, KafkaMessage, Message, Producer } from 'kafkajs';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { featureLayout, loadDsp, parseFeatureConfig, presetSettings, type DspModule } from '../../dsp/src/index.js';
 import { createLogger, decodeBatch, decodeFrame, isBatch, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
 import { json, listenStatus } from '../../protocol/node-support.js';
+import { MongoClient } from 'mongodb';
 import { createKafka } from '../common/kafka.js';
+import { createS3, parseS3Url } from '../common/s3.js';
 import { ActivityModel } from '../model/model.js';
+import { ModelSource } from '../model/source.js';
+import { startArchiver, type ArchiverHandle } from '../store/archiver.js';
+import { startSessionSink, type SessionSinkHandle } from '../store/session-sink.js';
+import { SessionStore } from '../store/sessions-store.js';
 import { coPartitionedAssigner } from './assigner.js';
 import type { ProcessorConfig } from './config.js';
 import { Engine, type SensorSnapshot, type WindowResult } from './engine.js';
@@ -38,7 +44,13 @@ export type SessionRecord = SessionEvent;
 
 export interface ProcessorHandle {
   readonly httpUrl: string;
+  /** The model in use now (it changes when the model file or object does). */
   readonly model: ActivityModel;
+  /** Checks the model source for a new version now; resolves to whether a new model was taken. */
+  reloadModel(): Promise<boolean>;
+  /** The sinks outside Kafka, when configured. */
+  readonly archiver: ArchiverHandle | null;
+  readonly sessionSink: SessionSinkHandle | null;
   /** Partition numbers this process holds now. */
   partitions(): number[];
   stats(): { batches: number; frames: number; windows: number; sessionEvents: number; deadLetters: number; duplicates: number; aborted: number };
@@ -57,11 +69,27 @@ interface Worker {
 export async function startProcessor(config: ProcessorConfig, log: Logger = createLogger('processor', { level: config.logLevel })): Promise<ProcessorHandle> {
   const dsp: DspModule = await loadDsp();
   const features = presetSettings(config.features.preset);
-  const bytes = readFileSync(config.model.path);
+  let s3: S3Client | undefined;
+  const s3Client = () => (s3 ??= createS3(config.s3));
   // The layout the model is fed: the preset at 200 Hz (raw frames at other rates get features, not classes).
   const layout = featureLayout(parseFeatureConfig({ ...features, sampleRate: 200 }));
-  const model = await ActivityModel.load(bytes, { layout, backend: config.model.backend });
+  const source = ModelSource.of(config.model.path, s3Client);
+  const first = await source.read();
+  let model = await ActivityModel.load(first.bytes, { layout, backend: config.model.backend });
+  let modelVersion = first.version;
   log.info({ model: config.model.path, backend: model.backend, layout: `0x${layout.id.toString(16)}`, classes: model.info.classes }, 'model loaded');
+  // Feature names of the layouts this processor knows (both presets at the usual rates), for the archive's columns.
+  const namesByLayout = new Map<number, readonly string[]>();
+  for (const preset of ['uplink', 'full'] as const) {
+    for (const rate of [25, 50, 100, 200, 250, 400, 500, 800, 1000]) {
+      try {
+        const l = featureLayout(parseFeatureConfig({ ...presetSettings(preset), sampleRate: rate }));
+        namesByLayout.set(l.id, l.features.map((f) => f.name));
+      } catch {
+        // the preset's bands do not fit this rate: no such layout
+      }
+    }
+  }
 
   const topics = config.kafka.topics;
   const kafka = createKafka(config.kafka, log, { initialRetryTime: 200, maxRetryTime: 5000, retries: 20 });
@@ -79,6 +107,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     duplicates: counter('duplicates_total', 'frames dropped as already processed'),
     skipped: counter('skipped_total', 'missing frames given up on'),
     aborted: counter('aborted_total', 'transactions aborted (the batch is processed again)'),
+    modelReloads: counter('model_reloads_total', 'new model versions taken'),
   };
   const counts = { batches: 0, frames: 0, windows: 0, sessionEvents: 0, deadLetters: 0, duplicates: 0, aborted: 0 };
 
@@ -151,7 +180,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
 
   function takeOn(p: number): Worker {
     const producer = kafka.producer({ transactionalId: `${config.kafka.transactionalIdPrefix}-${p}`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: config.kafka.transactionTimeoutMs });
-    const w: Worker = { partition: p, engine: new Engine(engineOptions), producer, ready: Promise.resolve() };
+    const w: Worker = { partition: p, engine: new Engine({ ...engineOptions, model }), producer, ready: Promise.resolve() };
     w.ready = restore(w);
     w.ready.catch((err: unknown) => log.error({ partition: p, err: (err as Error).message }, 'restoring the partition failed'));
     workers.set(p, w);
@@ -191,6 +220,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const w = workers.get(p) ?? takeOn(p);
     await w.ready;
     if (!batch.messages.length || isStale()) return;
+    if (w.engine.currentModel !== model) w.engine.setModel(model);
     const frames: Frame[] = [];
     const dead: Message[] = [];
     for (const msg of batch.messages) {
@@ -207,7 +237,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     let tx;
     try {
       const out = await w.engine.process(frames);
-      const classes = model.info.classes;
+      const classes = w.engine.currentModel?.info.classes;
       const inferences: Message[] = out.windows.map((x) => ({ key: x.group, value: JSON.stringify({ ...x, ...(x.label ? { classes } : {}) } satisfies InferenceRecord) }));
       const sessions: Message[] = out.sessions.map((ev) => ({ key: ev.session.group, value: JSON.stringify(ev satisfies SessionRecord) }));
       const state: Message[] = [
@@ -251,6 +281,69 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     }
   }
 
+  /** Takes a new model version when the source has one; engines switch at their next batch. */
+  async function reloadModel(): Promise<boolean> {
+    const version = await source.version();
+    if (version === null || version === modelVersion) return false;
+    const next = await source.read();
+    let loaded: ActivityModel;
+    try {
+      loaded = await ActivityModel.load(next.bytes, { layout, backend: config.model.backend });
+    } catch (err) {
+      // A model that does not fit is refused; the one in use stays.
+      log.error({ model: config.model.path, version: next.version, err: (err as Error).message }, 'the new model version was refused; keeping the current one');
+      modelVersion = next.version;
+      return false;
+    }
+    const old = model;
+    const same = old.info.features === loaded.info.features && old.info.state === loaded.info.state && old.info.classes.join() === loaded.info.classes.join();
+    model = loaded;
+    modelVersion = next.version;
+    m.modelReloads.inc();
+    log.info({ model: config.model.path, version: next.version, classes: loaded.info.classes, sensorStateKept: same }, 'new model version loaded');
+    // Batches already running finish with the old session.
+    setTimeout(() => void old.close().catch(() => {}), 60_000).unref();
+    return true;
+  }
+  let reloading = false;
+  const reloadTimer = config.model.reloadS > 0
+    ? setInterval(() => {
+        if (reloading) return;
+        reloading = true;
+        reloadModel()
+          .catch((err: unknown) => log.warn({ model: config.model.path, err: (err as Error).message }, 'checking the model for a new version failed'))
+          .finally(() => (reloading = false));
+      }, config.model.reloadS * 1000)
+    : null;
+  reloadTimer?.unref();
+
+  // Sinks outside Kafka: each its own consumer group, idempotent writes, offsets after the writes.
+  let mongo: MongoClient | null = null;
+  let sessionSink: SessionSinkHandle | null = null;
+  if (config.mongodb) {
+    mongo = new MongoClient(config.mongodb.url, { serverSelectionTimeoutMS: 10_000 });
+    await mongo.connect();
+    const store = await SessionStore.open(mongo.db(config.mongodb.database), config.mongodb.collection);
+    sessionSink = await startSessionSink({ kafka, groupId: config.mongodb.groupId ?? `${config.kafka.groupId}-sessions`, topic: topics.sessions, store, log });
+  }
+  let archiver: ArchiverHandle | null = null;
+  if (config.archive) {
+    archiver = await startArchiver({
+      kafka,
+      groupId: config.archive.groupId ?? `${config.kafka.groupId}-archive`,
+      topics: { raw: topics.raw, features: topics.features },
+      s3: s3Client(),
+      location: parseS3Url(config.archive.url),
+      flushBytes: config.archive.flushBytes,
+      flushMs: config.archive.flushS * 1000,
+      featureNames: (id, width) => {
+        const names = namesByLayout.get(id);
+        return names?.length === width ? names : undefined;
+      },
+      log,
+    });
+  }
+
   await consumer.connect();
   await consumer.subscribe({ topics: [topics.raw, topics.features], fromBeginning: true });
   await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, eachBatch });
@@ -265,13 +358,22 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   let stopped: Promise<void> | undefined;
   return {
     httpUrl,
-    model,
+    get model() {
+      return model;
+    },
+    reloadModel,
+    archiver,
+    sessionSink,
     partitions: () => [...workers.keys()].sort((a, b) => a - b),
     stats: () => ({ ...counts }),
     stop() {
       return (stopped ??= (async () => {
+        if (reloadTimer) clearInterval(reloadTimer);
         await consumer.disconnect().catch(() => {});
         for (const p of [...workers.keys()]) await letGo(p);
+        await sessionSink?.stop();
+        await archiver?.stop();
+        await mongo?.close().catch(() => {});
         await model.close();
         await new Promise((r) => server.close(r));
         log.info(counts, 'processor stopped');

@@ -1,17 +1,23 @@
-// The processor on real Kafka: SIGKILLed five times while it works, every input window still comes
-// out exactly once (read_committed) and the sessions equal an uninterrupted run's; a record that is
-// no frame goes to the dead-letter topic and processing goes on.
+// The processor on real Kafka, MongoDB-wire and S3 servers: SIGKILLed five times while it works,
+// every input window still comes out exactly once (read_committed), the sessions (in Kafka and in
+// MongoDB) equal an uninterrupted run's, and the Parquet archive holds every input frame once; two
+// processors sharing the partitions through rebalances still produce everything exactly once; a
+// record that is no frame goes to the dead-letter topic and processing goes on.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
+import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ActivityModel } from '../../../cloud/model/model.js';
 import { SHIPPED_MODEL, type ProcessorConfigInput } from '../../../cloud/processor/config.js';
 import { Engine } from '../../../cloud/processor/engine.js';
 import type { SessionEvent } from '../../../cloud/processor/sessions.js';
+import { parquetToFrames } from '../../../cloud/store/archive.js';
+import { toDocument } from '../../../cloud/store/sessions-store.js';
 import { featureLayout, loadDsp, parseFeatureConfig, presetSettings, type DspModule } from '../../../dsp/src/index.js';
 import { Pipeline } from '../../../edge/pipeline.js';
 import { SeqStore } from '../../../edge/seq-store.js';
@@ -20,7 +26,7 @@ import { decodeBatch, encodeBatch, type Frame } from '../../../protocol/index.js
 import { servers, uniqueName } from '../../config.js';
 
 const s = servers();
-const need = s.kafka ? describe : describe.skip;
+const need = s.kafka && s.ferretdb && s.minio ? describe : describe.skip;
 const root = new URL('../../..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'edgewave-processor-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -61,8 +67,17 @@ async function edgeFrames(dsp: DspModule, sensors: number, seconds: number): Pro
   return out;
 }
 
-function configFor(name: string, topics: ReturnType<typeof topicsFor>): ProcessorConfigInput {
+function configFor(name: string, topics: ReturnType<typeof topicsFor>, sinks = false): ProcessorConfigInput {
+  const m = s.minio!;
   return {
+    ...(sinks
+      ? {
+          mongodb: { url: s.ferretdb!.url, database: name.replace(/-/g, '_') },
+          s3: { endpoint: m.endpoint, region: m.region, accessKeyId: m.accessKeyId, secretAccessKey: m.secretAccessKey },
+          // Small and frequent flushes, so kills land in the middle of them.
+          archive: { url: `s3://${name}/archive`, flushBytes: 64 * 1024, flushS: 1 },
+        }
+      : {}),
     kafka: { brokers: s.kafka!.brokers, topics, groupId: `${name}-group`, transactionalIdPrefix: `${name}-tx`, transactionTimeoutMs: 10_000, sessionTimeoutMs: 6000 },
     sessions: { minSensors: 2, startAfterS: 5, idleGapS: 10, updateEveryS: 15 },
     http: { port: 0 },
@@ -115,6 +130,51 @@ class OutputReader {
   }
 }
 
+/** Sends the batches in 40 steps 300 ms apart (about 12 s), keyed by group as the bridge keys them. */
+async function feed(producer: Producer, topic: string, batches: Frame[][]): Promise<void> {
+  const per = Math.ceil(batches.length / 40);
+  for (let i = 0; i < batches.length; i += per) {
+    await producer.send({ topic, messages: batches.slice(i, i + per).map((fs) => ({ key: fs[0]!.group, value: Buffer.from(encodeBatch(fs)) })) });
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/** Every frame of every archive object under the bucket (and how many objects). */
+async function readArchive(s3: S3Client, bucket: string): Promise<{ objects: number; frames: Frame[] }> {
+  const frames: Frame[] = [];
+  let objects = 0;
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'archive/', ContinuationToken: token }));
+    for (const o of page.Contents ?? []) {
+      const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key! }));
+      frames.push(...(await parquetToFrames(await r.Body!.transformToByteArray())));
+      objects++;
+    }
+    token = page.NextContinuationToken;
+  } while (token);
+  return { objects, frames };
+}
+
+/** The sessions an engine run over `batches` in order produces, per group, and each window's label. */
+async function referenceRun(dsp: DspModule, batches: Frame[][]): Promise<{ sessions: Map<string, SessionEvent[]>; labels: Map<string, string> }> {
+  const model = await ActivityModel.load(readFileSync(SHIPPED_MODEL), { layout: featureLayout(parseFeatureConfig({ ...presetSettings('uplink'), sampleRate: 200 })) });
+  const engine = new Engine({ dsp, features: presetSettings('uplink'), model, sequencer: { maxPending: 32, maxSpanUs: 5_000_000 }, sessions: { minSensors: 2, startAfterS: 5, idleGapS: 10, updateEveryS: 15, summaries: ['acc.mag_mean', 'acc.mag_std'], staleUs: 3_000_000 } });
+  const sessions = new Map<string, SessionEvent[]>();
+  const labels = new Map<string, string>();
+  for (const fs of batches) {
+    const out = await engine.process(fs);
+    for (const w of out.windows) labels.set(`${w.sensorId}@${w.t0}`, w.label!);
+    for (const e of out.sessions) {
+      let list = sessions.get(e.session.group);
+      if (!list) sessions.set(e.session.group, (list = []));
+      list.push(e);
+    }
+  }
+  await model.close();
+  return { sessions, labels };
+}
+
 function spawnProcessor(file: string): { proc: ChildProcess; up: Promise<void> } {
   const proc = spawn(process.execPath, [join(root, 'bin/edgewave.js'), 'processor', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   const up = new Promise<void>((resolve, reject) => {
@@ -133,36 +193,38 @@ need('processor on real Kafka', () => {
   let dsp: DspModule;
   let kafka: Kafka;
   let producer: Producer;
+  let s3: S3Client;
+  let mongo: MongoClient;
   beforeAll(async () => {
     dsp = await loadDsp();
+    const m = s.minio!;
+    s3 = new S3Client({ endpoint: m.endpoint, region: m.region, forcePathStyle: true, credentials: { accessKeyId: m.accessKeyId, secretAccessKey: m.secretAccessKey } });
+    mongo = await new MongoClient(s.ferretdb!.url, { serverSelectionTimeoutMS: 10_000 }).connect();
     kafka = new Kafka({ clientId: 'edgewave-test-processor', brokers: s.kafka!.brokers, logLevel: logLevel.NOTHING });
     producer = kafka.producer();
     await producer.connect();
   });
   afterAll(async () => {
     await producer?.disconnect();
+    await mongo?.close();
+    s3?.destroy();
   });
 
-  it('SIGKILLed 5 times while it works: every window exactly once (read_committed), sessions equal to an uninterrupted run', async () => {
+  it('SIGKILLed 5 times while it works: every window exactly once (read_committed), sessions in Kafka and MongoDB equal to an uninterrupted run, every frame archived once', async () => {
     const name = uniqueName('proc');
     const topics = topicsFor(name);
     await createTopics(kafka, topics);
+    await s3.send(new CreateBucketCommand({ Bucket: name }));
     const batches = await edgeFrames(dsp, 30, 120);
     const expected = new Set(batches.flat().flatMap((f) => Array.from({ length: f.count }, (_, i) => `${f.sensorId}@${f.t0 + Math.round((i * f.hop * 1e6) / f.sampleRate)}`)));
     const file = join(dir, `${name}.json`);
-    writeFileSync(file, JSON.stringify(configFor(name, topics)));
+    writeFileSync(file, JSON.stringify(configFor(name, topics, true)));
     const reader = await new OutputReader(kafka, topics).start();
     let current = spawnProcessor(file);
     try {
       await current.up;
       // The input arrives over about 12 s while the processor is killed and started again.
-      const feeding = (async () => {
-        const per = Math.ceil(batches.length / 40);
-        for (let i = 0; i < batches.length; i += per) {
-          await producer.send({ topic: topics.features, messages: batches.slice(i, i + per).map((fs) => ({ key: fs[0]!.group, value: Buffer.from(encodeBatch(fs)) })) });
-          await new Promise((r) => setTimeout(r, 300));
-        }
-      })();
+      const feeding = feed(producer, topics.features, batches);
       let seed = 7;
       const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
       for (let k = 0; k < 5; k++) {
@@ -182,26 +244,85 @@ need('processor on real Kafka', () => {
       expect(reader.windows.size).toBe(expected.size);
 
       // The uninterrupted run: the same frames, in the same order per group, through one engine.
-      const model = await ActivityModel.load(readFileSync(SHIPPED_MODEL), { layout: featureLayout(parseFeatureConfig({ ...presetSettings('uplink'), sampleRate: 200 })) });
-      const engine = new Engine({ dsp, features: presetSettings('uplink'), model, sequencer: { maxPending: 32, maxSpanUs: 5_000_000 }, sessions: { minSensors: 2, startAfterS: 5, idleGapS: 10, updateEveryS: 15, summaries: ['acc.mag_mean', 'acc.mag_std'], staleUs: 3_000_000 } });
-      const reference = new Map<string, SessionEvent[]>();
-      const labels = new Map<string, string>();
-      for (const fs of batches) {
-        const out = await engine.process(fs);
-        for (const w of out.windows) labels.set(`${w.sensorId}@${w.t0}`, w.label!);
-        for (const e of out.sessions) {
-          let list = reference.get(e.session.group);
-          if (!list) reference.set(e.session.group, (list = []));
-          list.push(e);
-        }
-      }
-      await model.close();
+      const { sessions: reference, labels } = await referenceRun(dsp, batches);
       expect(reader.labels).toEqual(labels);
       expect([...reference.values()].flat().filter((e) => e.type === 'started').length).toBeGreaterThan(0);
       expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(reference));
+
+      // MongoDB: each session once, as of its newest event.
+      const newest = new Map<string, ReturnType<typeof toDocument>>();
+      for (const e of [...reference.values()].flat()) newest.set(e.session.sessionId, toDocument(e.session));
+      const collection = mongo.db(name.replace(/-/g, '_')).collection('sessions');
+      const until = Date.now() + 30_000;
+      let docs = await collection.find().sort({ _id: 1 }).toArray();
+      while (JSON.stringify(docs.map((d) => [d._id, d.version])) !== JSON.stringify([...newest.values()].sort((a, b) => (a._id < b._id ? -1 : 1)).map((d) => [d._id, d.version])) && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 500));
+        docs = await collection.find().sort({ _id: 1 }).toArray();
+      }
+      expect(docs).toEqual([...newest.values()].sort((a, b) => (a._id < b._id ? -1 : 1)));
+
+      // The archive: every input frame exactly once, equal to what was sent.
+      const input = batches.flat();
+      let archived = await readArchive(s3, name);
+      for (const end = Date.now() + 30_000; archived.frames.length < input.length && Date.now() < end; ) {
+        await new Promise((r) => setTimeout(r, 1000));
+        archived = await readArchive(s3, name);
+      }
+      const id = (f: Frame) => `${f.sensorId}#${f.seq}`;
+      const counts = new Map<string, number>();
+      for (const f of archived.frames) counts.set(id(f), (counts.get(id(f)) ?? 0) + 1);
+      expect([...counts].filter(([, n]) => n > 1), 'frames archived more than once').toEqual([]);
+      expect(archived.frames.length).toBe(input.length);
+      const byId = new Map(input.map((f) => [id(f), f]));
+      for (const f of archived.frames) expect({ ...f, data: Array.from(f.data) }).toEqual({ ...byId.get(id(f))!, data: Array.from(byId.get(id(f))!.data) });
+      expect(archived.objects).toBeGreaterThan(5);
     } finally {
       current.proc.kill('SIGTERM');
       await new Promise((r) => (current.proc.exitCode !== null || current.proc.signalCode !== null ? r(null) : current.proc.once('exit', r)));
+      await reader.stop();
+    }
+  }, 240_000);
+
+  it('two processors in one group, rebalanced mid-run three times: the sum of their outputs is exactly once and the sessions equal an uninterrupted run', async () => {
+    const name = uniqueName('proc2');
+    const topics = topicsFor(name);
+    await createTopics(kafka, topics);
+    const batches = await edgeFrames(dsp, 24, 90);
+    const expected = new Set(batches.flat().flatMap((f) => Array.from({ length: f.count }, (_, i) => `${f.sensorId}@${f.t0 + Math.round((i * f.hop * 1e6) / f.sampleRate)}`)));
+    const file = join(dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify(configFor(name, topics)));
+    const reader = await new OutputReader(kafka, topics).start();
+    const a = spawnProcessor(file);
+    let b: ReturnType<typeof spawnProcessor> | undefined;
+    let c: ReturnType<typeof spawnProcessor> | undefined;
+    const stop = async (p: ReturnType<typeof spawnProcessor> | undefined) => {
+      if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
+      const exited = new Promise((r) => p.proc.once('exit', r));
+      p.proc.kill('SIGTERM');
+      await exited;
+    };
+    try {
+      await a.up;
+      const feeding = feed(producer, topics.features, batches);
+      // A second processor joins (the partitions are split), a third joins, then the first leaves.
+      await new Promise((r) => setTimeout(r, 2500));
+      b = spawnProcessor(file);
+      await b.up;
+      await new Promise((r) => setTimeout(r, 3000));
+      c = spawnProcessor(file);
+      await c.up;
+      await new Promise((r) => setTimeout(r, 2000));
+      await stop(a);
+      await feeding;
+      await reader.until(() => [...expected].every((k) => reader.windows.has(k)), 90_000, 'every window');
+      await new Promise((r) => setTimeout(r, 2000));
+      expect([...reader.windows].filter(([, n]) => n > 1), 'windows seen more than once').toEqual([]);
+      expect(reader.windows.size).toBe(expected.size);
+      const { sessions: reference, labels } = await referenceRun(dsp, batches);
+      expect(reader.labels).toEqual(labels);
+      expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(reference));
+    } finally {
+      await Promise.all([stop(a), stop(b), stop(c)]);
       await reader.stop();
     }
   }, 240_000);

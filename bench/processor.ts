@@ -1,0 +1,253 @@
+// How fast one processor process, pinned to one core, turns Kafka input into features, inferences
+// and sessions with exactly-once results, against a bare kafkajs consumer that reads the same
+// topic in the same run, pinned to the same core, and does nothing with it.
+//
+// Starts Kafka through scripts/servers, loads two inputs made by the edge's own code from the
+// simulator (1,000 sensors by default, in 5 groups, 4 partitions):
+//   raw       EW_BENCH_RAW_S seconds (default 20) of 200 Hz raw frames, 10 samples each, packed per
+//             group and 50 ms flush as the bridge packs them: the processor cuts windows, computes
+//             features, classifies and builds sessions;
+//   features  EW_BENCH_FEATURES_S seconds (default 240) of edge feature frames (the uplink preset):
+//             every window is classified, so this measures inference.
+// For each, the bare consumer reads the topic, then a fresh processor group processes it; rates
+// are taken between the first and the last committed progress (group joins not counted).
+// Run: npm run bench:processor [-- --json]   (EW_BENCH_SENSORS=1000, EW_BENCH_CPU=1 the core)
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { loadDsp, presetSettings } from '../dsp/src/index.js';
+import { Pipeline } from '../edge/pipeline.js';
+import { SeqStore } from '../edge/seq-store.js';
+import { Simulator } from '../edge/simulator.js';
+import { decodeBatch, encodeBatch, type Frame } from '../protocol/index.js';
+import { startServers, stopServers } from '../scripts/servers/index.js';
+
+const json = process.argv.includes('--json');
+const SENSORS = Number(process.env.EW_BENCH_SENSORS ?? 1000);
+const RAW_S = Number(process.env.EW_BENCH_RAW_S ?? 20);
+const FEATURES_S = Number(process.env.EW_BENCH_FEATURES_S ?? 240);
+const CPU = process.env.EW_BENCH_CPU ?? '1';
+const RATE = 200;
+const PARTITIONS = 4;
+const root = new URL('..', import.meta.url).pathname;
+const say = (s: string) => (json ? process.stderr : process.stdout).write(`${s}\n`);
+const hasTaskset = spawnSync('taskset', ['-V']).status === 0;
+const pinned = (args: string[]) => (hasTaskset ? ['taskset', ['-c', CPU, ...args]] : [args[0]!, args.slice(1)]) as [string, string[]];
+
+const started = await startServers(['kafka']);
+if (started.failed.length) throw new Error(`servers did not start: ${started.failed.map((f) => `${f.name}: ${f.error.message}`).join('; ')} (run npm run servers:install)`);
+const env = Object.assign({}, ...started.started.map((s) => s.env)) as Record<string, string>;
+const brokers = [env.EW_KAFKA_BROKERS!];
+const kafka = new Kafka({ clientId: 'bench-processor', brokers, logLevel: logLevel.NOTHING });
+const admin = kafka.admin();
+await admin.connect();
+const dir = mkdtempSync(join(tmpdir(), 'edgewave-bench-processor-'));
+const run = `bench-${Date.now().toString(36)}`;
+
+/** Records of `seconds` of simulated sensors in one mode: one batch per group per 50 ms flush. */
+async function makeInput(mode: 'raw' | 'features', seconds: number): Promise<{ records: { key: string; value: Buffer }[]; frames: number; samples: number; windows: number }> {
+  const dsp = await loadDsp();
+  const p = new Pipeline({ gatewayId: 'gw-bench', topicRoot: 'edgewave', dsp, seq: SeqStore.open(join(dir, `seq-${mode}.json`)), capacity: SENSORS, features: presetSettings('uplink') });
+  const sim = new Simulator({ sensors: SENSORS, sampleRate: RATE, seed: 11, groups: 5, dropoutsPerHour: 0, meanDwellS: 20 });
+  for (const x of sim.sensors) p.register({ sensorId: x.sensorId, group: x.group, sampleRate: RATE, mode, decimate: 1 });
+  const records: { key: string; value: Buffer }[] = [];
+  let frames = 0;
+  let samples = 0;
+  let windows = 0;
+  const t0 = 1_795_000_000_000_000;
+  for (let k = 0; k < (seconds * RATE) / 10; k++) {
+    const st = sim.next(10);
+    sim.sensors.forEach((x, i) => p.add(x.sensorId, st.samples[i]!, t0 + k * 50_000));
+    const byGroup = new Map<string, Frame[]>();
+    for (const item of p.flush().items) {
+      for (const f of decodeBatch(item.payload, { maxFutureMs: Infinity, copy: true })) {
+        let g = byGroup.get(f.group);
+        if (!g) byGroup.set(f.group, (g = []));
+        g.push(f);
+        frames++;
+        if (f.kind === 'raw') samples += f.count;
+        else windows += f.count;
+      }
+    }
+    for (const [group, fs] of byGroup) records.push({ key: group, value: Buffer.from(encodeBatch(fs)) });
+  }
+  return { records, frames, samples, windows };
+}
+
+async function load(topic: string, records: { key: string; value: Buffer }[]): Promise<void> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  for (let i = 0; i < records.length; i += 200) await producer.send({ topic, acks: -1, messages: records.slice(i, i + 200) });
+  await producer.disconnect();
+}
+
+async function endOffsets(topic: string): Promise<Map<number, bigint>> {
+  return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+}
+
+/** The bare consumer: kafkajs, eachBatch doing nothing but counting, in a child pinned like the processor. */
+async function bareConsumer(topic: string, records: number): Promise<{ msgsPerS: number; rssMb: number }> {
+  const script = `
+    import { Kafka, logLevel } from 'kafkajs';
+    const kafka = new Kafka({ clientId: 'bench-bare', brokers: ${JSON.stringify(brokers)}, logLevel: logLevel.NOTHING });
+    const c = kafka.consumer({ groupId: '${run}-bare-${topic}', maxWaitTimeInMs: 100 });
+    await c.connect();
+    await c.subscribe({ topic: '${topic}', fromBeginning: true });
+    let n = 0, first = 0, last = 0, rss = 0;
+    await c.run({ autoCommit: false, eachBatch: async ({ batch }) => {
+      if (!batch.messages.length) return;
+      if (!first) first = performance.now();
+      n += batch.messages.length;
+      last = performance.now();
+      rss = Math.max(rss, process.memoryUsage().rss);
+      if (n >= ${records}) { console.log(JSON.stringify({ n, first, last, rss })); process.exit(0); }
+    } });`;
+  const [cmd, args] = pinned([process.execPath, '--input-type=module', '-e', script]);
+  const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise((r) => child.once('exit', r));
+  const r = JSON.parse(out) as { n: number; first: number; last: number; rss: number };
+  return { msgsPerS: r.n / ((r.last - r.first) / 1000), rssMb: r.rss / 2 ** 20 };
+}
+
+interface ProcessorRun {
+  recordsPerS: number;
+  framesPerS: number;
+  windowsPerS: number;
+  inferencesPerS: number;
+  seconds: number;
+  rssMb: number;
+}
+
+function metric(text: string, name: string): number {
+  const m = new RegExp(`^edgewave_processor_${name} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+/** One processor (pinned) over `input` from the start, until its committed offsets reach the end. */
+async function processorRun(input: string, label: string): Promise<ProcessorRun> {
+  const topics = { raw: `${run}.${label}.raw`, features: `${run}.${label}.features`, inferences: `${run}.${label}.inferences`, sessions: `${run}.${label}.sessions`, deadletter: `${run}.${label}.deadletter`, processorState: `${run}.${label}.state` };
+  const copyTo = input.endsWith('.raw') ? 'raw' : 'features';
+  await admin.createTopics({
+    topics: Object.entries(topics)
+      .filter(([k]) => k !== copyTo)
+      .map(([k, topic]) => ({ topic, numPartitions: PARTITIONS, ...(k === 'processorState' ? { configEntries: [{ name: 'cleanup.policy', value: 'compact' }] } : {}) })),
+    waitForLeaders: true,
+  });
+  const groupId = `${run}-${label}`;
+  const config = {
+    kafka: { brokers, topics: { ...topics, [copyTo]: input }, groupId, transactionalIdPrefix: `${groupId}-tx` },
+    sessions: { minSensors: 3, startAfterS: 5, idleGapS: 20 },
+    model: { reloadS: 0 },
+    http: { port: 0 },
+    logLevel: 'warn',
+  };
+  const file = join(dir, `${label}.json`);
+  writeFileSync(file, JSON.stringify(config));
+  const [cmd, args] = pinned([process.execPath, join(root, 'bin/edgewave.js'), 'processor', '--config', file]);
+  const child: ChildProcess = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /metrics on (http:\/\/\S+)/.exec(err);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`processor exited ${code}: ${err}`)));
+  });
+  const end = await endOffsets(input);
+  const total = [...end.values()].reduce((a, b) => a + b, 0n);
+  type Point = { t: number; frames: number; windows: number; inferences: number; records: bigint };
+  let first: Point | null = null;
+  let last: Point | null = null;
+  let rss = 0;
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    const [offs] = await admin.fetchOffsets({ groupId, topics: [input] });
+    const done = (offs?.partitions ?? []).reduce((n, p) => n + (Number(p.offset) > 0 ? BigInt(p.offset) : 0n), 0n);
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    rss = Math.max(rss, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+    const point = { t: performance.now(), frames: metric(text, 'frames_total'), windows: metric(text, 'windows_total'), inferences: metric(text, 'inferences_total'), records: done };
+    if (!first && done > 0n) first = point;
+    last = point;
+    if (done >= total) break;
+    if (Date.now() > deadline) throw new Error(`${label}: the processor did not finish in 15 minutes (${done}/${total} records)`);
+  }
+  // The processor's pid is taskset's when pinned: taskset execs, so it is the same process.
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  const s = (last!.t - first!.t) / 1000;
+  return {
+    recordsPerS: Number(last!.records - first!.records) / s,
+    framesPerS: (last!.frames - first!.frames) / s,
+    windowsPerS: (last!.windows - first!.windows) / s,
+    inferencesPerS: (last!.inferences - first!.inferences) / s,
+    seconds: s,
+    rssMb: rss,
+  };
+}
+
+try {
+  say(`bench:processor: ${SENSORS} sensors x ${RATE} Hz, ${RAW_S} s raw and ${FEATURES_S} s of edge features, processor and bare consumer pinned to CPU ${hasTaskset ? CPU : '(taskset missing: not pinned)'}`);
+  const raw = await makeInput('raw', RAW_S);
+  const feats = await makeInput('features', FEATURES_S);
+  const rawTopic = `${run}.input.raw`;
+  const featTopic = `${run}.input.features`;
+  await admin.createTopics({ topics: [rawTopic, featTopic].map((topic) => ({ topic, numPartitions: PARTITIONS })), waitForLeaders: true });
+  await load(rawTopic, raw.records);
+  await load(featTopic, feats.records);
+  say(`loaded ${raw.records.length} raw records (${raw.samples} samples per channel) and ${feats.records.length} feature records (${feats.windows} windows)`);
+
+  const bareRaw = await bareConsumer(rawTopic, raw.records.length);
+  say(`bare consumer, raw topic: ${bareRaw.msgsPerS.toFixed(0)} records/s`);
+  const pr = await processorRun(rawTopic, 'raw');
+  const samplesPerFrame = raw.samples / raw.frames;
+  const rawSamplesPerS = pr.framesPerS * samplesPerFrame;
+  say(`processor, raw: ${pr.recordsPerS.toFixed(0)} records/s, ${rawSamplesPerS.toFixed(0)} samples/s (${(rawSamplesPerS / (SENSORS * RATE)).toFixed(2)}x real time), ${pr.windowsPerS.toFixed(0)} windows/s, RSS ${pr.rssMb.toFixed(0)} MB`);
+  const bareFeat = await bareConsumer(featTopic, feats.records.length);
+  const pf = await processorRun(featTopic, 'features');
+  say(`processor, features: ${pf.inferencesPerS.toFixed(0)} inferences/s (bare consumer ${bareFeat.msgsPerS.toFixed(0)} records/s, processor ${pf.recordsPerS.toFixed(0)})`);
+
+  const result = {
+    sensors: SENSORS,
+    rate_hz: RATE,
+    windows_per_s: Math.round(pr.windowsPerS),
+    inferences_per_s: Math.round(pf.inferencesPerS),
+    raw_samples_per_s: Math.round(rawSamplesPerS),
+    real_time_factor: +(rawSamplesPerS / (SENSORS * RATE)).toFixed(2),
+    processor_records_per_s: Math.round(pr.recordsPerS),
+    bare_consumer_msgs_per_s: Math.round(bareRaw.msgsPerS),
+    ratio: +(pr.recordsPerS / bareRaw.msgsPerS).toFixed(3),
+    features_processor_records_per_s: Math.round(pf.recordsPerS),
+    features_bare_consumer_msgs_per_s: Math.round(bareFeat.msgsPerS),
+    features_ratio: +(pf.recordsPerS / bareFeat.msgsPerS).toFixed(3),
+    rss_mb: Math.round(Math.max(pr.rssMb, pf.rssMb)),
+    pinned_cpu: hasTaskset ? CPU : null,
+  };
+  if (json) console.log(JSON.stringify(result));
+  else {
+    console.log(`\n${'measure'.padEnd(34)} ${'value'.padStart(12)} ${'target'.padStart(10)}`);
+    const rows: [string, number, string][] = [
+      ['raw samples/s (1 core)', result.raw_samples_per_s, `>= ${2 * SENSORS * RATE}`],
+      ['real time factor', result.real_time_factor, '>= 2'],
+      ['windows/s (raw input)', result.windows_per_s, ''],
+      ['inferences/s (edge features)', result.inferences_per_s, '>= 20000'],
+      ['processor records/s (raw)', result.processor_records_per_s, ''],
+      ['bare consumer records/s (raw)', result.bare_consumer_msgs_per_s, ''],
+      ['ratio (processor / bare)', result.ratio, '>= 0.5'],
+      ['features ratio', result.features_ratio, ''],
+      ['RSS MB (peak)', result.rss_mb, '<= 300'],
+    ];
+    for (const [k, v, t] of rows) console.log(`${k.padEnd(34)} ${String(v).padStart(12)} ${t.padStart(10)}`);
+  }
+} finally {
+  await admin.disconnect().catch(() => {});
+  rmSync(dir, { recursive: true, force: true });
+  await stopServers(started.started);
+}

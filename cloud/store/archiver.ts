@@ -1,0 +1,226 @@
+// The S3 archive writer: its own consumer group over the raw and feature topics, buffering each
+// partition's records and flushing them as Parquet objects (archive.ts) by size and by age.
+//
+// Exactly one copy of every record, whatever dies when:
+//   1. a flush decides its range [first, last] and commits, for its partition, the offset `first`
+//      with the metadata `ew-archive-plan:<last>` (the plan);
+//   2. it writes the range's objects, whose names hold the range;
+//   3. it commits `last + 1` (no plan).
+// A consumer that takes the partition on after a crash between 1 and 3 starts at `first`, reads the
+// plan, and flushes exactly at `last` again: the same objects under the same names, overwritten.
+// A crash before 1 leaves nothing written; after 3, nothing to redo. Frames repeated within a range
+// (MQTT redeliveries the bridge passed on) are written once.
+
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { decodeBatch, decodeFrame, isBatch, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
+import { joinKey, type S3Location } from '../common/s3.js';
+import { framesToParquet, partsOf, type ArchiveRange } from './archive.js';
+
+export const PLAN_PREFIX = 'ew-archive-plan:';
+
+export interface ArchiverOptions {
+  kafka: Kafka;
+  groupId: string;
+  topics: { raw: string; features: string };
+  s3: S3Client;
+  location: S3Location;
+  /** Flush a partition's buffer when its records reach this many bytes. */
+  flushBytes: number;
+  /** ... or when its oldest record waited this long. */
+  flushMs: number;
+  /** Feature names for a layout, for the columns (unknown layouts get f0, f1, ...). */
+  featureNames?: (layoutId: number, width: number) => readonly string[] | undefined;
+  log: Logger;
+}
+
+export interface ArchiverStats {
+  flushes: number;
+  objects: number;
+  frames: number;
+  bytes: number;
+  duplicates: number;
+  unreadable: number;
+}
+
+export interface ArchiverHandle {
+  stats(): ArchiverStats;
+  /** Flushes every buffer now (tests, clean stops). */
+  flushAll(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface Buffer_ {
+  topic: string;
+  source: 'raw' | 'features';
+  partition: number;
+  records: { offset: string; value: Buffer }[];
+  bytes: number;
+  since: number;
+  /** The end of a committed plan this buffer must flush at, exactly. */
+  planEnd: bigint | null;
+  /** The offset after the last record taken (a batch kafkajs hands over again is not taken twice). */
+  next: bigint;
+  chain: Promise<void>;
+}
+
+export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle> {
+  const stats: ArchiverStats = { flushes: 0, objects: 0, frames: 0, bytes: 0, duplicates: 0, unreadable: 0 };
+  const buffers = new Map<string, Buffer_>();
+  let generation = 0;
+  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, maxWaitTimeInMs: 500, maxBytesPerPartition: 4 << 20 });
+  const admin = o.kafka.admin();
+  await admin.connect();
+
+  /** The committed plans of this group, per topic:partition. */
+  async function plans(topic: string): Promise<Map<number, bigint>> {
+    const out = new Map<number, bigint>();
+    const [t] = await admin.fetchOffsets({ groupId: o.groupId, topics: [topic] });
+    for (const p of t?.partitions ?? []) if (p.metadata?.startsWith(PLAN_PREFIX)) out.set(p.partition, BigInt(p.metadata.slice(PLAN_PREFIX.length)));
+    return out;
+  }
+
+  // Every (re)join starts each partition again from its committed offset: what was buffered is read again.
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    generation++;
+    buffers.clear();
+  });
+
+  async function bufferFor(topic: string, partition: number): Promise<Buffer_> {
+    const key = `${topic}:${partition}`;
+    let b = buffers.get(key);
+    if (!b) {
+      const gen = generation;
+      const planEnd = (await plans(topic)).get(partition) ?? null;
+      if (gen !== generation) throw new Error('rebalanced while reading the archive plans');
+      b = buffers.get(key);
+      if (!b) {
+        b = { topic, source: topic === o.topics.raw ? 'raw' : 'features', partition, records: [], bytes: 0, since: Date.now(), planEnd, next: -1n, chain: Promise.resolve() };
+        buffers.set(key, b);
+        if (planEnd !== null) o.log.info({ topic, partition, planEnd: String(planEnd) }, 'archive: a planned flush was not finished; writing it again');
+      }
+    }
+    return b;
+  }
+
+  /** Serializes the work on one buffer (the batch handler and the age timer both flush). */
+  function serial(b: Buffer_, fn: () => Promise<void>): Promise<void> {
+    const next = b.chain.then(fn);
+    b.chain = next.catch(() => {});
+    return next;
+  }
+
+  /** Writes the buffer's records (up to a planned end, if there is one) and commits past them. */
+  async function flush(b: Buffer_): Promise<void> {
+    let upTo = b.records.length;
+    if (b.planEnd !== null) {
+      const end = b.planEnd;
+      upTo = b.records.findIndex((r) => BigInt(r.offset) >= end) + 1;
+    }
+    if (!upTo) return;
+    const gen = generation;
+    const records = b.records.slice(0, upTo);
+    const range: ArchiveRange = { source: b.source, topic: b.topic, partition: b.partition, first: records[0]!.offset, last: records.at(-1)!.offset };
+    if (b.planEnd === null) {
+      await consumer.commitOffsets([{ topic: b.topic, partition: b.partition, offset: range.first, metadata: `${PLAN_PREFIX}${range.last}` }]);
+      // From here on, this range is what gets written, however often a try fails.
+      if (gen === generation) b.planEnd = BigInt(range.last);
+    }
+    const frames: Frame[] = [];
+    const seen = new Set<string>();
+    for (const r of records) {
+      let fs: Frame[];
+      try {
+        const u = new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+        fs = isBatch(u) ? decodeBatch(u, { maxFutureMs: Infinity, copy: true }) : [decodeFrame(u, { maxFutureMs: Infinity, copy: true })];
+      } catch (err) {
+        if (!isEdgewaveError(err)) throw err;
+        stats.unreadable++; // the processor dead-letters it; the archive keeps frames only
+        continue;
+      }
+      for (const f of fs) {
+        const id = `${f.kind}\u0000${f.sensorId}\u0000${f.seq}`;
+        if (seen.has(id)) {
+          stats.duplicates++;
+          continue;
+        }
+        seen.add(id);
+        frames.push(f);
+      }
+    }
+    const parts = partsOf(frames, range);
+    let bytes = 0;
+    // A few puts at a time: objects are independent, and their names make a repeat an overwrite.
+    const queue = [...parts];
+    await Promise.all(
+      Array.from({ length: Math.min(4, queue.length) }, async () => {
+        for (let part = queue.shift(); part; part = queue.shift()) {
+          const body = framesToParquet(part, range, part.kind === 'features' ? o.featureNames?.(part.layoutId, part.frames[0]!.width) : undefined);
+          bytes += body.byteLength;
+          await o.s3.send(new PutObjectCommand({ Bucket: o.location.bucket, Key: joinKey(o.location.prefix, part.key), Body: body, ContentType: 'application/vnd.apache.parquet' }));
+        }
+      }),
+    );
+    await consumer.commitOffsets([{ topic: b.topic, partition: b.partition, offset: String(BigInt(range.last) + 1n), metadata: null }]);
+    if (gen !== generation) return;
+    stats.flushes++;
+    stats.objects += parts.length;
+    stats.frames += frames.length;
+    stats.bytes += bytes;
+    b.records.splice(0, upTo);
+    b.bytes = b.records.reduce((n, r) => n + r.value.byteLength, 0);
+    b.since = Date.now();
+    b.planEnd = null;
+    o.log.debug({ topic: b.topic, partition: b.partition, first: range.first, last: range.last, objects: parts.length, frames: frames.length, bytes }, 'archive flushed');
+  }
+
+  async function eachBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
+    const b = await bufferFor(batch.topic, batch.partition);
+    await serial(b, async () => {
+      for (const msg of batch.messages) {
+        if (isStale()) return;
+        if (!msg.value || BigInt(msg.offset) < b.next) continue;
+        b.next = BigInt(msg.offset) + 1n;
+        if (!b.records.length) b.since = Date.now();
+        b.records.push({ offset: msg.offset, value: msg.value });
+        b.bytes += msg.value.byteLength;
+        if (b.planEnd !== null && BigInt(msg.offset) >= b.planEnd) {
+          await flush(b);
+          await heartbeat();
+        }
+      }
+      if (b.planEnd !== null || b.bytes >= o.flushBytes || Date.now() - b.since >= o.flushMs) await flush(b);
+    });
+    await heartbeat();
+  }
+
+  await consumer.connect();
+  await consumer.subscribe({ topics: [o.topics.raw, o.topics.features], fromBeginning: true });
+  await consumer.run({ autoCommit: false, eachBatch });
+
+  const timer = setInterval(() => {
+    for (const b of buffers.values()) {
+      if (b.records.length && Date.now() - b.since >= o.flushMs) {
+        serial(b, () => (Date.now() - b.since >= o.flushMs ? flush(b) : Promise.resolve())).catch((err: unknown) =>
+          o.log.warn({ topic: b.topic, partition: b.partition, err: (err as Error).message }, 'archive flush failed; the range is read again'),
+        );
+      }
+    }
+  }, Math.max(100, Math.min(1000, o.flushMs / 4)));
+  timer.unref();
+
+  let stopped: Promise<void> | undefined;
+  return {
+    stats: () => ({ ...stats }),
+    async flushAll() {
+      await Promise.all([...buffers.values()].map((b) => serial(b, () => flush(b))));
+    },
+    stop() {
+      return (stopped ??= (async () => {
+        clearInterval(timer);
+        await consumer.disconnect().catch(() => {});
+        await admin.disconnect().catch(() => {});
+      })());
+    },
+  };
+}

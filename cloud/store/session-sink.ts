@@ -1,0 +1,65 @@
+// Sessions topic → MongoDB: its own consumer group reading committed session events, each batch
+// upserted (the newest version of each session wins, sessions-store.ts) before its offset is
+// committed. A crash re-reads from the last commit, and writing an event again changes nothing, so
+// MongoDB holds each session once, as of its newest event. A record that is no session event is
+// logged and skipped (the processor wrote it; it cannot be fixed by reading it again).
+
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Logger } from '../../protocol/index.js';
+import type { SessionEvent } from '../processor/sessions.js';
+import type { SessionStore } from './sessions-store.js';
+
+export interface SessionSinkOptions {
+  kafka: Kafka;
+  groupId: string;
+  topic: string;
+  store: SessionStore;
+  log: Logger;
+}
+
+export interface SessionSinkHandle {
+  stats(): { events: number; written: number; unreadable: number };
+  stop(): Promise<void>;
+}
+
+function isSessionEvent(x: unknown): x is SessionEvent {
+  const e = x as SessionEvent;
+  return typeof e === 'object' && e !== null && typeof e.type === 'string' && typeof e.session?.sessionId === 'string' && typeof e.session.updatedAt === 'number';
+}
+
+export async function startSessionSink(o: SessionSinkOptions): Promise<SessionSinkHandle> {
+  const stats = { events: 0, written: 0, unreadable: 0 };
+  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, maxWaitTimeInMs: 200 });
+
+  async function eachBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
+    if (isStale() || !batch.messages.length) return;
+    const events: SessionEvent[] = [];
+    for (const msg of batch.messages) {
+      let e: unknown;
+      try {
+        e = JSON.parse(msg.value?.toString() ?? '');
+      } catch {
+        e = undefined;
+      }
+      if (isSessionEvent(e)) events.push(e);
+      else {
+        stats.unreadable++;
+        o.log.warn({ topic: batch.topic, partition: batch.partition, offset: msg.offset }, 'not a session event; skipped');
+      }
+    }
+    stats.written += await o.store.write(events);
+    stats.events += events.length;
+    await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(batch.lastOffset()) + 1n) }]);
+    await heartbeat();
+  }
+
+  await consumer.connect();
+  await consumer.subscribe({ topic: o.topic, fromBeginning: true });
+  await consumer.run({ autoCommit: false, eachBatch });
+
+  let stopped: Promise<void> | undefined;
+  return {
+    stats: () => ({ ...stats }),
+    stop: () => (stopped ??= consumer.disconnect().catch(() => {})),
+  };
+}
