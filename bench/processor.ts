@@ -80,7 +80,20 @@ async function makeInput(mode: 'raw' | 'features', seconds: number): Promise<{ r
 async function load(topic: string, records: { key: string; value: Buffer }[]): Promise<void> {
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
-  for (let i = 0; i < records.length; i += 200) await producer.send({ topic, acks: -1, messages: records.slice(i, i + 200) });
+  // Requests of at most about 512 KiB: the broker refuses record batches above 1 MiB.
+  let chunk: { key: string; value: Buffer }[] = [];
+  let bytes = 0;
+  for (const r of [...records, null]) {
+    if (!r || bytes + r.value.length > 512 * 1024) {
+      if (chunk.length) await producer.send({ topic, acks: -1, messages: chunk });
+      chunk = [];
+      bytes = 0;
+    }
+    if (r) {
+      chunk.push(r);
+      bytes += r.value.length;
+    }
+  }
   await producer.disconnect();
 }
 
@@ -144,13 +157,14 @@ async function processorRun(input: string, label: string): Promise<ProcessorRun>
     sessions: { minSensors: 3, startAfterS: 5, idleGapS: 20 },
     model: { reloadS: 0 },
     http: { port: 0 },
-    logLevel: 'warn',
+    logLevel: process.env.EW_BENCH_LOG ?? 'warn',
   };
   const file = join(dir, `${label}.json`);
   writeFileSync(file, JSON.stringify(config));
   const [cmd, args] = pinned([process.execPath, join(root, 'bin/edgewave.js'), 'processor', '--config', file]);
-  const child: ChildProcess = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(cmd, args, { cwd: root, stdio: ['ignore', process.env.EW_BENCH_VERBOSE ? 'inherit' : 'ignore', 'pipe'] });
   let err = '';
+  child.stderr!.on('data', (d: Buffer) => process.env.EW_BENCH_VERBOSE && process.stderr.write(d));
   const url = await new Promise<string>((resolve, reject) => {
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
@@ -175,6 +189,7 @@ async function processorRun(input: string, label: string): Promise<ProcessorRun>
     rss = Math.max(rss, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
     const point = { t: performance.now(), frames: metric(text, 'frames_total'), windows: metric(text, 'windows_total'), inferences: metric(text, 'inferences_total'), records: done };
     if (!first && done > 0n) first = point;
+    if (Math.floor(point.t / 5000) !== Math.floor((last?.t ?? 0) / 5000)) say(`  ${label}: ${done}/${total} records committed, ${point.windows} windows`);
     last = point;
     if (done >= total) break;
     if (Date.now() > deadline) throw new Error(`${label}: the processor did not finish in 15 minutes (${done}/${total} records)`);

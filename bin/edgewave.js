@@ -69,7 +69,7 @@ program
     process.exitCode = await runBridgeCommand(opts);
   });
 
-program
+const processor = program
   .command('processor')
   .description('Kafka → features, stateful model inference and sessions, exactly once (Kafka transactions with a state changelog)')
   .option('--config <file>', 'YAML or JSON config (EW_PROCESSOR_* variables override it)')
@@ -77,6 +77,21 @@ program
   .action(async (opts) => {
     const { runProcessorCommand } = await load('cloud/processor/cli.js');
     process.exitCode = await runProcessorCommand(opts);
+  });
+
+processor
+  .command('replay')
+  .description('feed archived frames (the S3 Parquet archive) through the same engine into a chosen output')
+  .option('--config <file>', 'the processor config (model, features, sessions, S3 connection)')
+  .option('--from <url>', 's3://bucket/prefix of the archive (default: the config\'s archive.url)')
+  .requiredOption('--since <time>', 'first sample time to replay, ISO 8601 (e.g. 2026-11-25T09:00:00Z)')
+  .requiredOption('--until <time>', 'end of the replay, exclusive, ISO 8601')
+  .option('--to <output>', 'jsonl:<path>, jsonl:- (stdout) or kafka:<inferences topic>,<sessions topic>', 'jsonl:-')
+  .option('--groups <list>', 'only these groups, comma-separated')
+  .action(async (_opts, cmd) => {
+    const { runReplayCommand } = await load('cloud/processor/cli.js');
+    // --config may be taken by the parent command: read both.
+    process.exitCode = await runReplayCommand(cmd.optsWithGlobals());
   });
 
 await program.parseAsync();

@@ -2,10 +2,11 @@
 // not fit the feature layout, exits 2 naming what is wrong), starts the processor, says what it
 // does and where, and on SIGTERM or SIGINT leaves the group and exits 0.
 
-import { createLogger } from '../../protocol/index.js';
+import { ConfigError, EdgewaveError, createLogger, loadConfigFile } from '../../protocol/index.js';
 import { runComponentCommand } from '../../protocol/node-support.js';
 import { applyProcessorEnv, parseProcessorConfig } from './config.js';
 import { startProcessor } from './processor.js';
+import { replay } from './replay.js';
 
 export function runProcessorCommand(options: { config?: string; check?: boolean }): Promise<number> {
   return runComponentCommand({
@@ -15,7 +16,16 @@ export function runProcessorCommand(options: { config?: string; check?: boolean 
     parse: (raw) => parseProcessorConfig(applyProcessorEnv(raw)),
     start: async (config) => {
       const log = createLogger('processor', { level: config.logLevel });
-      return { processor: await startProcessor(config, log), log };
+      return {
+        processor: await startProcessor(config, log, {
+          onFatal: () => {
+            // Nothing is lost (results are committed with their offsets): exit, to be started again.
+            log.fatal('exiting: the Kafka consumer stopped for good');
+            process.exit(1);
+          },
+        }),
+        log,
+      };
     },
     describe: (config, { processor }) => {
       const t = config.kafka.topics;
@@ -26,4 +36,54 @@ export function runProcessorCommand(options: { config?: string; check?: boolean 
       await processor.stop();
     },
   });
+}
+
+/** Parses a --since/--until time: ISO 8601 (a date alone is midnight UTC), in µs since the epoch. */
+function parseTime(name: string, value: string | undefined): number {
+  const ms = value === undefined ? NaN : Date.parse(value);
+  if (!Number.isFinite(ms)) throw new ConfigError('EW_CONFIG_INVALID', `--${name}: expected an ISO 8601 time such as 2026-11-25T09:00:00Z, got ${value === undefined ? 'nothing' : JSON.stringify(value)}`);
+  return ms * 1000;
+}
+
+/** `edgewave processor replay --config processor.yaml --from s3://... --since ... --until ... --to ...` */
+export async function runReplayCommand(options: { config?: string; from?: string; since?: string; until?: string; to?: string; groups?: string }): Promise<number> {
+  let config;
+  let since: number;
+  let until: number;
+  try {
+    if (!options.config) throw new ConfigError('EW_CONFIG_INVALID', 'processor replay needs --config <file> (the processor config: model, features, sessions, S3)');
+    config = parseProcessorConfig(applyProcessorEnv(await loadConfigFile(options.config)));
+    const from = options.from ?? config.archive?.url;
+    if (!from || !/^s3:\/\/[^/]+/.test(from)) throw new ConfigError('EW_CONFIG_INVALID', `--from: expected s3://bucket/prefix of an archive${config.archive ? '' : ' (the config has no archive.url to default to)'}`);
+    options.from = from;
+    since = parseTime('since', options.since);
+    until = parseTime('until', options.until);
+    if (since >= until) throw new ConfigError('EW_CONFIG_INVALID', `--since (${options.since}) must be before --until (${options.until})`);
+    if (!/^(jsonl:.+|kafka:[^,\s]+,[^,\s]+)$/.test(options.to ?? 'jsonl:-')) throw new ConfigError('EW_CONFIG_INVALID', `--to: expected jsonl:<path>, jsonl:- or kafka:<inferences topic>,<sessions topic>, got ${JSON.stringify(options.to)}`);
+  } catch (err) {
+    if (!(err instanceof EdgewaveError)) throw err;
+    console.error(`edgewave processor replay: ${err.message} [${err.code}]`);
+    return 2;
+  }
+  const log = createLogger('processor', { level: config.logLevel, destination: process.stderr });
+  const to = options.to ?? 'jsonl:-';
+  let last = 0;
+  const result = await replay(
+    config,
+    {
+      from: options.from!,
+      since,
+      until,
+      to,
+      ...(options.groups ? { groups: options.groups.split(',').map((g) => g.trim()).filter(Boolean) } : {}),
+      onProgress: (p) => {
+        if (Date.now() - last < 1000 && p.objects < p.totalObjects) return;
+        last = Date.now();
+        console.error(`replay: ${p.objects}/${p.totalObjects} objects, ${p.frames} frames, ${p.windows} windows, ${p.sessionEvents} session events`);
+      },
+    },
+    log,
+  );
+  console.error(`edgewave processor replay: ${result.objects} objects from ${options.from}, ${result.frames} frames → ${result.windows} windows and ${result.sessionEvents} session events to ${to}`);
+  return 0;
 }

@@ -60,7 +60,8 @@ interface Pending {
   t0: number;
   rate: number;
   n: number;
-  data: number[][];
+  /** One buffer per channel; the first n values of each are the samples. */
+  data: Float32Array[];
 }
 
 interface SensorState {
@@ -74,13 +75,34 @@ interface SensorState {
   modelState: number[] | null;
 }
 
-/** The JSON form of a sensor's state (frames held by the sequencers go as their fields, values as numbers). */
-export type SensorSnapshot = Omit<SensorState, 'raw' | 'features'> & { raw: StreamJson; features: StreamJson };
-type FrameJson = Omit<Frame, 'data'> & { data: number[] };
+/**
+ * The JSON form of a sensor's state. Float data (samples awaiting a window, frames held by the
+ * sequencers, the model state; all float32 values) goes as base64 of its float32 bytes: exact, and
+ * a third of the size of decimal numbers, which matters since the changelog carries it.
+ */
+export type SensorSnapshot = Omit<SensorState, 'raw' | 'features' | 'pending' | 'modelState'> & {
+  pending: (Omit<Pending, 'data'> & { data: string[] }) | null;
+  modelState: string | null;
+  raw: StreamJson;
+  features: StreamJson;
+};
+type FrameJson = Omit<Frame, 'data'> & { data: string };
 type StreamJson = { end: number | null; pending: (Omit<Sequenced<Frame>, 'item'> & { item: FrameJson })[] };
 
-const streamToJson = (st: StreamSequence<Frame>): StreamJson => ({ end: st.end, pending: st.pending.map((p) => ({ ...p, item: { ...p.item, data: Array.from(p.item.data) } })) });
-const streamFromJson = (st: StreamJson): StreamSequence<Frame> => ({ end: st.end, pending: st.pending.map((p) => ({ ...p, item: { ...p.item, data: Float32Array.from(p.item.data) } })) });
+/** float32 values → base64 of their little-endian bytes. */
+export function f32ToBase64(values: ArrayLike<number>): string {
+  const f = values instanceof Float32Array ? values : Float32Array.from(values);
+  return Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
+}
+export function base64ToF32(s: string): Float32Array {
+  const b = Buffer.from(s, 'base64');
+  const out = new Float32Array(b.byteLength / 4);
+  new Uint8Array(out.buffer).set(b);
+  return out;
+}
+
+const streamToJson = (st: StreamSequence<Frame>): StreamJson => ({ end: st.end, pending: st.pending.map((p) => ({ ...p, item: { ...p.item, data: f32ToBase64(p.item.data) } })) });
+const streamFromJson = (st: StreamJson): StreamSequence<Frame> => ({ end: st.end, pending: st.pending.map((p) => ({ ...p, item: { ...p.item, data: base64ToF32(p.item.data) } })) });
 
 /** The stretch of sample time a frame covers, for its stream's sequencer. */
 function stretch(f: Frame): Sequenced<Frame> {
@@ -186,7 +208,7 @@ export class Engine {
       out.windows.push(w);
     };
     // Raw windows are computed together, one kernel call per sample rate.
-    const cut = new Map<number, { data: number[][][]; results: WindowResult[] }>();
+    const cut = new Map<number, { data: Float32Array[][]; results: WindowResult[] }>();
     for (const f of ordered) {
       const s = this.sensors.get(f.sensorId)!;
       s.gatewayId = f.gatewayId;
@@ -248,20 +270,29 @@ export class Engine {
   }
 
   /** Adds a raw frame's samples to the sensor's pending samples and calls `emit` for every whole window. */
-  private cutRaw(s: SensorState, f: Frame, emit: (data: number[][], t0: number, rate: number) => void): void {
+  private cutRaw(s: SensorState, f: Frame, emit: (data: Float32Array[], t0: number, rate: number) => void): void {
     const ex = this.extractor(f.sampleRate);
     const { window, hop } = ex.config;
     const expectedT0 = s.pending ? s.pending.t0 + Math.round((s.pending.n * 1e6) / s.pending.rate) : null;
     // A gap (flagged, a skipped seq's worth of time, or another rate) starts the windows again.
     if (!s.pending || s.pending.rate !== f.sampleRate || (f.flags & FLAG_GAP) !== 0 || Math.abs(f.t0 - expectedT0!) > 1e6 / f.sampleRate) {
-      s.pending = { t0: f.t0, rate: f.sampleRate, n: 0, data: Array.from({ length: CHANNELS }, () => []) };
+      s.pending = { t0: f.t0, rate: f.sampleRate, n: 0, data: Array.from({ length: CHANNELS }, () => new Float32Array(window + f.count)) };
     }
     const p = s.pending;
-    for (let c = 0; c < CHANNELS; c++) for (let i = 0; i < f.count; i++) p.data[c]!.push(f.data[c * f.count + i]!);
-    p.n += f.count;
+    const n = p.n + f.count;
+    if (p.data[0]!.length < n) p.data = p.data.map((ch) => {
+      const grown = new Float32Array(Math.max(n, 2 * ch.length));
+      grown.set(ch.subarray(0, p.n));
+      return grown;
+    });
+    for (let c = 0; c < CHANNELS; c++) {
+      const ch = p.data[c]!;
+      for (let i = 0, src = c * f.count; i < f.count; i++) ch[p.n + i] = f.data[src + i]!;
+    }
+    p.n = n;
     while (p.n >= window) {
       emit(p.data.map((ch) => ch.slice(0, window)), p.t0, p.rate);
-      for (const ch of p.data) ch.splice(0, hop);
+      for (const ch of p.data) ch.copyWithin(0, hop, p.n);
       p.n -= hop;
       p.t0 += Math.round((hop * 1e6) / p.rate);
     }
@@ -300,8 +331,8 @@ export class Engine {
     return {
       gatewayId: s.gatewayId,
       group: s.group,
-      pending: s.pending,
-      modelState: s.modelState,
+      pending: s.pending && { ...s.pending, data: s.pending.data.map((ch) => f32ToBase64(ch.subarray(0, s.pending!.n))) },
+      modelState: s.modelState && f32ToBase64(s.modelState),
       raw: streamToJson(s.raw),
       features: streamToJson(s.features),
     };
@@ -315,8 +346,8 @@ export class Engine {
     this.sensors.set(id, {
       gatewayId: snap.gatewayId,
       group: snap.group,
-      pending: snap.pending,
-      modelState: snap.modelState,
+      pending: snap.pending && { ...snap.pending, data: snap.pending.data.map(base64ToF32) },
+      modelState: snap.modelState === null ? null : Array.from(base64ToF32(snap.modelState)),
       raw: streamFromJson(snap.raw),
       features: streamFromJson(snap.features),
     });

@@ -15,9 +15,9 @@
 
 import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Consumer, EachBatchPayload, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, KafkaMessage, Message, Producer, Transaction } from 'kafkajs';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
-import { featureLayout, loadDsp, parseFeatureConfig, presetSettings, type DspModule } from '../../dsp/src/index.js';
+import { featureLayout, loadDsp, parseFeatureConfig, presetSettings, type DspModule, type FeatureLayout } from '../../dsp/src/index.js';
 import { createLogger, decodeBatch, decodeFrame, isBatch, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
 import { json, listenStatus } from '../../protocol/node-support.js';
 import { MongoClient } from 'mongodb';
@@ -30,7 +30,7 @@ import { startSessionSink, type SessionSinkHandle } from '../store/session-sink.
 import { SessionStore } from '../store/sessions-store.js';
 import { coPartitionedAssigner } from './assigner.js';
 import type { ProcessorConfig } from './config.js';
-import { Engine, type SensorSnapshot, type WindowResult } from './engine.js';
+import { Engine, type EngineOptions, type SensorSnapshot, type WindowResult } from './engine.js';
 import type { GroupState, SessionEvent } from './sessions.js';
 
 /** An inference record (edgewave.inferences, JSON, keyed by group): one window, its features and its class. */
@@ -53,26 +53,84 @@ export interface ProcessorHandle {
   readonly sessionSink: SessionSinkHandle | null;
   /** Partition numbers this process holds now. */
   partitions(): number[];
-  stats(): { batches: number; frames: number; windows: number; sessionEvents: number; deadLetters: number; duplicates: number; aborted: number };
+  /** What committed transactions carried (and how many were aborted). */
+  stats(): Counts;
   stop(): Promise<void>;
 }
 
 const RESTORE_KEY = '__restore';
+
+/** Produce requests are kept below this size (brokers refuse record batches above 1 MiB by default). */
+const CHUNK_BYTES = 512 * 1024;
+
+interface Counts {
+  batches: number;
+  frames: number;
+  windows: number;
+  inferences: number;
+  sessionEvents: number;
+  deadLetters: number;
+  duplicates: number;
+  skipped: number;
+  aborted: number;
+}
+const zeroCounts = (): Counts => ({ batches: 0, frames: 0, windows: 0, inferences: 0, sessionEvents: 0, deadLetters: 0, duplicates: 0, skipped: 0, aborted: 0 });
 
 interface Worker {
   partition: number;
   engine: Engine;
   producer: Producer;
   ready: Promise<void>;
+  /** The partition's work, one piece at a time. */
+  chain: Promise<void>;
+  /** The open transaction: batches processed since the last commit, committed together. */
+  tx: Transaction | null;
+  txSince: number;
+  /** Per input topic: the offset the open transaction's first batch began at (where an abort goes back to) ... */
+  txStart: Map<string, string>;
+  /** ... and the offset after its last batch (what the commit stores). */
+  txNext: Map<string, string>;
+  dirtySensors: Set<string>;
+  dirtyGroups: Set<string>;
+  txCounts: Counts;
+  /** Failures in a row, for the pause before trying again. */
+  failures: number;
 }
 
-export async function startProcessor(config: ProcessorConfig, log: Logger = createLogger('processor', { level: config.logLevel })): Promise<ProcessorHandle> {
+/** The engine settings of a processor config (the live processor's and a replay's). */
+export function engineOptionsFor(config: ProcessorConfig, dsp: DspModule, model: ActivityModel | null): EngineOptions {
+  return {
+    dsp,
+    features: presetSettings(config.features.preset),
+    model,
+    sequencer: { maxPending: config.sequencer.maxPending, maxSpanUs: config.sequencer.maxSpanMs * 1000 },
+    sessions: {
+      minSensors: config.sessions.minSensors,
+      startAfterS: config.sessions.startAfterS,
+      idleGapS: config.sessions.idleGapS,
+      updateEveryS: config.sessions.updateEveryS,
+      summaries: [...config.sessions.summaries],
+      staleUs: config.sessions.staleMs * 1000,
+      ...(config.sessions.activeClasses ? { activeClasses: [...config.sessions.activeClasses] } : {}),
+    },
+  };
+}
+
+/** The layout the model is fed: the preset at 200 Hz (raw frames at other rates get features, not classes). */
+export function modelLayout(config: ProcessorConfig): FeatureLayout {
+  return featureLayout(parseFeatureConfig({ ...presetSettings(config.features.preset), sampleRate: 200 }));
+}
+
+export interface ProcessorOptions {
+  /** Called when the Kafka consumer stops for good (kafkajs gives up); the CLI exits so its supervisor restarts it. */
+  onFatal?: (err: Error) => void;
+}
+
+export async function startProcessor(config: ProcessorConfig, log: Logger = createLogger('processor', { level: config.logLevel }), options: ProcessorOptions = {}): Promise<ProcessorHandle> {
   const dsp: DspModule = await loadDsp();
-  const features = presetSettings(config.features.preset);
   let s3: S3Client | undefined;
   const s3Client = () => (s3 ??= createS3(config.s3));
-  // The layout the model is fed: the preset at 200 Hz (raw frames at other rates get features, not classes).
-  const layout = featureLayout(parseFeatureConfig({ ...features, sampleRate: 200 }));
+  const layout = modelLayout(config);
   const source = ModelSource.of(config.model.path, s3Client);
   const first = await source.read();
   let model = await ActivityModel.load(first.bytes, { layout, backend: config.model.backend });
@@ -107,25 +165,12 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     duplicates: counter('duplicates_total', 'frames dropped as already processed'),
     skipped: counter('skipped_total', 'missing frames given up on'),
     aborted: counter('aborted_total', 'transactions aborted (the batch is processed again)'),
+    commits: counter('commits_total', 'transactions committed'),
     modelReloads: counter('model_reloads_total', 'new model versions taken'),
   };
-  const counts = { batches: 0, frames: 0, windows: 0, sessionEvents: 0, deadLetters: 0, duplicates: 0, aborted: 0 };
+  const counts = zeroCounts();
 
-  const engineOptions = {
-    dsp,
-    features,
-    model,
-    sequencer: { maxPending: config.sequencer.maxPending, maxSpanUs: config.sequencer.maxSpanMs * 1000 },
-    sessions: {
-      minSensors: config.sessions.minSensors,
-      startAfterS: config.sessions.startAfterS,
-      idleGapS: config.sessions.idleGapS,
-      updateEveryS: config.sessions.updateEveryS,
-      summaries: [...config.sessions.summaries],
-      staleUs: config.sessions.staleMs * 1000,
-      ...(config.sessions.activeClasses ? { activeClasses: [...config.sessions.activeClasses] } : {}),
-    },
-  };
+  const engineOptions = engineOptionsFor(config, dsp, model);
 
   const workers = new Map<number, Worker>();
 
@@ -180,17 +225,33 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
 
   function takeOn(p: number): Worker {
     const producer = kafka.producer({ transactionalId: `${config.kafka.transactionalIdPrefix}-${p}`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: config.kafka.transactionTimeoutMs });
-    const w: Worker = { partition: p, engine: new Engine({ ...engineOptions, model }), producer, ready: Promise.resolve() };
+    const w: Worker = {
+      partition: p, engine: new Engine({ ...engineOptions, model }), producer, ready: Promise.resolve(), chain: Promise.resolve(),
+      tx: null, txSince: 0, txStart: new Map(), txNext: new Map(), dirtySensors: new Set(), dirtyGroups: new Set(), txCounts: zeroCounts(), failures: 0,
+    };
     w.ready = restore(w);
     w.ready.catch((err: unknown) => log.error({ partition: p, err: (err as Error).message }, 'restoring the partition failed'));
     workers.set(p, w);
     return w;
   }
 
+  /** Runs the work on one partition in order: batches, timed commits and hand-overs never interleave. */
+  function serial<T>(w: Worker, fn: () => Promise<T>): Promise<T> {
+    const next = w.chain.then(fn);
+    w.chain = next.then(() => {}, () => {});
+    return next;
+  }
+
   async function letGo(p: number): Promise<void> {
     const w = workers.get(p);
     workers.delete(p);
-    if (w) await w.producer.disconnect().catch(() => {});
+    if (!w) return;
+    await serial(w, async () => {
+      // What was not committed is the next owner's to process again.
+      await w.tx?.abort().catch(() => {});
+      w.tx = null;
+      await w.producer.disconnect().catch(() => {});
+    });
   }
 
   const decode = (msg: KafkaMessage, topic: string, partition: number): { frames: Frame[]; dead?: { code: string; message: string } } => {
@@ -206,7 +267,91 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     }
   };
 
+  /**
+   * Sends messages in produce requests of at most about `CHUNK_BYTES` each: kafkajs makes one record
+   * batch per partition per request, and the broker refuses batches above its message size limit.
+   */
+  async function sendChunked(tx: Transaction, topicMessages: { topic: string; messages: Message[] }[]): Promise<void> {
+    let chunk: { topic: string; messages: Message[] }[] = [];
+    let bytes = 0;
+    const flush = async () => {
+      if (chunk.length) await tx.sendBatch({ topicMessages: chunk, acks: -1 });
+      chunk = [];
+      bytes = 0;
+    };
+    for (const { topic, messages } of topicMessages) {
+      for (const msg of messages) {
+        const size = (msg.value?.length ?? 0) + (typeof msg.key === 'string' ? msg.key.length : (msg.key?.length ?? 0)) + 64;
+        if (bytes + size > CHUNK_BYTES) await flush();
+        let last = chunk.at(-1);
+        if (last?.topic !== topic) chunk.push((last = { topic, messages: [] }));
+        last.messages.push(msg);
+        bytes += size;
+      }
+    }
+    await flush();
+  }
+
+  /** Commits the partition's open transaction: the state it changed, the offsets after its batches, its outputs. */
+  async function commit(w: Worker): Promise<void> {
+    const tx = w.tx;
+    if (!tx) return;
+    const p = w.partition;
+    const state: Message[] = [
+      ...[...w.dirtySensors].map((id) => ({ key: `sensor:${id}`, value: JSON.stringify(w.engine.snapshotSensor(id)), partition: p })),
+      ...[...w.dirtyGroups].map((g) => ({ key: `group:${g}`, value: JSON.stringify(w.engine.snapshotGroup(g)), partition: p })),
+    ];
+    await sendChunked(tx, [{ topic: topics.processorState, messages: state }]);
+    await tx.sendOffsets({ consumerGroupId: config.kafka.groupId, topics: [...w.txNext].map(([topic, offset]) => ({ topic, partitions: [{ partition: p, offset }] })) });
+    await tx.commit();
+    const c = w.txCounts;
+    for (const k of Object.keys(counts) as (keyof Counts)[]) counts[k] += c[k];
+    m.batches.inc(c.batches);
+    m.frames.inc(c.frames);
+    m.windows.inc(c.windows);
+    m.inferences.inc(c.inferences);
+    m.sessionEvents.inc(c.sessionEvents);
+    m.deadLetters.inc(c.deadLetters);
+    m.duplicates.inc(c.duplicates);
+    m.skipped.inc(c.skipped);
+    m.commits.inc();
+    w.tx = null;
+    w.txStart.clear();
+    w.txNext.clear();
+    w.dirtySensors.clear();
+    w.dirtyGroups.clear();
+    w.txCounts = zeroCounts();
+    w.failures = 0;
+  }
+
+  /**
+   * A batch or a commit failed: the transaction is aborted, the consumer goes back to where it
+   * began, and the partition's state is rebuilt from the changelog, after a pause that grows with
+   * repeated failures.
+   */
+  async function fail(w: Worker, err: unknown, topic: string, batchStart?: string): Promise<void> {
+    counts.aborted++;
+    m.aborted.inc();
+    const p = w.partition;
+    log.warn({ partition: p, topic, err: (err as Error).message }, 'transaction failed: it is aborted, the partition state rebuilt from the changelog, and its batches processed again');
+    await w.tx?.abort().catch(() => {});
+    w.tx = null;
+    if (batchStart !== undefined && !w.txStart.has(topic)) w.txStart.set(topic, batchStart);
+    for (const [t, offset] of w.txStart) consumer.seek({ topic: t, partition: p, offset });
+    const failures = w.failures + 1;
+    workers.delete(p);
+    await w.producer.disconnect().catch(() => {});
+    await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** Math.min(failures, 6))));
+    const fresh = takeOn(p);
+    fresh.failures = failures;
+  }
+
   const consumer: Consumer = kafka.consumer({ groupId: config.kafka.groupId, partitionAssigners: [coPartitionedAssigner], readUncommitted: false, maxWaitTimeInMs: 100, sessionTimeout: config.kafka.sessionTimeoutMs, heartbeatInterval: Math.min(3000, config.kafka.sessionTimeoutMs / 5), rebalanceTimeout: 60_000 });
+  consumer.on(consumer.events.CRASH, (e) => {
+    const err = e.payload.error;
+    log.error({ err: err.message, restart: e.payload.restart }, e.payload.restart ? 'the Kafka consumer failed; kafkajs restarts it' : 'the Kafka consumer failed for good');
+    if (!e.payload.restart) options.onFatal?.(err);
+  });
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const assignment = e.payload.memberAssignment as Record<string, number[]>;
     const mine = new Set(Object.values(assignment).flat());
@@ -218,68 +363,80 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   async function eachBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
     const p = batch.partition;
     const w = workers.get(p) ?? takeOn(p);
-    await w.ready;
     if (!batch.messages.length || isStale()) return;
-    if (w.engine.currentModel !== model) w.engine.setModel(model);
-    const frames: Frame[] = [];
-    const dead: Message[] = [];
-    for (const msg of batch.messages) {
-      const r = decode(msg, batch.topic, p);
-      frames.push(...r.frames);
-      if (r.dead) {
-        dead.push({
-          key: msg.key,
-          value: msg.value,
-          headers: { 'ew-reason': r.dead.code, 'ew-message': r.dead.message.slice(0, 1000), 'ew-topic': batch.topic, 'ew-partition': String(p), 'ew-offset': msg.offset, 'ew-received-at': new Date().toISOString() },
+    try {
+      await w.ready;
+    } catch (err) {
+      await serial(w, () => (workers.get(p) === w ? fail(w, err, batch.topic, batch.firstOffset()!) : Promise.resolve()));
+      return;
+    }
+    await serial(w, async () => {
+      if (workers.get(p) !== w) return; // failed or handed over meanwhile: the batch comes again
+      if (w.engine.currentModel !== model) w.engine.setModel(model);
+      const frames: Frame[] = [];
+      const dead: Message[] = [];
+      for (const msg of batch.messages) {
+        const r = decode(msg, batch.topic, p);
+        for (const f of r.frames) frames.push(f);
+        if (r.dead) {
+          dead.push({
+            key: msg.key,
+            value: msg.value,
+            headers: { 'ew-reason': r.dead.code, 'ew-message': r.dead.message.slice(0, 1000), 'ew-topic': batch.topic, 'ew-partition': String(p), 'ew-offset': msg.offset, 'ew-received-at': new Date().toISOString() },
+          });
+        }
+      }
+      try {
+        const out = await w.engine.process(frames);
+        const classes = w.engine.currentModel?.info.classes;
+        const inferences: Message[] = out.windows.map((x) => ({ key: x.group, value: JSON.stringify({ ...x, ...(x.label ? { classes } : {}) } satisfies InferenceRecord) }));
+        const sessions: Message[] = out.sessions.map((ev) => ({ key: ev.session.group, value: JSON.stringify(ev satisfies SessionRecord) }));
+        if (!w.tx) {
+          w.tx = await w.producer.transaction();
+          w.txSince = Date.now();
+        }
+        if (!w.txStart.has(batch.topic)) w.txStart.set(batch.topic, batch.firstOffset()!);
+        await sendChunked(w.tx, [
+          { topic: topics.inferences, messages: inferences },
+          { topic: topics.sessions, messages: sessions },
+          { topic: topics.deadletter, messages: dead },
+        ]);
+        w.txNext.set(batch.topic, String(BigInt(batch.lastOffset()) + 1n));
+        for (const id of out.changedSensors) w.dirtySensors.add(id);
+        for (const g of out.changedGroups) w.dirtyGroups.add(g);
+        const c = w.txCounts;
+        c.batches++;
+        c.frames += frames.length;
+        c.windows += out.windows.length;
+        c.inferences += out.windows.filter((x) => x.label).length;
+        c.sessionEvents += out.sessions.length;
+        c.deadLetters += dead.length;
+        c.duplicates += out.duplicates;
+        c.skipped += out.skipped;
+        if (Date.now() - w.txSince >= config.kafka.commitIntervalMs) await commit(w);
+      } catch (err) {
+        await fail(w, err, batch.topic, batch.firstOffset()!);
+      }
+    });
+    await heartbeat();
+  }
+
+  // Transactions left open by a quiet partition are committed when they are due.
+  const commitTimer = setInterval(() => {
+    for (const w of workers.values()) {
+      if (w.tx && Date.now() - w.txSince >= config.kafka.commitIntervalMs) {
+        void serial(w, async () => {
+          if (workers.get(w.partition) !== w || !w.tx || Date.now() - w.txSince < config.kafka.commitIntervalMs) return;
+          try {
+            await commit(w);
+          } catch (err) {
+            await fail(w, err, 'commit');
+          }
         });
       }
     }
-    let tx;
-    try {
-      const out = await w.engine.process(frames);
-      const classes = w.engine.currentModel?.info.classes;
-      const inferences: Message[] = out.windows.map((x) => ({ key: x.group, value: JSON.stringify({ ...x, ...(x.label ? { classes } : {}) } satisfies InferenceRecord) }));
-      const sessions: Message[] = out.sessions.map((ev) => ({ key: ev.session.group, value: JSON.stringify(ev satisfies SessionRecord) }));
-      const state: Message[] = [
-        ...out.changedSensors.map((id) => ({ key: `sensor:${id}`, value: JSON.stringify(w.engine.snapshotSensor(id)), partition: p })),
-        ...out.changedGroups.map((g) => ({ key: `group:${g}`, value: JSON.stringify(w.engine.snapshotGroup(g)), partition: p })),
-      ];
-      tx = await w.producer.transaction();
-      const topicMessages = [
-        { topic: topics.inferences, messages: inferences },
-        { topic: topics.sessions, messages: sessions },
-        { topic: topics.processorState, messages: state },
-        { topic: topics.deadletter, messages: dead },
-      ].filter((t) => t.messages.length);
-      if (topicMessages.length) await tx.sendBatch({ topicMessages, acks: -1 });
-      await tx.sendOffsets({ consumerGroupId: config.kafka.groupId, topics: [{ topic: batch.topic, partitions: [{ partition: p, offset: String(Number(batch.lastOffset()) + 1) }] }] });
-      await tx.commit();
-      counts.batches++;
-      counts.frames += frames.length;
-      counts.windows += out.windows.length;
-      counts.sessionEvents += out.sessions.length;
-      counts.deadLetters += dead.length;
-      counts.duplicates += out.duplicates;
-      m.batches.inc();
-      m.frames.inc(frames.length);
-      m.windows.inc(out.windows.length);
-      m.inferences.inc(out.windows.filter((x) => x.label).length);
-      m.sessionEvents.inc(out.sessions.length);
-      m.deadLetters.inc(dead.length);
-      m.duplicates.inc(out.duplicates);
-      m.skipped.inc(out.skipped);
-      await heartbeat();
-    } catch (err) {
-      counts.aborted++;
-      m.aborted.inc();
-      log.warn({ partition: p, topic: batch.topic, err: (err as Error).message }, 'batch failed: its transaction is aborted, the partition state rebuilt, and the batch processed again');
-      await tx?.abort().catch(() => {});
-      // The engine saw this batch: throw it away and rebuild from what was committed.
-      await letGo(p);
-      takeOn(p);
-      throw err;
-    }
-  }
+  }, Math.max(5, Math.min(200, config.kafka.commitIntervalMs / 2)));
+  commitTimer.unref();
 
   /** Takes a new model version when the source has one; engines switch at their next batch. */
   async function reloadModel(): Promise<boolean> {
@@ -324,7 +481,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     mongo = new MongoClient(config.mongodb.url, { serverSelectionTimeoutMS: 10_000 });
     await mongo.connect();
     const store = await SessionStore.open(mongo.db(config.mongodb.database), config.mongodb.collection);
-    sessionSink = await startSessionSink({ kafka, groupId: config.mongodb.groupId ?? `${config.kafka.groupId}-sessions`, topic: topics.sessions, store, log });
+    sessionSink = await startSessionSink({ kafka, groupId: config.mongodb.groupId ?? `${config.kafka.groupId}-sessions`, topic: topics.sessions, store, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs });
   }
   let archiver: ArchiverHandle | null = null;
   if (config.archive) {
@@ -336,6 +493,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       location: parseS3Url(config.archive.url),
       flushBytes: config.archive.flushBytes,
       flushMs: config.archive.flushS * 1000,
+      sessionTimeoutMs: config.kafka.sessionTimeoutMs,
       featureNames: (id, width) => {
         const names = namesByLayout.get(id);
         return names?.length === width ? names : undefined;
@@ -369,6 +527,10 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     stop() {
       return (stopped ??= (async () => {
         if (reloadTimer) clearInterval(reloadTimer);
+        // Fetch no more, commit what is open, then leave the group.
+        consumer.pause([{ topic: topics.raw }, { topic: topics.features }]);
+        await Promise.all([...workers.values()].map((w) => serial(w, () => commit(w)).catch((err: unknown) => log.warn({ partition: w.partition, err: (err as Error).message }, 'committing at stop failed; the next owner processes those batches again'))));
+        clearInterval(commitTimer);
         await consumer.disconnect().catch(() => {});
         for (const p of [...workers.keys()]) await letGo(p);
         await sessionSink?.stop();

@@ -17,6 +17,11 @@ import { decodeBatch, decodeFrame, isBatch, isEdgewaveError, type Frame, type Lo
 import { joinKey, type S3Location } from '../common/s3.js';
 import { framesToParquet, partsOf, type ArchiveRange } from './archive.js';
 
+/** kafkajs consumer timeouts for a session timeout (heartbeats at a fifth of it). */
+export function sessionTimeouts(ms: number | undefined): { sessionTimeout?: number; heartbeatInterval?: number } {
+  return ms ? { sessionTimeout: ms, heartbeatInterval: Math.min(3000, Math.floor(ms / 5)) } : {};
+}
+
 export const PLAN_PREFIX = 'ew-archive-plan:';
 
 export interface ArchiverOptions {
@@ -29,6 +34,8 @@ export interface ArchiverOptions {
   flushBytes: number;
   /** ... or when its oldest record waited this long. */
   flushMs: number;
+  /** The consumer's session timeout (how soon a dead archiver's partitions move on). */
+  sessionTimeoutMs?: number;
   /** Feature names for a layout, for the columns (unknown layouts get f0, f1, ...). */
   featureNames?: (layoutId: number, width: number) => readonly string[] | undefined;
   log: Logger;
@@ -68,7 +75,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
   const stats: ArchiverStats = { flushes: 0, objects: 0, frames: 0, bytes: 0, duplicates: 0, unreadable: 0 };
   const buffers = new Map<string, Buffer_>();
   let generation = 0;
-  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, maxWaitTimeInMs: 500, maxBytesPerPartition: 4 << 20 });
+  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, maxWaitTimeInMs: 500, maxBytesPerPartition: 1 << 20, maxBytes: 4 << 20, ...sessionTimeouts(o.sessionTimeoutMs) });
   const admin = o.kafka.admin();
   await admin.connect();
 

@@ -7,6 +7,7 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../../protocol/index.js';
 import type { SessionEvent } from '../processor/sessions.js';
+import { sessionTimeouts } from './archiver.js';
 import type { SessionStore } from './sessions-store.js';
 
 export interface SessionSinkOptions {
@@ -15,6 +16,8 @@ export interface SessionSinkOptions {
   topic: string;
   store: SessionStore;
   log: Logger;
+  /** The consumer's session timeout (how soon a dead sink's partitions move on). */
+  sessionTimeoutMs?: number;
 }
 
 export interface SessionSinkHandle {
@@ -29,7 +32,7 @@ function isSessionEvent(x: unknown): x is SessionEvent {
 
 export async function startSessionSink(o: SessionSinkOptions): Promise<SessionSinkHandle> {
   const stats = { events: 0, written: 0, unreadable: 0 };
-  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, maxWaitTimeInMs: 200 });
+  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, maxWaitTimeInMs: 200, ...sessionTimeouts(o.sessionTimeoutMs) });
 
   async function eachBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
     if (isStale() || !batch.messages.length) return;

@@ -139,4 +139,25 @@ describe('processor engine', () => {
     expect(joined.map((w) => w.scores)).toEqual(whole.windows.map((w) => w.scores));
     expect([...a.sessions, ...rest.sessions]).toEqual(whole.sessions);
   });
+
+  it('a new model of the same shapes keeps each sensor\'s model state; a model of other shapes starts every sensor afresh', async () => {
+    const raw = sent.filter((f) => f.kind === 'raw');
+    const half = Math.floor(raw.length / 2);
+    const whole = await runAll(raw);
+    // The same model loaded again: a new session, the same shapes; the state carries over.
+    const a = await runAll(raw.slice(0, half));
+    const again = await ActivityModel.load(readFileSync(new URL('../../../cloud/model/activity-gru.onnx', import.meta.url)), { layout: featureLayout(parseFeatureConfig({ ...FEATURE_PRESETS.uplink, sampleRate: RATE })) });
+    expect(a.engine.setModel(again)).toBe(true);
+    expect(a.engine.currentModel).toBe(again);
+    const rest = await runAll(raw.slice(half), a.engine);
+    expect([...a.windows, ...rest.windows].map((w) => w.scores)).toEqual(whole.windows.map((w) => w.scores));
+    // No model, then the model again: shapes differ from nothing, so every sensor starts afresh,
+    // and the first window after that is classified as a fresh engine would.
+    const b = await runAll(raw.slice(0, half));
+    expect(b.engine.setModel(null)).toBe(false);
+    expect(b.engine.setModel(again)).toBe(false);
+    const snap = b.engine.snapshotSensor(raw[0]!.sensorId)!;
+    expect(snap.modelState).toBeNull();
+    await again.close();
+  });
 });

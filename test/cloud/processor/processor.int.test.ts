@@ -4,7 +4,7 @@
 // processors sharing the partitions through rebalances still produce everything exactly once; a
 // record that is no frame goes to the dead-letter topic and processing goes on.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -276,6 +276,25 @@ need('processor on real Kafka', () => {
       const byId = new Map(input.map((f) => [id(f), f]));
       for (const f of archived.frames) expect({ ...f, data: Array.from(f.data) }).toEqual({ ...byId.get(id(f))!, data: Array.from(byId.get(id(f))!.data) });
       expect(archived.objects).toBeGreaterThan(5);
+
+      // Replay: the archive through the same engine gives the same windows, classes and sessions.
+      const out = join(dir, `${name}-replay.jsonl`);
+      const t0 = Math.min(...input.map((f) => f.t0));
+      const t1 = Math.max(...input.map((f) => f.t0)) + 1;
+      const r = spawnSync(process.execPath, [join(root, 'bin/edgewave.js'), 'processor', 'replay', '--config', file, '--since', new Date(Math.floor(t0 / 1000)).toISOString(), '--until', new Date(Math.ceil(t1 / 1000)).toISOString(), '--to', `jsonl:${out}`], { encoding: 'utf8', timeout: 120_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`${archived.objects} objects from s3://${name}/archive, ${input.length} frames → ${expected.size} windows`));
+      const replayed = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; value: { sensorId: string; t0: number; label: string } & SessionEvent });
+      const replayLabels = new Map(replayed.filter((x) => x.type === 'inference').map((x) => [`${x.value.sensorId}@${x.value.t0}`, x.value.label]));
+      expect(replayLabels).toEqual(labels);
+      const replaySessions = new Map<string, SessionEvent[]>();
+      for (const x of replayed.filter((x) => x.type === 'session')) {
+        const e = x.value as SessionEvent;
+        let list = replaySessions.get(e.session.group);
+        if (!list) replaySessions.set(e.session.group, (list = []));
+        list.push(e);
+      }
+      expect(Object.fromEntries(replaySessions)).toEqual(Object.fromEntries(reference));
     } finally {
       current.proc.kill('SIGTERM');
       await new Promise((r) => (current.proc.exitCode !== null || current.proc.signalCode !== null ? r(null) : current.proc.once('exit', r)));
