@@ -11,7 +11,8 @@
 //             every window is classified, so this measures inference.
 // For each, the bare consumer reads the topic, then a fresh processor group processes it; rates
 // are taken between the first and the last committed progress (group joins not counted).
-// Run: npm run bench:processor [-- --json]   (EW_BENCH_SENSORS=1000, EW_BENCH_CPU=1 the core)
+// Run: npm run bench:processor [-- --json]   (EW_BENCH_SENSORS=1000, EW_BENCH_CPU=1 the core,
+// EW_BENCH_NODE_ARGS node flags for the processor, e.g. --cpu-prof)
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -134,6 +135,7 @@ interface ProcessorRun {
   inferencesPerS: number;
   seconds: number;
   rssMb: number;
+  heapMb: number;
 }
 
 function metric(text: string, name: string): number {
@@ -161,7 +163,7 @@ async function processorRun(input: string, label: string): Promise<ProcessorRun>
   };
   const file = join(dir, `${label}.json`);
   writeFileSync(file, JSON.stringify(config));
-  const [cmd, args] = pinned([process.execPath, join(root, 'bin/edgewave.js'), 'processor', '--config', file]);
+  const [cmd, args] = pinned([process.execPath, ...(process.env.EW_BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []), join(root, 'bin/edgewave.js'), 'processor', '--config', file]);
   const child: ChildProcess = spawn(cmd, args, { cwd: root, stdio: ['ignore', process.env.EW_BENCH_VERBOSE ? 'inherit' : 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => process.env.EW_BENCH_VERBOSE && process.stderr.write(d));
@@ -179,6 +181,7 @@ async function processorRun(input: string, label: string): Promise<ProcessorRun>
   let first: Point | null = null;
   let last: Point | null = null;
   let rss = 0;
+  let heap = 0;
   const deadline = Date.now() + 15 * 60_000;
   for (;;) {
     await new Promise((r) => setTimeout(r, 250));
@@ -187,6 +190,7 @@ async function processorRun(input: string, label: string): Promise<ProcessorRun>
     const text = await (await fetch(`${url}/metrics`)).text();
     const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
     rss = Math.max(rss, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+    heap = Math.max(heap, metric(text, 'nodejs_heap_size_used_bytes') / 2 ** 20);
     const point = { t: performance.now(), frames: metric(text, 'frames_total'), windows: metric(text, 'windows_total'), inferences: metric(text, 'inferences_total'), records: done };
     if (!first && done > 0n) first = point;
     if (Math.floor(point.t / 5000) !== Math.floor((last?.t ?? 0) / 5000)) say(`  ${label}: ${done}/${total} records committed, ${point.windows} windows`);
@@ -205,6 +209,7 @@ async function processorRun(input: string, label: string): Promise<ProcessorRun>
     inferencesPerS: (last!.inferences - first!.inferences) / s,
     seconds: s,
     rssMb: rss,
+    heapMb: heap,
   };
 }
 
@@ -224,10 +229,10 @@ try {
   const pr = await processorRun(rawTopic, 'raw');
   const samplesPerFrame = raw.samples / raw.frames;
   const rawSamplesPerS = pr.framesPerS * samplesPerFrame;
-  say(`processor, raw: ${pr.recordsPerS.toFixed(0)} records/s, ${rawSamplesPerS.toFixed(0)} samples/s (${(rawSamplesPerS / (SENSORS * RATE)).toFixed(2)}x real time), ${pr.windowsPerS.toFixed(0)} windows/s, RSS ${pr.rssMb.toFixed(0)} MB`);
+  say(`processor, raw: ${pr.recordsPerS.toFixed(0)} records/s, ${rawSamplesPerS.toFixed(0)} samples/s (${(rawSamplesPerS / (SENSORS * RATE)).toFixed(2)}x real time), ${pr.windowsPerS.toFixed(0)} windows/s, RSS ${pr.rssMb.toFixed(0)} MB (heap used ${pr.heapMb.toFixed(0)} MB)`);
   const bareFeat = await bareConsumer(featTopic, feats.records.length);
   const pf = await processorRun(featTopic, 'features');
-  say(`processor, features: ${pf.inferencesPerS.toFixed(0)} inferences/s (bare consumer ${bareFeat.msgsPerS.toFixed(0)} records/s, processor ${pf.recordsPerS.toFixed(0)})`);
+  say(`processor, features: ${pf.inferencesPerS.toFixed(0)} inferences/s (bare consumer ${bareFeat.msgsPerS.toFixed(0)} records/s, processor ${pf.recordsPerS.toFixed(0)}), RSS ${pf.rssMb.toFixed(0)} MB (heap used ${pf.heapMb.toFixed(0)} MB)`);
 
   const result = {
     sensors: SENSORS,

@@ -253,9 +253,9 @@ export class Engine {
       if (w.label === undefined) continue;
       let g = this.groups.get(w.group);
       if (!g) this.groups.set(w.group, (g = newGroupState()));
-      const names = this.model?.info.featureNames ?? [];
+      // Only the features sessions read: the summaries and the activity feature.
       const features: Record<string, number> = {};
-      names.forEach((n, i) => (features[n] = w.features[i]!));
+      for (const [name, i] of this.sessionFeatures()) features[name] = w.features[i]!;
       out.sessions.push(
         ...observe(g, { sensorId: w.sensorId, group: w.group, t0: w.t0, t1: w.t1, stepS: this.stepS(w), label: w.label, score: Math.max(...w.scores!), features }, this.o.sessions, this.model!.info.classes),
       );
@@ -263,6 +263,17 @@ export class Engine {
     }
     for (const id of perSensor.keys()) changed.add(id);
     out.changedGroups = [...groupsChanged];
+  }
+
+  private sessionFeaturesOf: { model: ActivityModel | null; list: [string, number][] } | null = null;
+  /** Names and positions (in the model's features) of the features sessions read. */
+  private sessionFeatures(): [string, number][] {
+    if (this.sessionFeaturesOf?.model !== this.model) {
+      const names = this.model?.info.featureNames ?? [];
+      const wanted = new Set([...this.o.sessions.summaries, ...(this.o.sessions.activeFeature ? [this.o.sessions.activeFeature.name] : [])]);
+      this.sessionFeaturesOf = { model: this.model, list: names.flatMap((n, i): [string, number][] => (wanted.has(n) ? [[n, i]] : [])) };
+    }
+    return this.sessionFeaturesOf.list;
   }
 
   private stepS(w: WindowResult): number {

@@ -60,6 +60,26 @@ export interface ProcessorHandle {
 
 const RESTORE_KEY = '__restore';
 
+/** Numbers as JSON writes them (non-finite as null), comma-separated. */
+function numbersJson(values: readonly number[]): string {
+  let s = '';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    s += (i ? ',' : '') + (Number.isFinite(v) ? String(v) : 'null');
+  }
+  return s;
+}
+
+/**
+ * The JSON of an inference record, written directly (this runs for every window): the same value
+ * JSON.stringify gives for the window with `classes` added when it was classified.
+ */
+export function inferenceJson(x: WindowResult, classesJson: string): string {
+  let s = `{"sensorId":${JSON.stringify(x.sensorId)},"gatewayId":${JSON.stringify(x.gatewayId)},"group":${JSON.stringify(x.group)},"seq":${x.seq},"t0":${x.t0},"t1":${x.t1},"sampleRate":${x.sampleRate},"hop":${x.hop},"layoutId":${x.layoutId},"source":"${x.source}","features":[${numbersJson(x.features)}]`;
+  if (x.label !== undefined) s += `,"label":${JSON.stringify(x.label)},"scores":[${numbersJson(x.scores ?? [])}],"classes":${classesJson}`;
+  return `${s}}`;
+}
+
 /** Produce requests are kept below this size (brokers refuse record batches above 1 MiB by default). */
 const CHUNK_BYTES = 512 * 1024;
 
@@ -389,7 +409,8 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       try {
         const out = await w.engine.process(frames);
         const classes = w.engine.currentModel?.info.classes;
-        const inferences: Message[] = out.windows.map((x) => ({ key: x.group, value: JSON.stringify({ ...x, ...(x.label ? { classes } : {}) } satisfies InferenceRecord) }));
+        const classesJson = JSON.stringify(classes ?? []);
+        const inferences: Message[] = out.windows.map((x) => ({ key: x.group, value: inferenceJson(x, classesJson) }));
         const sessions: Message[] = out.sessions.map((ev) => ({ key: ev.session.group, value: JSON.stringify(ev satisfies SessionRecord) }));
         if (!w.tx) {
           w.tx = await w.producer.transaction();

@@ -93,12 +93,25 @@ export function newGroupState(): GroupState {
   return { latest: {}, candidateSince: null, lastActive: null, session: null, lastUpdateEmit: 0, pendingUpdate: false };
 }
 
-const argmax = (h: Record<string, number>): string => Object.entries(h).reduce((best, [k, v]) => (v > best[1] || (v === best[1] && k < best[0]) ? [k, v] : best), ['', -1] as [string, number])[0];
+/** The key with the largest value (ties: the smallest key). */
+function argmax<T>(h: Record<string, T>, value: (t: T) => number): string {
+  let best = '';
+  let bestV = -1;
+  for (const k in h) {
+    const v = value(h[k]!);
+    if (v > bestV || (v === bestV && k < best)) {
+      best = k;
+      bestV = v;
+    }
+  }
+  return best;
+}
+const itself = (n: number) => n;
+const windowsOf = (l: { windows: number }) => l.windows;
 
 function isActive(o: Observation, opts: SessionOptions, classes: readonly string[]): boolean {
   if (opts.activeFeature) return (o.features[opts.activeFeature.name] ?? -Infinity) > opts.activeFeature.above;
-  const active = opts.activeClasses ?? classes.slice(1);
-  return active.includes(o.label);
+  return opts.activeClasses ? opts.activeClasses.includes(o.label) : classes.indexOf(o.label) > 0;
 }
 
 function addStat(s: Stat | undefined, x: number): Stat {
@@ -122,7 +135,7 @@ function count(session: Session, o: Observation, opts: SessionOptions): void {
   a.windows++;
   a.durationS += o.stepS;
   a.labels[o.label] = (a.labels[o.label] ?? 0) + 1;
-  a.dominant = argmax(a.labels);
+  a.dominant = argmax(a.labels, itself);
   for (const name of opts.summaries) {
     const v = o.features[name];
     if (v !== undefined && Number.isFinite(v)) a.stats[name] = addStat(a.stats[name], v);
@@ -130,7 +143,7 @@ function count(session: Session, o: Observation, opts: SessionOptions): void {
   const l = (session.labels[o.label] ??= { windows: 0, durationS: 0 });
   l.windows++;
   l.durationS += o.stepS;
-  session.dominant = argmax(Object.fromEntries(Object.entries(session.labels).map(([k, v]) => [k, v.windows])));
+  session.dominant = argmax(session.labels, windowsOf);
 }
 
 const copy = (s: Session): Session => JSON.parse(JSON.stringify(s)) as Session;
@@ -156,9 +169,17 @@ export function observe(g: GroupState, o: Observation, opts: SessionOptions, cla
     g.pendingUpdate = false;
   }
 
-  const together = Object.values(g.latest).filter((s) => s.active && now - s.t1 <= opts.staleUs).length;
-  if (together >= opts.minSensors) g.candidateSince ??= o.t0;
-  else if (!g.session) g.candidateSince = null;
+  // While a session runs its start time is set; otherwise count the sensors active together (this
+  // runs for every window of every sensor: no arrays, and no further than the threshold).
+  if (!g.session || g.candidateSince === null) {
+    let together = 0;
+    for (const id in g.latest) {
+      const s = g.latest[id]!;
+      if (s.active && now - s.t1 <= opts.staleUs && ++together >= opts.minSensors) break;
+    }
+    if (together >= opts.minSensors) g.candidateSince ??= o.t0;
+    else if (!g.session) g.candidateSince = null;
+  }
 
   if (!g.session && g.candidateSince !== null && now - g.candidateSince >= opts.startAfterS * 1e6) {
     const start = g.candidateSince;
