@@ -11,6 +11,9 @@
 //             every window is classified, so this measures inference.
 // For each, the bare consumer reads the topic, then a fresh processor group processes it; rates
 // are taken between the first and the last committed progress (group joins not counted).
+// Then the raw input again, published at the sensors' own pace (one flush per 50 ms): the
+// processor's CPU share and RSS at 1,000 live sensors, and each window's delay from the flush
+// holding its last sample to a read_committed reader of the inference topic.
 // Run: npm run bench:processor [-- --json]   (EW_BENCH_SENSORS=1000, EW_BENCH_CPU=1 the core,
 // EW_BENCH_NODE_ARGS node flags for the processor, e.g. --cpu-prof)
 
@@ -32,6 +35,8 @@ const RAW_S = Number(process.env.EW_BENCH_RAW_S ?? 20);
 const FEATURES_S = Number(process.env.EW_BENCH_FEATURES_S ?? 240);
 const CPU = process.env.EW_BENCH_CPU ?? '1';
 const RATE = 200;
+/** Sample time of the first sample, µs. */
+const T0 = 1_795_000_000_000_000;
 const PARTITIONS = 4;
 const root = new URL('..', import.meta.url).pathname;
 const say = (s: string) => (json ? process.stderr : process.stdout).write(`${s}\n`);
@@ -49,16 +54,16 @@ const dir = mkdtempSync(join(tmpdir(), 'edgewave-bench-processor-'));
 const run = `bench-${Date.now().toString(36)}`;
 
 /** Records of `seconds` of simulated sensors in one mode: one batch per group per 50 ms flush. */
-async function makeInput(mode: 'raw' | 'features', seconds: number): Promise<{ records: { key: string; value: Buffer }[]; frames: number; samples: number; windows: number }> {
+async function makeInput(mode: 'raw' | 'features', seconds: number): Promise<{ records: { key: string; value: Buffer; flush: number }[]; frames: number; samples: number; windows: number }> {
   const dsp = await loadDsp();
   const p = new Pipeline({ gatewayId: 'gw-bench', topicRoot: 'edgewave', dsp, seq: SeqStore.open(join(dir, `seq-${mode}.json`)), capacity: SENSORS, features: presetSettings('uplink') });
   const sim = new Simulator({ sensors: SENSORS, sampleRate: RATE, seed: 11, groups: 5, dropoutsPerHour: 0, meanDwellS: 20 });
   for (const x of sim.sensors) p.register({ sensorId: x.sensorId, group: x.group, sampleRate: RATE, mode, decimate: 1 });
-  const records: { key: string; value: Buffer }[] = [];
+  const records: { key: string; value: Buffer; flush: number }[] = [];
   let frames = 0;
   let samples = 0;
   let windows = 0;
-  const t0 = 1_795_000_000_000_000;
+  const t0 = T0;
   for (let k = 0; k < (seconds * RATE) / 10; k++) {
     const st = sim.next(10);
     sim.sensors.forEach((x, i) => p.add(x.sensorId, st.samples[i]!, t0 + k * 50_000));
@@ -73,7 +78,7 @@ async function makeInput(mode: 'raw' | 'features', seconds: number): Promise<{ r
         else windows += f.count;
       }
     }
-    for (const [group, fs] of byGroup) records.push({ key: group, value: Buffer.from(encodeBatch(fs)) });
+    for (const [group, fs] of byGroup) records.push({ key: group, value: Buffer.from(encodeBatch(fs)), flush: k });
   }
   return { records, frames, samples, windows };
 }
@@ -143,8 +148,22 @@ function metric(text: string, name: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-/** One processor (pinned) over `input` from the start, until its committed offsets reach the end. */
-async function processorRun(input: string, label: string): Promise<ProcessorRun> {
+interface Child {
+  child: ChildProcess;
+  url: string;
+  groupId: string;
+  topics: Record<'raw' | 'features' | 'inferences' | 'sessions' | 'deadletter' | 'processorState', string>;
+}
+
+/** Peak RSS so far and CPU seconds of a process, from /proc. */
+function procStats(pid: number): { rssMb: number; cpuS: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return { rssMb: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024, cpuS: (Number(stat[11]) + Number(stat[12])) / 100 };
+}
+
+/** Starts one processor (pinned) over `input` in a group of its own; resolves once it serves /metrics. */
+async function startChild(input: string, label: string): Promise<Child> {
   const topics = { raw: `${run}.${label}.raw`, features: `${run}.${label}.features`, inferences: `${run}.${label}.inferences`, sessions: `${run}.${label}.sessions`, deadletter: `${run}.${label}.deadletter`, processorState: `${run}.${label}.state` };
   const copyTo = input.endsWith('.raw') ? 'raw' : 'features';
   await admin.createTopics({
@@ -175,6 +194,12 @@ async function processorRun(input: string, label: string): Promise<ProcessorRun>
     });
     child.once('exit', (code) => reject(new Error(`processor exited ${code}: ${err}`)));
   });
+  return { child, url, groupId, topics: { ...topics, [copyTo]: input } };
+}
+
+/** One processor over `input` from the start, until its committed offsets reach the end. */
+async function processorRun(input: string, label: string): Promise<ProcessorRun> {
+  const { child, url, groupId } = await startChild(input, label);
   const end = await endOffsets(input);
   const total = [...end.values()].reduce((a, b) => a + b, 0n);
   type Point = { t: number; frames: number; windows: number; inferences: number; records: bigint };
@@ -188,8 +213,7 @@ async function processorRun(input: string, label: string): Promise<ProcessorRun>
     const [offs] = await admin.fetchOffsets({ groupId, topics: [input] });
     const done = (offs?.partitions ?? []).reduce((n, p) => n + (Number(p.offset) > 0 ? BigInt(p.offset) : 0n), 0n);
     const text = await (await fetch(`${url}/metrics`)).text();
-    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-    rss = Math.max(rss, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+    rss = Math.max(rss, procStats(child.pid!).rssMb);
     heap = Math.max(heap, metric(text, 'nodejs_heap_size_used_bytes') / 2 ** 20);
     const point = { t: performance.now(), frames: metric(text, 'frames_total'), windows: metric(text, 'windows_total'), inferences: metric(text, 'inferences_total'), records: done };
     if (!first && done > 0n) first = point;
@@ -213,6 +237,73 @@ async function processorRun(input: string, label: string): Promise<ProcessorRun>
   };
 }
 
+interface LiveRun {
+  windows: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  cpu: number;
+  rssMb: number;
+}
+
+/**
+ * The processor at the sensors' own pace: the raw records published as an edge fleet would, one
+ * flush every 50 ms, while a read_committed reader of the inference topic measures each window's
+ * delay from the moment its last sample was flushed to the moment the reader has it.
+ */
+async function liveRun(records: { key: string; value: Buffer; flush: number }[]): Promise<LiveRun> {
+  const input = `${run}.live.raw`;
+  await admin.createTopics({ topics: [{ topic: input, numPartitions: PARTITIONS }], waitForLeaders: true });
+  const { child, topics } = await startChild(input, 'live');
+  const delays: number[] = [];
+  const reader = kafka.consumer({ groupId: `${run}-live-reader`, readUncommitted: false, maxWaitTimeInMs: 20 });
+  await reader.connect();
+  await reader.subscribe({ topic: topics.inferences, fromBeginning: true });
+  let start = 0;
+  await reader.run({
+    eachBatch: async ({ batch }) => {
+      const now = performance.now();
+      for (const m of batch.messages) {
+        const w = JSON.parse(m.value!.toString()) as { t1: number };
+        // The window's last sample is in the flush that ends at or after t1.
+        const flushEnd = Math.ceil((w.t1 - T0) / 50_000) * 50;
+        delays.push(now - (start + flushEnd));
+      }
+    },
+  });
+  await new Promise((r) => setTimeout(r, 3000)); // the reader joins its group
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const before = procStats(child.pid!);
+  let rss = before.rssMb;
+  start = performance.now();
+  const byFlush = new Map<number, { key: string; value: Buffer }[]>();
+  for (const r of records) {
+    let list = byFlush.get(r.flush);
+    if (!list) byFlush.set(r.flush, (list = []));
+    list.push({ key: r.key, value: r.value });
+  }
+  const flushes = [...byFlush.keys()].sort((a, b) => a - b);
+  for (const k of flushes) {
+    // Flush k holds samples up to (k + 1) * 50 ms.
+    const due = start + (k + 1) * 50;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await producer.send({ topic: input, acks: -1, messages: byFlush.get(k)! });
+    if (k % 20 === 0) rss = Math.max(rss, procStats(child.pid!).rssMb);
+  }
+  const after = procStats(child.pid!);
+  const seconds = (performance.now() - start) / 1000;
+  await new Promise((r) => setTimeout(r, 3000));
+  await producer.disconnect();
+  await reader.disconnect();
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  const sorted = delays.slice().sort((a, b) => a - b);
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+  return { windows: delays.length, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: sorted.at(-1) ?? NaN, cpu: (after.cpuS - before.cpuS) / seconds, rssMb: Math.max(rss, after.rssMb) };
+}
+
 try {
   say(`bench:processor: ${SENSORS} sensors x ${RATE} Hz, ${RAW_S} s raw and ${FEATURES_S} s of edge features, processor and bare consumer pinned to CPU ${hasTaskset ? CPU : '(taskset missing: not pinned)'}`);
   const raw = await makeInput('raw', RAW_S);
@@ -234,6 +325,9 @@ try {
   const pf = await processorRun(featTopic, 'features');
   say(`processor, features: ${pf.inferencesPerS.toFixed(0)} inferences/s (bare consumer ${bareFeat.msgsPerS.toFixed(0)} records/s, processor ${pf.recordsPerS.toFixed(0)}), RSS ${pf.rssMb.toFixed(0)} MB (heap used ${pf.heapMb.toFixed(0)} MB)`);
 
+  const live = await liveRun(raw.records);
+  say(`processor, live (raw at the sensors' pace): ${live.windows} windows, delay from flush to read_committed reader p50 ${live.p50Ms.toFixed(0)} ms, p99 ${live.p99Ms.toFixed(0)} ms; ${(live.cpu * 100).toFixed(0)}% of a core, RSS ${live.rssMb.toFixed(0)} MB`);
+
   const result = {
     sensors: SENSORS,
     rate_hz: RATE,
@@ -248,6 +342,11 @@ try {
     features_bare_consumer_msgs_per_s: Math.round(bareFeat.msgsPerS),
     features_ratio: +(pf.recordsPerS / bareFeat.msgsPerS).toFixed(3),
     rss_mb: Math.round(Math.max(pr.rssMb, pf.rssMb)),
+    live_rss_mb: Math.round(live.rssMb),
+    live_cpu: +live.cpu.toFixed(3),
+    live_windows: live.windows,
+    live_p50_ms: Math.round(live.p50Ms),
+    live_p99_ms: Math.round(live.p99Ms),
     pinned_cpu: hasTaskset ? CPU : null,
   };
   if (json) console.log(JSON.stringify(result));
@@ -262,7 +361,11 @@ try {
       ['bare consumer records/s (raw)', result.bare_consumer_msgs_per_s, ''],
       ['ratio (processor / bare)', result.ratio, '>= 0.5'],
       ['features ratio', result.features_ratio, ''],
-      ['RSS MB (peak)', result.rss_mb, '<= 300'],
+      ['RSS MB (peak, catching up)', result.rss_mb, ''],
+      ['RSS MB (peak, live 1,000 sensors)', result.live_rss_mb, '<= 300'],
+      ['CPU (live, share of one core)', result.live_cpu, ''],
+      ['live window delay p50 ms', result.live_p50_ms, ''],
+      ['live window delay p99 ms', result.live_p99_ms, ''],
     ];
     for (const [k, v, t] of rows) console.log(`${k.padEnd(34)} ${String(v).padStart(12)} ${t.padStart(10)}`);
   }
