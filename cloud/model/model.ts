@@ -116,9 +116,15 @@ export class ActivityModel {
     if (features.length !== batch * f || state.length !== batch * h) {
       throw new ModelError('EW_MODEL_CONTRACT', `run: expected ${batch} x ${f} features and ${batch} x ${h} state values, got ${features.length} and ${state.length}`);
     }
-    const out = await this.session.run({ features: new this.ort.Tensor('float32', features, [batch, f]), state: new this.ort.Tensor('float32', state, [batch, h]) });
+    // One run at a time: callers (the processor's partitions) may overlap, and not every backend
+    // takes concurrent runs of one session.
+    const run = this.queue.then(() => this.session.run({ features: new this.ort.Tensor('float32', features, [batch, f]), state: new this.ort.Tensor('float32', state, [batch, h]) }));
+    this.queue = run.then(() => {}, () => {});
+    const out = await run;
     return { scores: out.scores!.data as Float32Array, nextState: out.next_state!.data as Float32Array };
   }
+
+  private queue: Promise<void> = Promise.resolve();
 
   close(): Promise<void> {
     return this.session.release();

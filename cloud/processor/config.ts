@@ -26,6 +26,7 @@ export const processorConfigSchema = z.strictObject({
       processorState: z.string().default('edgewave.processor-state'),
     }).default({ raw: 'edgewave.raw', features: 'edgewave.features', inferences: 'edgewave.inferences', sessions: 'edgewave.sessions', deadletter: 'edgewave.deadletter', processorState: 'edgewave.processor-state' }),
     transactionTimeoutMs: z.number().int().min(1000).default(60_000),
+    partitionsConcurrently: z.number().int().min(1).default(4).describe('partitions whose batches are processed at the same time (one waits on Kafka while another computes)'),
     commitIntervalMs: z.number().int().min(0).default(100).describe('batches processed within this long share one transaction: results reach read_committed readers up to this much later, and the state changelog is written once per interval'),
     sessionTimeoutMs: z.number().int().min(3000).default(30_000).describe('a processor that stops answering loses its partitions after this long'),
   }),

@@ -40,9 +40,9 @@ export interface WindowResult {
   hop: number;
   layoutId: number;
   source: 'edge' | 'processor';
-  features: number[];
+  features: Float32Array;
   label?: string;
-  scores?: number[];
+  scores?: Float32Array;
 }
 
 export interface EngineOutput {
@@ -112,6 +112,7 @@ function stretch(f: Frame): Sequenced<Frame> {
 }
 
 const CHANNELS = 6;
+const EMPTY = new Float32Array(0);
 
 export class Engine {
   private readonly sensors = new Map<string, SensorState>();
@@ -218,7 +219,7 @@ export class Engine {
           const t0 = f.t0 + Math.round((i * f.hop * 1e6) / f.sampleRate);
           add({
             sensorId: f.sensorId, gatewayId: f.gatewayId, group: f.group, seq: f.seq, t0, t1: t0 + Math.round((f.window * 1e6) / f.sampleRate),
-            sampleRate: f.sampleRate, hop: f.hop, layoutId: f.layoutId, source: 'edge', features: Array.from(f.data.subarray(i * f.width, (i + 1) * f.width)),
+            sampleRate: f.sampleRate, hop: f.hop, layoutId: f.layoutId, source: 'edge', features: f.data.slice(i * f.width, (i + 1) * f.width),
           });
         }
         continue;
@@ -231,7 +232,7 @@ export class Engine {
         c.data.push(data);
         const w: WindowResult = {
           sensorId: f.sensorId, gatewayId: f.gatewayId, group: f.group, seq: f.seq, t0, t1: t0 + Math.round((ex.config.window * 1e6) / rate),
-          sampleRate: rate, hop: ex.config.hop, layoutId: ex.layout.id, source: 'processor', features: [],
+          sampleRate: rate, hop: ex.config.hop, layoutId: ex.layout.id, source: 'processor', features: EMPTY,
         };
         c.results.push(w);
         add(w);
@@ -243,7 +244,7 @@ export class Engine {
       const flat = new Float32Array(c.data.length * per);
       c.data.forEach((d, k) => d.forEach((ch, j) => flat.set(ch, k * per + j * ex.config.window)));
       const w = ex.windows(flat);
-      c.results.forEach((r, k) => (r.features = Array.from(w.features.subarray(k * w.width, (k + 1) * w.width))));
+      c.results.forEach((r, k) => (r.features = w.features.slice(k * w.width, (k + 1) * w.width)));
     }
     await this.classify(perSensor);
     // Sessions, window by window in the order the frames came (their Kafka order): how the frames
@@ -326,10 +327,12 @@ export class Engine {
       });
       const y = await model.run(x, h, live.length);
       live.forEach((q, k) => {
-        const scores = Array.from(y.scores.subarray(k * classes.length, (k + 1) * classes.length));
+        const scores = y.scores.slice(k * classes.length, (k + 1) * classes.length);
+        let best = 0;
+        for (let i = 1; i < scores.length; i++) if (scores[i]! > scores[best]!) best = i;
         const w = q.ws[r]!;
         w.scores = scores;
-        w.label = classes[scores.indexOf(Math.max(...scores))]!;
+        w.label = classes[best]!;
         q.s.modelState = Array.from(y.nextState.subarray(k * H, (k + 1) * H));
       });
     }

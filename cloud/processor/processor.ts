@@ -30,17 +30,11 @@ import { startSessionSink, type SessionSinkHandle } from '../store/session-sink.
 import { SessionStore } from '../store/sessions-store.js';
 import { coPartitionedAssigner } from './assigner.js';
 import type { ProcessorConfig } from './config.js';
-import { Engine, type EngineOptions, type SensorSnapshot, type WindowResult } from './engine.js';
-import type { GroupState, SessionEvent } from './sessions.js';
+import { Engine, type EngineOptions, type SensorSnapshot } from './engine.js';
+import { inferenceJson, type SessionRecord } from './records.js';
+import type { GroupState } from './sessions.js';
 
-/** An inference record (edgewave.inferences, JSON, keyed by group): one window, its features and its class. */
-export interface InferenceRecord extends WindowResult {
-  /** The model's classes, in the order of `scores`. */
-  classes?: string[];
-}
-
-/** A session record (edgewave.sessions, JSON, keyed by group). */
-export type SessionRecord = SessionEvent;
+export type { InferenceRecord, SessionRecord } from './records.js';
 
 export interface ProcessorHandle {
   readonly httpUrl: string;
@@ -59,26 +53,6 @@ export interface ProcessorHandle {
 }
 
 const RESTORE_KEY = '__restore';
-
-/** Numbers as JSON writes them (non-finite as null), comma-separated. */
-function numbersJson(values: readonly number[]): string {
-  let s = '';
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    s += (i ? ',' : '') + (Number.isFinite(v) ? String(v) : 'null');
-  }
-  return s;
-}
-
-/**
- * The JSON of an inference record, written directly (this runs for every window): the same value
- * JSON.stringify gives for the window with `classes` added when it was classified.
- */
-export function inferenceJson(x: WindowResult, classesJson: string): string {
-  let s = `{"sensorId":${JSON.stringify(x.sensorId)},"gatewayId":${JSON.stringify(x.gatewayId)},"group":${JSON.stringify(x.group)},"seq":${x.seq},"t0":${x.t0},"t1":${x.t1},"sampleRate":${x.sampleRate},"hop":${x.hop},"layoutId":${x.layoutId},"source":"${x.source}","features":[${numbersJson(x.features)}]`;
-  if (x.label !== undefined) s += `,"label":${JSON.stringify(x.label)},"scores":[${numbersJson(x.scores ?? [])}],"classes":${classesJson}`;
-  return `${s}}`;
-}
 
 /** Produce requests are kept below this size (brokers refuse record batches above 1 MiB by default). */
 const CHUNK_BYTES = 512 * 1024;
@@ -391,7 +365,11 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       return;
     }
     await serial(w, async () => {
-      if (workers.get(p) !== w) return; // failed or handed over meanwhile: the batch comes again
+      if (workers.get(p) !== w) {
+        // Failed or handed over while this batch waited: fetch it again (for the new engine, if any).
+        if (workers.has(p)) consumer.seek({ topic: batch.topic, partition: p, offset: batch.firstOffset()! });
+        return;
+      }
       if (w.engine.currentModel !== model) w.engine.setModel(model);
       const frames: Frame[] = [];
       const dead: Message[] = [];
@@ -525,7 +503,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
 
   await consumer.connect();
   await consumer.subscribe({ topics: [topics.raw, topics.features], fromBeginning: true });
-  await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, eachBatch });
+  await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: config.kafka.partitionsConcurrently, eachBatch });
 
   const { server, url: httpUrl } = await listenStatus(config.http.host, config.http.port, async (path) => {
     if (path === '/health') return json(200, { status: 'ok' });

@@ -20,6 +20,7 @@ import { parquetToFrames } from '../store/archive.js';
 import type { ProcessorConfig } from './config.js';
 import { Engine, type EngineOutput } from './engine.js';
 import { engineOptionsFor, modelLayout } from './processor.js';
+import { inferenceJson } from './records.js';
 
 export interface ReplayOptions {
   /** s3://bucket/prefix of the archive. */
@@ -89,7 +90,8 @@ async function openOutput(to: string, config: ProcessorConfig, log: Logger): Pro
     const put = (line: string) => (stream.write(line) ? Promise.resolve() : new Promise<void>((r) => void stream.once('drain', () => r())));
     return {
       async write(out, classes) {
-        for (const w of out.windows) await put(`${JSON.stringify({ type: 'inference', value: { ...w, ...(w.label ? { classes } : {}) } })}\n`);
+        const classesJson = JSON.stringify(classes ?? []);
+        for (const w of out.windows) await put(`{"type":"inference","value":${inferenceJson(w, classesJson)}}\n`);
         for (const e of out.sessions) await put(`${JSON.stringify({ type: 'session', value: e })}\n`);
       },
       close: () => (path === '-' ? Promise.resolve() : new Promise<void>((r) => (stream as WriteStream).end(() => r()))),
@@ -103,7 +105,7 @@ async function openOutput(to: string, config: ProcessorConfig, log: Logger): Pro
   return {
     async write(out, classes) {
       const topicMessages = [
-        { topic: m[1]!, messages: out.windows.map((w) => ({ key: w.group, value: JSON.stringify({ ...w, ...(w.label ? { classes } : {}) }) })) },
+        { topic: m[1]!, messages: out.windows.map((w) => ({ key: w.group, value: inferenceJson(w, JSON.stringify(classes ?? [])) })) },
         { topic: m[2]!, messages: out.sessions.map((e) => ({ key: e.session.group, value: JSON.stringify(e) })) },
       ].filter((t) => t.messages.length);
       if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });

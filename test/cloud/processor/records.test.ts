@@ -1,10 +1,11 @@
-// The inference record's JSON, written by hand for speed, is the JSON of the window (with its
-// classes when classified): every field, every number, non-finite values as null.
+// The inference record's JSON, written by hand for speed, reads back as the window: every field,
+// and features and scores to the bit (as float32, which they are), with the classes and the top
+// score when classified.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { WindowResult } from '../../../cloud/processor/engine.js';
-import { inferenceJson } from '../../../cloud/processor/processor.js';
+import { inferenceJson, parseInference } from '../../../cloud/processor/records.js';
 
 const CLASSES = ['idle', 'walking', 'running', 'jumping', 'fall'];
 const id = fc.stringMatching(/^[A-Za-z0-9_.:-]{1,20}$/);
@@ -26,12 +27,24 @@ const windowArb = fc.record({
 });
 
 describe('inference records', () => {
-  it('parse to what JSON.stringify of the window gives', () => {
+  it('read back as the window they were written from', () => {
     fc.assert(
       fc.property(windowArb, ({ classified, ...w }) => {
-        const x: WindowResult = { ...w, ...(classified ?? {}) };
-        const expected = JSON.parse(JSON.stringify({ ...x, ...(x.label ? { classes: CLASSES } : {}) }));
-        expect(JSON.parse(inferenceJson(x, JSON.stringify(CLASSES)))).toEqual(expected);
+        const x: WindowResult = { ...w, features: Float32Array.from(w.features), ...(classified ? { label: classified.label, scores: Float32Array.from(classified.scores) } : {}) };
+        const back = parseInference(inferenceJson(x, JSON.stringify(CLASSES)));
+        const { features, scores, ...rest } = back;
+        // Every float32 bit pattern comes back, NaN and -0 included.
+        expect(new Uint32Array(features.buffer)).toEqual(new Uint32Array(Float32Array.from(x.features).buffer));
+        const { features: _f, scores: _s, label, ...plain } = x;
+        if (label === undefined) {
+          expect(rest).toEqual(plain);
+          expect(scores).toBeUndefined();
+        } else {
+          const finite = Array.from(x.scores!).filter((v) => !Number.isNaN(v));
+          const best = finite.length ? Math.max(...finite) : -Infinity;
+          expect(rest).toEqual({ ...plain, label, classes: CLASSES, confidence: Number.isFinite(best) ? best + 0 : null });
+          expect(new Uint32Array(scores!.buffer)).toEqual(new Uint32Array(Float32Array.from(x.scores!).buffer));
+        }
       }),
       { numRuns: 500 },
     );
