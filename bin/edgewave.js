@@ -94,4 +94,22 @@ processor
     process.exitCode = await runReplayCommand(cmd.optsWithGlobals());
   });
 
+const api = program
+  .command('api')
+  .description('REST API over the sessions (and, to come, live results over WebSocket), with API keys and OpenAPI at /docs')
+  .option('--config <file>', 'YAML or JSON config (EW_API_* variables override it)')
+  .option('--check', 'validate the config and exit')
+  .action(async (opts) => {
+    const { runApiCommand } = await load('cloud/api/cli.js');
+    process.exitCode = await runApiCommand(opts);
+  });
+
+api
+  .command('hash-key')
+  .description('make a new API key and print it with the SHA-256 digest the config keeps')
+  .action(async () => {
+    const { runHashKeyCommand } = await load('cloud/api/cli.js');
+    process.exitCode = runHashKeyCommand();
+  });
+
 await program.parseAsync();

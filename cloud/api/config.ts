@@ -1,0 +1,53 @@
+// The API's configuration: one schema that fills defaults, rejects unknown keys and names the bad
+// field and what it expects. YAML or JSON files, then EW_API_* environment overrides.
+
+import { z } from 'zod';
+import { applyEnv, logLevelSchema, parseConfig, type DeepReadonly } from '../../protocol/index.js';
+import { kafkaConnection } from '../common/kafka.js';
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 hex digest of the key (edgewave api hash-key prints one)');
+export const scopeSchema = z.enum(['read', 'admin']);
+export const apiKeySchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . -').describe('a name for the key: logs and rate limits use it, never the key'),
+  sha256,
+  scopes: z.array(scopeSchema).min(1).describe('read: every GET route and WebSocket; admin: also the admin routes'),
+});
+
+export const apiConfigSchema = z.strictObject({
+  http: z.strictObject({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(8080).describe('REST, WebSocket, /docs and /metrics; 0 picks a free port'),
+  }).default({ host: '127.0.0.1', port: 8080 }),
+  mongodb: z.strictObject({
+    url: z.string().regex(/^mongodb(\+srv)?:\/\//, 'a mongodb:// URL'),
+    database: z.string().min(1).default('edgewave'),
+    collection: z.string().min(1).default('sessions'),
+  }),
+  kafka: z.strictObject({
+    ...kafkaConnection,
+    clientId: z.string().min(1).default('edgewave-api'),
+  }).optional().describe('the processor\'s topics (for /ready now; the WebSocket fan-out reads them)'),
+  auth: z.strictObject({
+    keys: z.array(apiKeySchema).default([]).describe('API keys, stored as SHA-256 digests'),
+    keysFile: z.string().optional().describe('a YAML or JSON file with more keys: a list of { id, sha256, scopes }'),
+    keysDir: z.string().optional().describe('a directory of key files, one per key, named by id, holding "<scope>[,<scope>]:<sha256>" (a Kubernetes secret mount)'),
+    open: z.boolean().default(false).describe('no keys needed at all (development only)'),
+    ratePerMinute: z.number().int().min(1).default(6000).describe('requests per key per minute'),
+  }).default({ keys: [], open: false, ratePerMinute: 6000 }),
+  cors: z.strictObject({
+    origins: z.array(z.string()).default([]).describe('origins allowed to call the API from a browser (e.g. http://localhost:5173); [] allows none'),
+  }).default({ origins: [] }),
+  logLevel: logLevelSchema,
+});
+
+export type ApiConfig = DeepReadonly<z.output<typeof apiConfigSchema>>;
+export type ApiConfigInput = z.input<typeof apiConfigSchema>;
+export type ApiKey = z.output<typeof apiKeySchema>;
+
+export function parseApiConfig(input: unknown): ApiConfig {
+  return parseConfig('api', apiConfigSchema, input);
+}
+
+export function applyApiEnv(input: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
+  return applyEnv(input, 'EW_API_', env);
+}
