@@ -4,6 +4,7 @@
 
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
+import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -32,6 +33,8 @@ export interface ApiDeps {
   checks: Record<string, () => Promise<void>>;
   version: string;
   build: string;
+  /** More routes (the live ones), registered with the same hooks. */
+  extraRoutes?: (app: FastifyInstance) => void;
 }
 
 const sessionSchema = {
@@ -124,6 +127,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   if (config.cors.origins.length) await app.register(cors, { origin: [...config.cors.origins], allowedHeaders: ['authorization', 'x-api-key', 'content-type'] });
 
   // Keys before anything else: a route's `config.scope` says what it needs.
@@ -131,7 +135,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     const scope = req.routeOptions.config?.scope;
     if (!scope || keys.open) return;
     const header = req.headers.authorization;
-    const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : (req.headers['x-api-key'] as string | undefined);
+    let presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : (req.headers['x-api-key'] as string | undefined);
+    // Browsers cannot set headers on a WebSocket: there the key may come as ?key=.
+    if (!presented && req.headers.upgrade?.toLowerCase() === 'websocket') presented = (req.query as { key?: string }).key;
     if (!presented) throw new ApiError('EW_API_UNAUTHORIZED', 'an API key is needed: send it as Authorization: Bearer <key> or X-API-Key: <key>');
     const key = keys.find(presented);
     if (!key) throw new ApiError('EW_API_UNAUTHORIZED', 'this API key is not known');
@@ -291,5 +297,6 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     return { keys: keys.size };
   });
 
+  deps.extraRoutes?.(app);
   return app;
 }

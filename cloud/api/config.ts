@@ -26,7 +26,19 @@ export const apiConfigSchema = z.strictObject({
   kafka: z.strictObject({
     ...kafkaConnection,
     clientId: z.string().min(1).default('edgewave-api'),
-  }).optional().describe('the processor\'s topics (for /ready now; the WebSocket fan-out reads them)'),
+    groupPrefix: z.string().min(1).default('edgewave-api').describe('each replica reads every partition in a group of its own: <prefix>-<host>-<random>'),
+    topics: z.strictObject({
+      inferences: z.string().default('edgewave.inferences'),
+      sessions: z.string().default('edgewave.sessions'),
+      status: z.string().default('edgewave.status'),
+    }).default({ inferences: 'edgewave.inferences', sessions: 'edgewave.sessions', status: 'edgewave.status' }),
+  }).optional().describe('the processor\'s output topics, for the WebSocket fan-out and /ready; without it, no /ws'),
+  live: z.strictObject({
+    highWaterBytes: z.number().int().min(1024).default(1 << 20).describe('a client with more than this unsent has its messages queued'),
+    maxQueue: z.number().int().min(1).default(2000).describe('messages queued per client; beyond it the oldest are dropped, and the client told how many'),
+    closeAfterMs: z.number().int().min(100).default(30_000).describe('a client whose queue stays full this long is closed with code 4008'),
+    heartbeatMs: z.number().int().min(100).default(15_000).describe('ping interval; a client that misses two pongs is dropped'),
+  }).default({ highWaterBytes: 1 << 20, maxQueue: 2000, closeAfterMs: 30_000, heartbeatMs: 15_000 }),
   auth: z.strictObject({
     keys: z.array(apiKeySchema).default([]).describe('API keys, stored as SHA-256 digests'),
     keysFile: z.string().optional().describe('a YAML or JSON file with more keys: a list of { id, sha256, scopes }'),

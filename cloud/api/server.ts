@@ -10,10 +10,14 @@ import { SessionStore } from '../store/sessions-store.js';
 import { buildApi } from './app.js';
 import { KeyRing } from './auth.js';
 import type { ApiConfig } from './config.js';
+import { Hub } from './hub.js';
+import { registerLiveRoutes, startLiveFeed } from './live.js';
 
 export interface ApiHandle {
   readonly url: string;
   readonly app: FastifyInstance;
+  /** The live fan-out, when Kafka is configured. */
+  readonly hub: Hub | null;
   stop(): Promise<void>;
 }
 
@@ -40,14 +44,27 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
       await admin.describeCluster();
     };
   }
-  const app = await buildApi({ config, sessions: store.collection, keys, checks, version: pkg.version, build: process.env.EW_BUILD ?? 'dev' });
+  let hub: Hub | null = null;
+  let feed: { stop(): Promise<void> } | null = null;
+  if (config.kafka) {
+    hub = new Hub(config.live);
+    feed = await startLiveFeed(createKafka(config.kafka, log, { initialRetryTime: 200, retries: 10 }), config.kafka.groupPrefix, config.kafka.topics, hub, log);
+  }
+  const liveHub = hub;
+  const app = await buildApi({
+    config, sessions: store.collection, keys, checks, version: pkg.version, build: process.env.EW_BUILD ?? 'dev',
+    ...(liveHub ? { extraRoutes: (a: FastifyInstance) => registerLiveRoutes(a, liveHub, config.live.heartbeatMs) } : {}),
+  });
   const url = await app.listen({ host: config.http.host, port: config.http.port });
   log.info({ url, keys: keys.size, open: keys.open }, 'api listening');
   return {
     url,
     app,
+    hub,
     async stop() {
       await app.close();
+      hub?.close();
+      await feed?.stop().catch(() => {});
       await kafkaAdmin?.disconnect().catch(() => {});
       await mongo.close();
     },

@@ -1,0 +1,248 @@
+// The WebSocket fan-out on real Kafka with real `ws` clients: each subscriber gets exactly the
+// sensors, groups and kinds it asked for, in order; a late joiner gets the current state first; a
+// client that never reads is dropped to, told so, and closed with 4008 while the others get
+// everything; a connection without a key is refused.
+
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { sha256Hex } from '../../../cloud/api/auth.js';
+import { parseApiConfig } from '../../../cloud/api/config.js';
+import { SLOW_CONSUMER_CLOSE } from '../../../cloud/api/hub.js';
+import { startApi, type ApiHandle } from '../../../cloud/api/server.js';
+import type { WindowResult } from '../../../cloud/processor/engine.js';
+import { inferenceJson } from '../../../cloud/processor/records.js';
+import { servers, uniqueName } from '../../config.js';
+
+const s = servers();
+const KEY = 'ew_live_test_key_0123456789';
+const CLASSES = JSON.stringify(['idle', 'walking', 'running', 'jumping', 'fall']);
+
+/** Records of 400 features (about 2.3 KB): enough bytes that a client which stops reading fills the socket buffers and its queue. */
+function inference(sensor: number, n: number): { key: string; value: string } {
+  const group = `g${sensor % 3}`;
+  const w: WindowResult = {
+    sensorId: `s${sensor}`, gatewayId: 'gw', group, seq: n, t0: 1_795_000_000_000_000 + n * 1_280_000, t1: 1_795_000_000_000_000 + (n + 1) * 1_280_000,
+    sampleRate: 200, hop: 256, layoutId: 0xe8d33268, source: 'edge', features: new Float32Array(400).fill(n), label: 'walking', scores: new Float32Array([0.1, 0.6, 0.1, 0.1, 0.1]),
+  };
+  return { key: group, value: inferenceJson(w, CLASSES) };
+}
+
+/** A test client: every message it received, parsed. */
+class Client {
+  readonly messages: { type: string; data?: { sensorId?: string; seq?: number; group?: string; type?: string; session?: { group: string } }; count?: number }[] = [];
+  closeCode: number | null = null;
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (d) => this.messages.push(JSON.parse(d.toString())));
+    ws.on('close', (code) => (this.closeCode = code));
+  }
+  static open(url: string, key: string | null = KEY): Promise<Client> {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, key ? { headers: { 'x-api-key': key } } : {});
+    const c = new Client(ws);
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(c));
+      ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`refused: ${res.statusCode}`), { status: res.statusCode })));
+      ws.once('error', reject);
+    });
+  }
+  async subscribe(req: Record<string, unknown>): Promise<void> {
+    const before = this.messages.length;
+    this.ws.send(JSON.stringify({ op: 'subscribe', ...req }));
+    await until(() => this.messages.slice(before).some((m) => m.type === 'subscribed' || m.type === 'error'), 5000, 'the subscription');
+  }
+  of(type: string) {
+    return this.messages.filter((m) => m.type === type);
+  }
+}
+
+/**
+ * A WebSocket client on a bare TCP socket that stops reading when told to (a `ws` client resumes
+ * its socket by itself). It parses what it got afterwards: text messages and the close code.
+ */
+class RawClient {
+  private readonly chunks: Buffer[] = [];
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (d) => this.chunks.push(d));
+  }
+  static async open(url: string, key: string): Promise<RawClient> {
+    const u = new URL(url);
+    const socket = net.connect(Number(u.port), u.hostname);
+    await new Promise((r) => socket.once('connect', r));
+    const c = new RawClient(socket);
+    socket.write(`GET /ws HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nX-API-Key: ${key}\r\n\r\n`);
+    await until(() => Buffer.concat(c.chunks).includes('\r\n\r\n'), 5000, 'the upgrade');
+    expect(Buffer.concat(c.chunks).toString()).toMatch(/^HTTP\/1.1 101/);
+    return c;
+  }
+  /** A masked text frame, as clients send. */
+  send(text: string): void {
+    const payload = Buffer.from(text);
+    const mask = randomBytes(4);
+    const head = payload.length < 126 ? Buffer.from([0x81, 0x80 | payload.length]) : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 255]);
+    this.socket.write(Buffer.concat([head, mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]));
+  }
+  /** Text messages and the close code, from everything read after the upgrade. */
+  frames(): { texts: string[]; closeCode: number | null } {
+    const all = Buffer.concat(this.chunks);
+    let i = all.indexOf('\r\n\r\n') + 4;
+    const texts: string[] = [];
+    let closeCode: number | null = null;
+    while (i + 2 <= all.length) {
+      const op = all[i]! & 0x0f;
+      let len = all[i + 1]! & 0x7f;
+      let at = i + 2;
+      if (len === 126) [len, at] = [all.readUInt16BE(at), at + 2];
+      else if (len === 127) [len, at] = [Number(all.readBigUInt64BE(at)), at + 8];
+      if (at + len > all.length) break;
+      const body = all.subarray(at, at + len);
+      if (op === 1) texts.push(body.toString());
+      if (op === 8) closeCode = body.readUInt16BE(0);
+      i = at + len;
+    }
+    return { texts, closeCode };
+  }
+}
+
+async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.runIf(s.kafka && s.ferretdb)('WebSocket fan-out (Kafka)', () => {
+  const name = uniqueName('live');
+  const topics = { inferences: `${name}.inferences`, sessions: `${name}.sessions`, status: `${name}.status` };
+  let api: ApiHandle;
+  let producer: Producer;
+
+  beforeAll(async () => {
+    const kafka = new Kafka({ clientId: 'edgewave-test-live', brokers: s.kafka!.brokers, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+    await admin.disconnect();
+    producer = kafka.producer();
+    await producer.connect();
+    api = await startApi(
+      parseApiConfig({
+        http: { port: 0 },
+        mongodb: { url: s.ferretdb!.url, database: name.replace(/-/g, '_') },
+        kafka: { brokers: s.kafka!.brokers, topics, groupPrefix: name },
+        auth: { keys: [{ id: 'live', sha256: sha256Hex(KEY), scopes: ['read'] }], ratePerMinute: 100_000 },
+        live: { highWaterBytes: 64 * 1024, maxQueue: 200, closeAfterMs: 1500, heartbeatMs: 20_000 },
+        logLevel: 'warn',
+      }),
+    );
+    // The feed reads from the end: wait until it has joined, with probes.
+    for (const end = Date.now() + 30_000; api.hub!.published === 0; ) {
+      if (Date.now() > end) throw new Error('the live feed never joined');
+      await producer.send({ topic: topics.inferences, messages: [inference(99, 0)] });
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  });
+  afterAll(async () => {
+    await producer?.disconnect();
+    await api?.stop();
+  });
+
+  it('a connection without a key is refused with 401', async () => {
+    await expect(Client.open(api.url, null)).rejects.toMatchObject({ status: 401 });
+    await expect(Client.open(api.url, 'ew_unknown')).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('each subscriber gets exactly what it asked for, in order; a slow one is dropped to and closed; a late joiner gets the current state first', async () => {
+    const bySensor = await Client.open(api.url);
+    await bySensor.subscribe({ kinds: ['inferences'], sensors: ['s1', 's2'] });
+    const byGroup = await Client.open(api.url);
+    await byGroup.subscribe({ id: 'mine', kinds: ['inferences', 'sessions'], groups: ['g2'] });
+    const everything = await Client.open(api.url);
+    await everything.subscribe({ kinds: ['inferences'] });
+    const slow = await RawClient.open(api.url, KEY);
+    slow.send(JSON.stringify({ op: 'subscribe', kinds: ['inferences'] }));
+    await until(() => slow.frames().texts.some((t) => t.includes('"subscribed"')), 5000, 'the slow client\'s subscription');
+    // The slow client stops reading from its socket.
+    slow.socket.pause();
+
+    const ROUNDS = 2500;
+    const SENSORS = 9;
+    const session = (type: string, group: string) => ({ key: group, value: JSON.stringify({ type, session: { sessionId: `${group}-1`, group, status: type === 'ended' ? 'ended' : 'active' } }) });
+    for (let n = 1; n <= ROUNDS; n += 50) {
+      const messages = [];
+      for (let k = n; k < n + 50; k++) for (let i = 0; i < SENSORS; i++) messages.push(inference(i, k));
+      await producer.send({ topic: topics.inferences, messages });
+      if (n === 1) await producer.send({ topic: topics.sessions, messages: [session('started', 'g2'), session('started', 'g1')] });
+    }
+    const total = ROUNDS * SENSORS;
+    await until(() => everything.of('inferences').filter((m) => m.data!.sensorId !== 's99').length >= total, 60_000, 'every inference at the everything client');
+    await until(() => bySensor.of('inferences').length >= 2 * ROUNDS && byGroup.of('inferences').length >= 3 * ROUNDS, 20_000, 'the others');
+
+    // Exactly the sensors asked for, each in order, nothing else.
+    const seqs = (c: Client, sensor: string) => c.of('inferences').filter((m) => m.data!.sensorId === sensor).map((m) => m.data!.seq);
+    const expected = Array.from({ length: ROUNDS }, (_, i) => i + 1);
+    expect(new Set(bySensor.of('inferences').map((m) => m.data!.sensorId))).toEqual(new Set(['s1', 's2']));
+    expect(seqs(bySensor, 's1')).toEqual(expected);
+    expect(seqs(bySensor, 's2')).toEqual(expected);
+    expect(new Set(byGroup.of('inferences').map((m) => m.data!.group))).toEqual(new Set(['g2']));
+    for (const sensor of ['s2', 's5', 's8']) expect(seqs(byGroup, sensor)).toEqual(expected);
+    expect(byGroup.of('sessions').map((m) => m.data!.session!.group)).toEqual(['g2']);
+    expect(bySensor.of('sessions')).toEqual([]);
+    for (let i = 0; i < SENSORS; i++) expect(seqs(everything, `s${i}`)).toEqual(expected);
+    expect(everything.of('dropped')).toEqual([]);
+
+    // The slow client: its queue overflowed, it was told how many were dropped, and closed with 4008.
+    // (Closed on the server's side; the close frame waits behind what the client has not read.)
+    await until(() => [...api.hub!.clients].some((c) => c.closed && c.stats.dropped > 0), 15_000, 'the slow client to be closed');
+    slow.socket.resume();
+    await until(() => slow.frames().closeCode !== null, 15_000, 'the close frame');
+    const { texts, closeCode } = slow.frames();
+    expect(closeCode).toBe(SLOW_CONSUMER_CLOSE);
+    const got = texts.map((t) => JSON.parse(t) as { type: string; count?: number; data?: { sensorId: string } });
+    const told = got.filter((m) => m.type === 'dropped').reduce((n, m) => n + m.count!, 0);
+    expect(told).toBeGreaterThan(0);
+    // Until its close, everything published to it either came or was counted as dropped (and it
+    // got, as current state on subscribing, the startup probe's inference); after the close, nothing.
+    const received = got.filter((m) => m.type === 'inferences').length;
+    expect(got.find((m) => m.type === 'inferences')!.data!.sensorId).toBe('s99');
+    const slowClient = [...api.hub!.clients].find((c) => c.closed)!;
+    expect(received).toBe(slowClient.stats.sent);
+    expect(told).toBe(slowClient.stats.dropped);
+    expect(received + told).toBeLessThanOrEqual(total + 1);
+    expect(received).toBeLessThan(total);
+    slow.socket.destroy();
+
+    // A late joiner: the latest inference of each asked-for sensor, then the active sessions.
+    const late = await Client.open(api.url);
+    await late.subscribe({ kinds: ['inferences', 'sessions'], sensors: ['s4'], groups: ['g1'] });
+    await until(() => late.of('inferences').length >= 3 && late.of('sessions').length >= 1, 5000, 'the current state');
+    const latest = late.of('inferences').map((m) => `${m.data!.sensorId}:${m.data!.seq}`).sort();
+    expect(latest).toEqual([`s1:${ROUNDS}`, `s4:${ROUNDS}`, `s7:${ROUNDS}`]);
+    expect(late.of('sessions').map((m) => m.data!.session!.group)).toEqual(['g1']);
+
+    // Unsubscribing stops the flow; a bad request gets an error and the connection stays.
+    byGroup.ws.send(JSON.stringify({ op: 'unsubscribe', id: 'mine' }));
+    await until(() => byGroup.of('unsubscribed').length === 1, 5000, 'unsubscribed');
+    const before = byGroup.of('inferences').length;
+    byGroup.ws.send(JSON.stringify({ op: 'subscribe', kinds: ['nonsense'] }));
+    await until(() => byGroup.of('error').length === 1, 5000, 'the error');
+    expect(byGroup.of('error')[0]).toMatchObject({ code: 'EW_API_INVALID', message: expect.stringMatching(/kinds/) });
+    await producer.send({ topic: topics.inferences, messages: [inference(2, ROUNDS + 1)] });
+    await until(() => everything.of('inferences').some((m) => m.data!.seq === ROUNDS + 1), 10_000, 'one more');
+    expect(byGroup.of('inferences').length).toBe(before);
+
+    // Status is per gateway: a status subscriber gets each gateway's latest, whatever its lists, then live ones.
+    await producer.send({ topic: topics.status, messages: [{ key: 'gw-a', value: JSON.stringify({ gatewayId: 'gw-a', state: 'online' }) }] });
+    await until(() => api.hub!.published >= total + 5, 10_000, 'the status record');
+    const watcher = await Client.open(api.url);
+    await watcher.subscribe({ kinds: ['status'], groups: ['g1'] });
+    await until(() => watcher.of('status').length === 1, 5000, 'the current status');
+    await producer.send({ topic: topics.status, messages: [{ key: 'gw-a', value: JSON.stringify({ gatewayId: 'gw-a', state: 'stopped' }) }] });
+    await until(() => watcher.of('status').length === 2, 10_000, 'the live status');
+    expect(watcher.of('status').map((m) => (m.data as { state: string }).state)).toEqual(['online', 'stopped']);
+    expect(bySensor.of('status')).toEqual([]);
+    for (const c of [bySensor, byGroup, everything, late, watcher]) c.ws.close();
+  }, 120_000);
+});
