@@ -32,11 +32,13 @@ export interface HubOptions {
 
 export const SLOW_CONSUMER_CLOSE = 4008;
 
-interface Subscription {
+export interface Subscription {
   id: string;
   kinds: Set<LiveKind>;
   sensors: Set<string> | null;
   groups: Set<string> | null;
+  /** One session's events only (`/ws/session/:id`). */
+  sessionId?: string;
 }
 
 /** One message, encoded once for every client it goes to. */
@@ -66,9 +68,12 @@ export class LiveClient {
   }
 
   /** Sends now if the socket keeps up, else queues (dropping the oldest when full). */
+  /** While held, messages wait in the queue (the current state goes first, then they follow). */
+  holding = false;
+
   deliver(msg: Encoded): void {
     if (this.closed) return;
-    if (this.queue.length - this.head === 0 && this.ws.bufferedAmount < this.o.highWaterBytes) {
+    if (!this.holding && this.queue.length - this.head === 0 && this.ws.bufferedAmount < this.o.highWaterBytes) {
       this.write(msg);
       return;
     }
@@ -84,7 +89,7 @@ export class LiveClient {
 
   /** Moves queued messages to the socket while it keeps up; closes a client stuck too long. */
   pump(): void {
-    if (this.closed) return;
+    if (this.closed || this.holding) return;
     while (this.queue.length - this.head > 0 && this.ws.bufferedAmount < this.o.highWaterBytes) {
       this.write(this.queue[this.head++]!);
     }
@@ -144,7 +149,7 @@ export class Hub {
   private readonly index = new Map<string, Set<LiveClient>>();
   private stampNo = 0;
   /** Latest state for late joiners. */
-  private readonly latestInference = new Map<string, { group: string; bytes: Buffer }>();
+  private readonly latestInference = new Map<string, { group: string; bytes: Buffer; json: string; receivedAt: number }>();
   private readonly latestStatus = new Map<string, { group: string; bytes: Buffer }>();
   private readonly activeSessions = new Map<string, { group: string; bytes: Buffer }>();
   private readonly timer: NodeJS.Timeout;
@@ -172,6 +177,7 @@ export class Hub {
 
   private keys(s: Subscription): string[] {
     const out: string[] = [];
+    if (s.sessionId !== undefined) return [`sessions|id|${s.sessionId}`];
     for (const k of s.kinds) {
       if ((!s.sensors && !s.groups) || k === 'status') out.push(`${k}|*`);
       if (k === 'status') continue;
@@ -188,6 +194,7 @@ export class Hub {
       if (!set) this.index.set(key, (set = new Set()));
       set.add(c);
     }
+    if (s.sessionId !== undefined) return; // its current state comes from the store
     // The current state of what was asked for, then live messages.
     const wants = (sensorId: string | undefined, group: string) => (!s.sensors && !s.groups) || (sensorId !== undefined && s.sensors?.has(sensorId)) || s.groups?.has(group);
     if (s.kinds.has('inferences')) for (const [sensorId, x] of this.latestInference) if (wants(sensorId, x.group)) c.deliver({ bytes: x.bytes });
@@ -216,7 +223,7 @@ export class Hub {
     const bytes = Buffer.from(`{"type":"${kind}","data":${json}}`);
     const msg = { bytes };
     this.published++;
-    if (kind === 'inferences' && r.sensorId) this.latestInference.set(r.sensorId, { group: r.group ?? '', bytes });
+    if (kind === 'inferences' && r.sensorId) this.latestInference.set(r.sensorId, { group: r.group ?? '', bytes, json, receivedAt: Date.now() });
     if (kind === 'status' && r.gatewayId !== undefined) this.latestStatus.set(r.gatewayId, { group: '', bytes });
     if (kind === 'sessions' && r.sessionId) {
       if (r.ended) this.activeSessions.delete(r.sessionId);
@@ -234,6 +241,16 @@ export class Hub {
     to(this.index.get(`${kind}|*`));
     if (r.sensorId) to(this.index.get(`${kind}|s|${r.sensorId}`));
     if (r.group) to(this.index.get(`${kind}|g|${r.group}`));
+    if (r.sessionId) to(this.index.get(`${kind}|id|${r.sessionId}`));
+  }
+
+  /** The latest inference record of every sensor seen (its JSON text, and when it came). */
+  sensors(): IterableIterator<[string, { group: string; json: string; receivedAt: number }]> {
+    return this.latestInference.entries();
+  }
+
+  sensor(id: string): { group: string; json: string; receivedAt: number } | undefined {
+    return this.latestInference.get(id);
   }
 
   close(): void {

@@ -8,6 +8,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../protocol/index.js';
+import { presetLayoutNames } from '../../dsp/src/index.js';
+import { parseInference } from '../processor/records.js';
+import { ApiError } from './errors.js';
 import { LIVE_KINDS, type Hub, type LiveClient, type LiveKind } from './hub.js';
 
 export interface LiveTopics {
@@ -98,9 +101,81 @@ export function onClientMessage(hub: Hub, c: LiveClient, text: string): void {
   }
 }
 
-/** The `/ws` route: one hub client per connection, pings every `heartbeatMs`, gone after two unanswered. */
-export function registerLiveRoutes(app: FastifyInstance, hub: Hub, heartbeatMs: number): void {
-  app.get('/ws', { websocket: true, config: { scope: 'read' }, schema: { summary: 'Live results: subscribe by sensor, group and kind (see the API README for the protocol)', tags: ['live'], hide: true } }, (socket: WebSocket) => {
+const sensorSummary = {
+  type: 'object',
+  required: ['sensorId', 'gatewayId', 'group', 'lastSeen', 'lastSeenUs'],
+  properties: {
+    sensorId: { type: 'string' },
+    gatewayId: { type: 'string' },
+    group: { type: 'string' },
+    lastSeen: { type: 'string', format: 'date-time', description: 'end of its latest window (sample time)' },
+    lastSeenUs: { type: 'integer' },
+    label: { type: 'string', description: 'the class of its latest window, when classified' },
+    confidence: { type: ['number', 'null'] },
+  },
+} as const;
+
+function summary(id: string, json: string) {
+  const r = parseInference(json);
+  return {
+    sensorId: id, gatewayId: r.gatewayId, group: r.group, lastSeen: new Date(Math.floor(r.t1 / 1000)).toISOString(), lastSeenUs: r.t1,
+    ...(r.label !== undefined ? { label: r.label, confidence: r.confidence ?? null } : {}),
+    record: r,
+  };
+}
+
+/** `/sensors`, `/sensors/:id` (from the latest inferences this replica has read) and the `/ws` route. */
+export function registerLiveRoutes(app: FastifyInstance, hub: Hub, heartbeatMs: number, findSession: (id: string) => Promise<Record<string, unknown> | null>): void {
+  const names = presetLayoutNames();
+
+  app.get<{ Querystring: { group?: string; limit: number } }>('/sensors', {
+    config: { scope: 'read' },
+    schema: {
+      summary: 'Known sensors: those with an inference since this replica started, newest window first',
+      tags: ['sensors'],
+      querystring: { type: 'object', additionalProperties: false, properties: { group: { type: 'string', minLength: 1, maxLength: 128 }, limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 } } },
+      response: { 200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: sensorSummary } } }, 400: { $ref: 'Error#' }, 401: { $ref: 'Error#' }, 403: { $ref: 'Error#' }, 429: { $ref: 'Error#' } },
+    },
+  }, async (req) => {
+    const items = [];
+    for (const [id, x] of hub.sensors()) if (!req.query.group || x.group === req.query.group) items.push(summary(id, x.json));
+    items.sort((a, b) => b.lastSeenUs - a.lastSeenUs || (a.sensorId < b.sensorId ? -1 : 1));
+    return { items: items.slice(0, req.query.limit).map(({ record: _r, ...rest }) => rest) };
+  });
+
+  app.get<{ Params: { id: string } }>('/sensors/:id', {
+    config: { scope: 'read' },
+    schema: {
+      summary: 'One sensor: its latest window\'s features by name and its latest inference',
+      tags: ['sensors'],
+      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 128 } } },
+      response: {
+        200: {
+          type: 'object',
+          required: [...sensorSummary.required, 'window', 'features', 'inference'],
+          properties: {
+            ...sensorSummary.properties,
+            window: { type: 'object', required: ['t0', 't1', 'seq', 'source', 'layoutId', 'sampleRate'], properties: { t0: { type: 'integer' }, t1: { type: 'integer' }, seq: { type: 'integer' }, source: { type: 'string', enum: ['edge', 'processor'] }, layoutId: { type: 'integer' }, sampleRate: { type: 'number' } } },
+            features: { type: 'object', additionalProperties: { type: ['number', 'null'] }, description: 'by name (f0, f1, ... for a layout this API does not know)' },
+            inference: { type: ['object', 'null'], required: ['label', 'confidence', 'scores'], properties: { label: { type: 'string' }, confidence: { type: ['number', 'null'] }, scores: { type: 'object', additionalProperties: { type: ['number', 'null'] } } } },
+          },
+        },
+        401: { $ref: 'Error#' }, 403: { $ref: 'Error#' }, 404: { $ref: 'Error#' }, 429: { $ref: 'Error#' },
+      },
+    },
+  }, async (req) => {
+    const x = hub.sensor(req.params.id);
+    if (!x) throw new ApiError('EW_API_NOT_FOUND', `no sensor ${req.params.id} has sent a window since this API started`, { details: { sensorId: req.params.id } });
+    const { record: r, ...head } = summary(req.params.id, x.json);
+    const featureNames = names.get(r.layoutId);
+    const num = (v: number) => (Number.isFinite(v) ? v : null);
+    const features = Object.fromEntries(Array.from(r.features, (v, i) => [featureNames?.length === r.features.length ? featureNames[i]! : `f${i}`, num(v)]));
+    const inference = r.label !== undefined && r.scores && r.classes ? { label: r.label, confidence: r.confidence ?? null, scores: Object.fromEntries(r.classes.map((c, i) => [c, num(r.scores![i]!)])) } : null;
+    return { ...head, window: { t0: r.t0, t1: r.t1, seq: r.seq, source: r.source, layoutId: r.layoutId, sampleRate: r.sampleRate }, features, inference };
+  });
+
+  /** One hub client per connection, with heartbeats; gone when the socket closes. */
+  const connect = (socket: WebSocket): LiveClient => {
     const c = hub.add(socket);
     let alive = true;
     socket.on('pong', () => (alive = true));
@@ -112,14 +187,37 @@ export function registerLiveRoutes(app: FastifyInstance, hub: Hub, heartbeatMs: 
       alive = false;
       socket.ping();
     }, heartbeatMs);
-    socket.on('message', (data, isBinary) => {
-      if (isBinary) c.sendJson({ type: 'error', code: 'EW_API_INVALID', message: 'messages are JSON text frames' });
-      else onClientMessage(hub, c, data.toString());
-    });
     socket.on('close', () => {
       clearInterval(ping);
       hub.remove(c);
     });
     socket.on('error', () => socket.terminate());
+    return c;
+  };
+
+  app.get('/ws', { websocket: true, config: { scope: 'read' }, schema: { summary: 'Live results: subscribe by sensor, group and kind (see the API README for the protocol)', tags: ['live'], hide: true } }, (socket: WebSocket) => {
+    const c = connect(socket);
+    socket.on('message', (data, isBinary) => {
+      if (isBinary) c.sendJson({ type: 'error', code: 'EW_API_INVALID', message: 'messages are JSON text frames' });
+      else onClientMessage(hub, c, data.toString());
+    });
+  });
+
+  // One session: its stored state first, then each of its events; closed with 4004 when there is no such session.
+  app.get<{ Params: { id: string } }>('/ws/session/:id', { websocket: true, config: { scope: 'read' }, schema: { hide: true, params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 300 } } } } }, async (socket: WebSocket, req) => {
+    const c = connect(socket);
+    const id = req.params.id;
+    // Subscribed before the lookup, so no event falls between the stored state and the live ones;
+    // events that come meanwhile wait until the stored state is sent.
+    c.holding = true;
+    hub.subscribe(c, { id: 'session', kinds: new Set(['sessions']), sensors: null, groups: null, sessionId: id });
+    const doc = await findSession(id).catch(() => null);
+    if (!doc) {
+      socket.close(4004, `no session ${id}`.slice(0, 120));
+      return;
+    }
+    c.sendJson({ type: 'session', data: doc });
+    c.holding = false;
+    c.pump();
   });
 }

@@ -7,7 +7,7 @@ import { MongoClient } from 'mongodb';
 import { createLogger, type Logger } from '../../protocol/index.js';
 import { createKafka } from '../common/kafka.js';
 import { SessionStore } from '../store/sessions-store.js';
-import { buildApi } from './app.js';
+import { buildApi, sessionView } from './app.js';
 import { KeyRing } from './auth.js';
 import type { ApiConfig } from './config.js';
 import { Hub } from './hub.js';
@@ -53,7 +53,15 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
   const liveHub = hub;
   const app = await buildApi({
     config, sessions: store.collection, keys, checks, version: pkg.version, build: process.env.EW_BUILD ?? 'dev',
-    ...(liveHub ? { extraRoutes: (a: FastifyInstance) => registerLiveRoutes(a, liveHub, config.live.heartbeatMs) } : {}),
+    ...(liveHub
+      ? {
+          extraRoutes: (a: FastifyInstance) =>
+            registerLiveRoutes(a, liveHub, config.live.heartbeatMs, async (id) => {
+              const d = await store.get(id);
+              return d ? sessionView(d) : null;
+            }),
+        }
+      : {}),
   });
   const url = await app.listen({ host: config.http.host, port: config.http.port });
   log.info({ url, keys: keys.size, open: keys.open }, 'api listening');

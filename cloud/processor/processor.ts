@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Consumer, EachBatchPayload, KafkaMessage, Message, Producer, Transaction } from 'kafkajs';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
-import { featureLayout, loadDsp, parseFeatureConfig, presetSettings, type DspModule, type FeatureLayout } from '../../dsp/src/index.js';
+import { featureLayout, loadDsp, parseFeatureConfig, presetLayoutNames, presetSettings, type DspModule, type FeatureLayout } from '../../dsp/src/index.js';
 import { createLogger, decodeBatch, decodeFrame, isBatch, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
 import { json, listenStatus } from '../../protocol/node-support.js';
 import { MongoClient } from 'mongodb';
@@ -130,18 +130,8 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   let model = await ActivityModel.load(first.bytes, { layout, backend: config.model.backend });
   let modelVersion = first.version;
   log.info({ model: config.model.path, backend: model.backend, layout: `0x${layout.id.toString(16)}`, classes: model.info.classes }, 'model loaded');
-  // Feature names of the layouts this processor knows (both presets at the usual rates), for the archive's columns.
-  const namesByLayout = new Map<number, readonly string[]>();
-  for (const preset of ['uplink', 'full'] as const) {
-    for (const rate of [25, 50, 100, 200, 250, 400, 500, 800, 1000]) {
-      try {
-        const l = featureLayout(parseFeatureConfig({ ...presetSettings(preset), sampleRate: rate }));
-        namesByLayout.set(l.id, l.features.map((f) => f.name));
-      } catch {
-        // the preset's bands do not fit this rate: no such layout
-      }
-    }
-  }
+  // Feature names of the layouts this processor knows (every preset at the usual rates), for the archive's columns.
+  const namesByLayout = presetLayoutNames();
 
   const topics = config.kafka.topics;
   const kafka = createKafka(config.kafka, log, { initialRetryTime: 200, maxRetryTime: 5000, retries: 20 });

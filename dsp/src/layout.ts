@@ -2,7 +2,7 @@
 // feature frames carry (protocol/ frame field layoutId), so edge, cloud and browser agree on what
 // position 17 means. The id is a hash of everything that gives a position its meaning.
 
-import { ConfigError, featureChannels, parseFeatureConfig, type FeatureConfig, type FeatureConfigInput, type FeatureGroup } from './config.js';
+import { ConfigError, FEATURE_PRESETS, featureChannels, parseFeatureConfig, presetSettings, type FeatureConfig, type FeatureConfigInput, type FeatureGroup, type FeaturePreset } from './config.js';
 
 export interface FeatureInfo {
   /** e.g. "ax.mean", "ax.band_0.3_1hz", "acc.corr_xy" */
@@ -107,4 +107,26 @@ function layoutIdOf(text: string): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h === 0 ? 1 : h;
+}
+
+/** Sample rates the preset layouts are known at (`presetLayoutNames`). */
+export const COMMON_RATES: readonly number[] = [25, 50, 100, 200, 250, 400, 500, 800, 1000];
+
+/**
+ * Feature names by layout id, for every preset at the common rates: how a reader that only has a
+ * frame's or a record's layout id names its values. Rates a preset's bands do not fit are left out.
+ */
+export function presetLayoutNames(rates: readonly number[] = COMMON_RATES): Map<number, readonly string[]> {
+  const out = new Map<number, readonly string[]>();
+  for (const preset of Object.keys(FEATURE_PRESETS) as FeaturePreset[]) {
+    for (const sampleRate of rates) {
+      try {
+        const l = featureLayout(parseFeatureConfig({ ...presetSettings(preset), sampleRate }));
+        out.set(l.id, l.features.map((f) => f.name));
+      } catch {
+        // the preset's bands do not fit this rate: no such layout
+      }
+    }
+  }
+  return out;
 }

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { sha256Hex } from '../../../cloud/api/auth.js';
@@ -14,6 +15,8 @@ import { SLOW_CONSUMER_CLOSE } from '../../../cloud/api/hub.js';
 import { startApi, type ApiHandle } from '../../../cloud/api/server.js';
 import type { WindowResult } from '../../../cloud/processor/engine.js';
 import { inferenceJson } from '../../../cloud/processor/records.js';
+import type { Session } from '../../../cloud/processor/sessions.js';
+import { SessionStore } from '../../../cloud/store/sessions-store.js';
 import { servers, uniqueName } from '../../config.js';
 
 const s = servers();
@@ -38,8 +41,8 @@ class Client {
     ws.on('message', (d) => this.messages.push(JSON.parse(d.toString())));
     ws.on('close', (code) => (this.closeCode = code));
   }
-  static open(url: string, key: string | null = KEY): Promise<Client> {
-    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, key ? { headers: { 'x-api-key': key } } : {});
+  static open(url: string, key: string | null = KEY, path = '/ws'): Promise<Client> {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, key ? { headers: { 'x-api-key': key } } : {});
     const c = new Client(ws);
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(c));
@@ -169,7 +172,7 @@ describe.runIf(s.kafka && s.ferretdb)('WebSocket fan-out (Kafka)', () => {
 
     const ROUNDS = 2500;
     const SENSORS = 9;
-    const session = (type: string, group: string) => ({ key: group, value: JSON.stringify({ type, session: { sessionId: `${group}-1`, group, status: type === 'ended' ? 'ended' : 'active' } }) });
+    const session = (type: string, group: string, sessionId = `${group}-1`) => ({ key: group, value: JSON.stringify({ type, session: { sessionId, group, status: type === 'ended' ? 'ended' : 'active' } }) });
     for (let n = 1; n <= ROUNDS; n += 50) {
       const messages = [];
       for (let k = n; k < n + 50; k++) for (let i = 0; i < SENSORS; i++) messages.push(inference(i, k));
@@ -232,6 +235,43 @@ describe.runIf(s.kafka && s.ferretdb)('WebSocket fan-out (Kafka)', () => {
     await producer.send({ topic: topics.inferences, messages: [inference(2, ROUNDS + 1)] });
     await until(() => everything.of('inferences').some((m) => m.data!.seq === ROUNDS + 1), 10_000, 'one more');
     expect(byGroup.of('inferences').length).toBe(before);
+
+    // /sensors: every sensor that sent a window, newest first; /sensors/:id its latest window by name.
+    const get = (path: string) => fetch(`${api.url}${path}`, { headers: { 'x-api-key': KEY } });
+    const sensors = (await (await get('/sensors')).json()) as { items: { sensorId: string; group: string; label: string; lastSeenUs: number }[] };
+    expect(sensors.items.map((x) => x.sensorId).sort()).toEqual([...Array.from({ length: SENSORS }, (_, i) => `s${i}`), 's99'].sort());
+    expect(sensors.items[0]!.sensorId).toBe('s2'); // the one more window, sent last
+    const g1 = (await (await get('/sensors?group=g1')).json()) as { items: { sensorId: string }[] };
+    expect(g1.items.map((x) => x.sensorId).sort()).toEqual(['s1', 's4', 's7']);
+    const s4 = (await (await get('/sensors/s4')).json()) as { sensorId: string; group: string; window: { seq: number }; features: Record<string, number>; inference: { label: string; confidence: number; scores: Record<string, number> } };
+    expect(s4).toMatchObject({ sensorId: 's4', group: 'g1', window: { seq: ROUNDS }, inference: { label: 'walking', confidence: Math.fround(0.6) } });
+    expect(Object.keys(s4.features)).toHaveLength(400);
+    expect(s4.features.f399).toBe(ROUNDS);
+    expect(s4.inference.scores).toEqual({ idle: Math.fround(0.1), walking: Math.fround(0.6), running: Math.fround(0.1), jumping: Math.fround(0.1), fall: Math.fround(0.1) });
+    const none = await get('/sensors/nobody');
+    expect(none.status).toBe(404);
+    expect(await none.json()).toMatchObject({ code: 'EW_API_NOT_FOUND', details: { sensorId: 'nobody' } });
+
+    // One session: its stored state first, then its events only; an unknown one is closed with 4004.
+    const mongo = await new MongoClient(s.ferretdb!.url).connect();
+    try {
+      const store = await SessionStore.open(mongo.db(name.replace(/-/g, '_')));
+      const stored: Session = { sessionId: 'g5-42', group: 'g5', status: 'active', start: 1_795_000_000_000_000, end: null, windows: 3, sensors: {}, labels: { walking: { windows: 3, durationS: 3.84 } }, dominant: 'walking', updatedAt: 1_795_000_003_840_000 };
+      await store.write([{ type: 'started', session: stored }]);
+      const one = await Client.open(api.url, KEY, '/ws/session/g5-42');
+      await until(() => one.of('session').length === 1, 5000, 'the stored session');
+      expect(one.of('session')[0]!.data).toMatchObject({ sessionId: 'g5-42', group: 'g5', status: 'active', windows: 3 });
+      await producer.send({ topic: topics.sessions, messages: [session('updated', 'g5', 'g5-41'), session('ended', 'g5', 'g5-42')] });
+      await until(() => one.of('sessions').length === 1, 10_000, 'the session event');
+      expect(one.of('sessions')[0]!.data).toMatchObject({ type: 'ended', session: { sessionId: 'g5-42' } });
+      expect(one.messages[0]!.type).toBe('session');
+      one.ws.close();
+      const nobody = await Client.open(api.url, KEY, '/ws/session/nope');
+      await until(() => nobody.closeCode !== null, 5000, 'the close');
+      expect(nobody.closeCode).toBe(4004);
+    } finally {
+      await mongo.close();
+    }
 
     // Status is per gateway: a status subscriber gets each gateway's latest, whatever its lists, then live ones.
     await producer.send({ topic: topics.status, messages: [{ key: 'gw-a', value: JSON.stringify({ gatewayId: 'gw-a', state: 'online' }) }] });
