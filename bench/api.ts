@@ -1,0 +1,218 @@
+// The API under fan-out: EW_BENCH_CLIENTS WebSocket clients (default 1,000), each subscribed to 20
+// of 1,000 sensors, while inference records arrive at 2 per sensor per second; delivery latency
+// is from the record's production (its t1 carries the wall clock at send) to the client's
+// receipt. Then `/sessions` under autocannon over 2,000 stored sessions.
+//
+// Starts Kafka and the MongoDB-wire server through scripts/servers; the API runs as its own
+// process (`edgewave api`), pinned to one core with taskset when there is one; the clients and the
+// producer run in this process.
+// Run: npm run bench:api [-- --json]   (EW_BENCH_CLIENTS, EW_BENCH_TRIAL_S=20, EW_BENCH_CPU=1)
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { Kafka, logLevel } from 'kafkajs';
+import { MongoClient } from 'mongodb';
+import WebSocket from 'ws';
+import { sha256Hex } from '../cloud/api/auth.js';
+import type { WindowResult } from '../cloud/processor/engine.js';
+import { inferenceJson } from '../cloud/processor/records.js';
+import { newGroupState, observe, type SessionEvent } from '../cloud/processor/sessions.js';
+import { SessionStore } from '../cloud/store/sessions-store.js';
+import { startServers, stopServers } from '../scripts/servers/index.js';
+
+const json = process.argv.includes('--json');
+const CLIENTS = Number(process.env.EW_BENCH_CLIENTS ?? 1000);
+const SENSORS = 1000;
+const PER_CLIENT = 20;
+const RATE = 2; // records per sensor per second
+const TRIAL_S = Number(process.env.EW_BENCH_TRIAL_S ?? 20);
+const CPU = process.env.EW_BENCH_CPU ?? '1';
+const KEY = 'ew_bench_key_0123456789abcdef';
+const root = new URL('..', import.meta.url).pathname;
+const say = (s: string) => (json ? process.stderr : process.stdout).write(`${s}\n`);
+const hasTaskset = spawnSync('taskset', ['-V']).status === 0;
+const CLASSES = JSON.stringify(['idle', 'walking', 'running', 'jumping', 'fall']);
+
+const started = await startServers(['kafka', 'ferretdb']);
+if (started.failed.length) throw new Error(`servers did not start: ${started.failed.map((f) => `${f.name}: ${f.error.message}`).join('; ')} (run npm run servers:install)`);
+const env = Object.assign({}, ...started.started.map((s) => s.env)) as Record<string, string>;
+const brokers = [env.EW_KAFKA_BROKERS!];
+const run = `bench-api-${Date.now().toString(36)}`;
+const dir = mkdtempSync(join(tmpdir(), 'edgewave-bench-api-'));
+const topics = { inferences: `${run}.inferences`, sessions: `${run}.sessions`, status: `${run}.status` };
+const kafka = new Kafka({ clientId: 'bench-api', brokers, logLevel: logLevel.NOTHING });
+let child: ChildProcess | undefined;
+const sockets: WebSocket[] = [];
+
+function record(sensor: number, seq: number): { key: string; value: string } {
+  const group = `g${sensor % 50}`;
+  const now = Date.now() * 1000;
+  const w: WindowResult = {
+    sensorId: `s${sensor}`, gatewayId: `gw${sensor % 20}`, group, seq, t0: now - 1_280_000, t1: now, sampleRate: 200, hop: 256, layoutId: 0xe8d33268, source: 'edge',
+    features: new Float32Array(16).fill(seq % 7), label: 'walking', scores: new Float32Array([0.1, 0.6, 0.1, 0.1, 0.1]),
+  };
+  return { key: group, value: inferenceJson(w, CLASSES) };
+}
+
+/** 2,000 sessions in 50 groups, made by the processor's own session logic. */
+async function seedSessions(db: string): Promise<number> {
+  const mongo = await new MongoClient(env.EW_MONGODB_URL!).connect();
+  const store = await SessionStore.open(mongo.db(db));
+  const events: SessionEvent[] = [];
+  const T0 = Date.UTC(2026, 10, 1) * 1000;
+  for (let g = 0; g < 50; g++) {
+    const state = newGroupState();
+    for (let t = 0; t < 40 * 60; t += 1.28) {
+      const active = t % 60 < 30;
+      for (const sensorId of [`s${g}`, `s${g + 50}`]) {
+        events.push(...observe(state, { sensorId, group: `g${g}`, t0: T0 + Math.round(t * 1e6), t1: T0 + Math.round((t + 1.28) * 1e6), stepS: 1.28, label: active ? 'walking' : 'idle', score: 0.9, features: {} }, { minSensors: 2, startAfterS: 2, idleGapS: 5, summaries: [], updateEveryS: 60, staleUs: 3e6 }, ['idle', 'walking', 'running', 'jumping', 'fall']));
+      }
+    }
+  }
+  await store.write(events);
+  const n = await store.collection.countDocuments();
+  await mongo.close();
+  return n;
+}
+
+const percentile = (sorted: Float64Array, p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN);
+
+try {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+  await admin.disconnect();
+  const db = run.replace(/-/g, '_');
+  const sessions = await seedSessions(db);
+  say(`bench:api: ${CLIENTS} WebSocket clients x ${PER_CLIENT} sensors, ${SENSORS} sensors at ${RATE}/s; ${sessions} sessions stored; API pinned to CPU ${hasTaskset ? CPU : '(not pinned)'}`);
+
+  const file = join(dir, 'api.json');
+  writeFileSync(file, JSON.stringify({
+    http: { port: 0 },
+    mongodb: { url: env.EW_MONGODB_URL, database: db },
+    kafka: { brokers, topics, groupPrefix: run },
+    auth: { keys: [{ id: 'bench', sha256: sha256Hex(KEY), scopes: ['read'] }], ratePerMinute: 100_000_000 },
+    logLevel: 'warn',
+  }));
+  const args = [join(root, 'bin/edgewave.js'), 'api', '--config', file];
+  child = hasTaskset ? spawn('taskset', ['-c', CPU, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let err = '';
+    child!.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /REST on (http:\/\/\S+)/.exec(err);
+      if (m) resolve(m[1]!);
+    });
+    child!.once('exit', (code) => reject(new Error(`api exited ${code}: ${err}`)));
+  });
+  const wsUrl = `${url.replace(/^http/, 'ws')}/ws`;
+
+  // The clients: each to 20 sensors spread over the pool, so each sensor has about CLIENTS * 20 / 1,000 subscribers.
+  let measuring = false;
+  let delivered = 0;
+  let dropped = 0;
+  const latencies: number[] = [];
+  const T1 = /"t1":(\d+)/;
+  for (let i = 0; i < CLIENTS; i++) {
+    const ws = new WebSocket(wsUrl, { headers: { 'x-api-key': KEY }, perMessageDeflate: false });
+    sockets.push(ws);
+    ws.on('message', (d) => {
+      const text = d.toString();
+      if (text.startsWith('{"type":"dropped"')) dropped += (JSON.parse(text) as { count: number }).count;
+      if (!measuring || !text.startsWith('{"type":"inferences"')) return;
+      delivered++;
+      latencies.push(Date.now() - Number(T1.exec(text)![1]) / 1000);
+    });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const sensors = Array.from({ length: PER_CLIENT }, (_, k) => `s${(i * 7 + k * 53) % SENSORS}`);
+    ws.send(JSON.stringify({ op: 'subscribe', kinds: ['inferences'], sensors }));
+  }
+  say(`${CLIENTS} clients connected and subscribed`);
+
+  // The producer: every 50 ms, a tenth of a second's records for a twentieth of... all sensors at RATE/s.
+  const producer = kafka.producer();
+  await producer.connect();
+  let seq = 0;
+  let producing = true;
+  const perTick = (SENSORS * RATE) / 20;
+  const ticker = (async () => {
+    let next = performance.now();
+    let cursor = 0;
+    while (producing) {
+      const messages = [];
+      for (let k = 0; k < perTick; k++) messages.push(record((cursor++) % SENSORS, seq++));
+      await producer.send({ topic: topics.inferences, messages });
+      next += 50;
+      const wait = next - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  })();
+  // The API's feed joins from the end: warm up until clients receive.
+  await new Promise((r) => setTimeout(r, 8000));
+  const cpu0 = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const t0 = performance.now();
+  measuring = true;
+  let rss = 0;
+  for (let s = 0; s < TRIAL_S * 4; s++) {
+    await new Promise((r) => setTimeout(r, 250));
+    rss = Math.max(rss, Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
+  }
+  measuring = false;
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const cpu = (Number(cpu1[11]) + Number(cpu1[12]) - Number(cpu0[11]) - Number(cpu0[12])) / 100 / seconds;
+  producing = false;
+  await ticker;
+  await producer.disconnect();
+  const sorted = Float64Array.from(latencies).sort();
+  for (const ws of sockets) ws.close();
+  say(`delivered ${delivered} messages in ${seconds.toFixed(1)} s (expected about ${CLIENTS * PER_CLIENT * RATE}/s); dropped ${dropped}`);
+
+  // REST: /sessions pages, 50 connections, 10 s.
+  const cannon = await autocannon({ url: `${url}/sessions?limit=20`, connections: 50, duration: Number(process.env.EW_BENCH_REST_S ?? 10), headers: { 'x-api-key': KEY } });
+  const non2xx = cannon.non2xx;
+
+  const result = {
+    ws_clients: CLIENTS,
+    sensors_per_client: PER_CLIENT,
+    msgs_per_s_delivered: Math.round(delivered / seconds),
+    msgs_per_s_expected: CLIENTS * PER_CLIENT * RATE,
+    p50_ms: +percentile(sorted, 0.5).toFixed(1),
+    p99_ms: +percentile(sorted, 0.99).toFixed(1),
+    max_ms: +percentile(sorted, 1).toFixed(1),
+    dropped,
+    api_cpu: +cpu.toFixed(3),
+    api_rss_mb: Math.round(rss),
+    rest_sessions_rps: Math.round(cannon.requests.average),
+    rest_p99_ms: cannon.latency.p99,
+    rest_non2xx: non2xx,
+  };
+  if (json) console.log(JSON.stringify(result));
+  else {
+    console.log(`\n${'measure'.padEnd(34)} ${'value'.padStart(12)} ${'target'.padStart(10)}`);
+    const rows: [string, number, string][] = [
+      ['WebSocket clients', result.ws_clients, '1000'],
+      ['messages/s delivered', result.msgs_per_s_delivered, String(result.msgs_per_s_expected)],
+      ['delivery p50 ms', result.p50_ms, ''],
+      ['delivery p99 ms', result.p99_ms, '<= 50'],
+      ['dropped', result.dropped, '0'],
+      ['API CPU (share of one core)', result.api_cpu, ''],
+      ['API RSS MB', result.api_rss_mb, ''],
+      ['/sessions requests/s', result.rest_sessions_rps, '>= 2000'],
+      ['/sessions p99 ms', result.rest_p99_ms, ''],
+    ];
+    for (const [k, v, t] of rows) console.log(`${k.padEnd(34)} ${String(v).padStart(12)} ${t.padStart(10)}`);
+  }
+} finally {
+  for (const ws of sockets) ws.terminate();
+  child?.kill('SIGTERM');
+  if (child) await new Promise((r) => (child!.exitCode !== null ? r(null) : child!.once('exit', r)));
+  rmSync(dir, { recursive: true, force: true });
+  await stopServers(started.started);
+}
