@@ -9,6 +9,7 @@ import type { Consumer, Kafka } from 'kafkajs';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../protocol/index.js';
 import { presetLayoutNames } from '../../dsp/src/index.js';
+import { consumerTimeouts } from '../common/kafka.js';
 import { parseInference } from '../processor/records.js';
 import { ApiError } from './errors.js';
 import { LIVE_KINDS, type Hub, type LiveClient, type LiveKind } from './hub.js';
@@ -23,7 +24,7 @@ export interface LiveTopics {
 const INFERENCE_HEAD = /^\{"sensorId":"([^"\\]*)","gatewayId":"[^"\\]*","group":"([^"\\]*)"/;
 
 export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: LiveTopics, hub: Hub, log: Logger): Promise<{ stop(): Promise<void> }> {
-  const consumer: Consumer = kafka.consumer({ groupId: `${groupPrefix}-${hostname()}-${randomBytes(4).toString('hex')}`, readUncommitted: false, maxWaitTimeInMs: 20, sessionTimeout: 10_000, heartbeatInterval: 2000 });
+  const consumer: Consumer = kafka.consumer({ groupId: `${groupPrefix}-${hostname()}-${randomBytes(4).toString('hex')}`, readUncommitted: false, maxWaitTimeInMs: 20, ...consumerTimeouts(10_000) });
   await consumer.connect();
   await consumer.subscribe({ topics: [topics.inferences, topics.sessions, topics.status], fromBeginning: false });
   await consumer.run({

@@ -46,3 +46,12 @@ export function createKafka(c: KafkaConnection, log: Logger, retry: RetryOptions
     },
   });
 }
+
+/**
+ * A consumer's session timeout and the heartbeat interval that goes with it: heartbeats five times
+ * per session timeout (at most every 3 s), so one lost heartbeat never costs the member its
+ * partitions. Without a timeout, kafkajs's defaults (30 s, 3 s).
+ */
+export function consumerTimeouts(sessionTimeoutMs: number | undefined): { sessionTimeout?: number; heartbeatInterval?: number } {
+  return sessionTimeoutMs ? { sessionTimeout: sessionTimeoutMs, heartbeatInterval: Math.min(3000, Math.floor(sessionTimeoutMs / 5)) } : {};
+}

@@ -21,7 +21,7 @@ import { featureLayout, loadDsp, parseFeatureConfig, presetLayoutNames, presetSe
 import { createLogger, decodeBatch, decodeFrame, isBatch, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
 import { json, listenStatus } from '../../protocol/node-support.js';
 import { MongoClient } from 'mongodb';
-import { createKafka } from '../common/kafka.js';
+import { consumerTimeouts, createKafka } from '../common/kafka.js';
 import { createS3, parseS3Url } from '../common/s3.js';
 import { ActivityModel } from '../model/model.js';
 import { ModelSource } from '../model/source.js';
@@ -330,7 +330,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     fresh.failures = failures;
   }
 
-  const consumer: Consumer = kafka.consumer({ groupId: config.kafka.groupId, partitionAssigners: [coPartitionedAssigner], readUncommitted: false, maxWaitTimeInMs: 100, sessionTimeout: config.kafka.sessionTimeoutMs, heartbeatInterval: Math.min(3000, config.kafka.sessionTimeoutMs / 5), rebalanceTimeout: 60_000 });
+  const consumer: Consumer = kafka.consumer({ groupId: config.kafka.groupId, partitionAssigners: [coPartitionedAssigner], readUncommitted: false, maxWaitTimeInMs: 100, ...consumerTimeouts(config.kafka.sessionTimeoutMs), rebalanceTimeout: 60_000 });
   consumer.on(consumer.events.CRASH, (e) => {
     const err = e.payload.error;
     log.error({ err: err.message, restart: e.payload.restart }, e.payload.restart ? 'the Kafka consumer failed; kafkajs restarts it' : 'the Kafka consumer failed for good');

@@ -14,13 +14,9 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { decodeBatch, decodeFrame, isBatch, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
+import { consumerTimeouts } from '../common/kafka.js';
 import { joinKey, type S3Location } from '../common/s3.js';
 import { framesToParquet, partsOf, type ArchiveRange } from './archive.js';
-
-/** kafkajs consumer timeouts for a session timeout (heartbeats at a fifth of it). */
-export function sessionTimeouts(ms: number | undefined): { sessionTimeout?: number; heartbeatInterval?: number } {
-  return ms ? { sessionTimeout: ms, heartbeatInterval: Math.min(3000, Math.floor(ms / 5)) } : {};
-}
 
 export const PLAN_PREFIX = 'ew-archive-plan:';
 
@@ -75,7 +71,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
   const stats: ArchiverStats = { flushes: 0, objects: 0, frames: 0, bytes: 0, duplicates: 0, unreadable: 0 };
   const buffers = new Map<string, Buffer_>();
   let generation = 0;
-  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, maxWaitTimeInMs: 500, maxBytesPerPartition: 1 << 20, maxBytes: 4 << 20, ...sessionTimeouts(o.sessionTimeoutMs) });
+  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, maxWaitTimeInMs: 500, maxBytesPerPartition: 1 << 20, maxBytes: 4 << 20, ...consumerTimeouts(o.sessionTimeoutMs) });
   const admin = o.kafka.admin();
   await admin.connect();
 

@@ -6,8 +6,8 @@
 
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../../protocol/index.js';
+import { consumerTimeouts } from '../common/kafka.js';
 import type { SessionEvent } from '../processor/sessions.js';
-import { sessionTimeouts } from './archiver.js';
 import type { SessionStore } from './sessions-store.js';
 
 export interface SessionSinkOptions {
@@ -32,7 +32,7 @@ function isSessionEvent(x: unknown): x is SessionEvent {
 
 export async function startSessionSink(o: SessionSinkOptions): Promise<SessionSinkHandle> {
   const stats = { events: 0, written: 0, unreadable: 0 };
-  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, maxWaitTimeInMs: 200, ...sessionTimeouts(o.sessionTimeoutMs) });
+  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, maxWaitTimeInMs: 200, ...consumerTimeouts(o.sessionTimeoutMs) });
 
   async function eachBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
     if (isStale() || !batch.messages.length) return;
