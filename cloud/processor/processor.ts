@@ -53,6 +53,15 @@ export interface ProcessorHandle {
 }
 
 const RESTORE_KEY = '__restore';
+/** A partition's changelog is read to its end within this long, or its restore fails (and is tried again). */
+const RESTORE_TIMEOUT_MS = 60_000;
+
+/** A restore that is no longer wanted: its partition was handed over, failed again, or the processor stops. */
+class HandedOver extends Error {
+  constructor() {
+    super('the partition is no longer this worker\'s');
+  }
+}
 
 /** Produce requests are kept below this size (brokers refuse record batches above 1 MiB by default). */
 const CHUNK_BYTES = 512 * 1024;
@@ -89,6 +98,8 @@ interface Worker {
   txCounts: Counts;
   /** Failures in a row, for the pause before trying again. */
   failures: number;
+  /** Set when this worker failed: the input topics its failure sent the consumer back on. */
+  rewound?: Set<string>;
 }
 
 /** The engine settings of a processor config (the live processor's and a replay's). */
@@ -156,10 +167,24 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
 
   const engineOptions = engineOptionsFor(config, dsp, model);
 
+  /**
+   * The partitions this process works on: a worker per partition the group assigned to it, and
+   * only those. A partition handed over or failed has its worker removed at once, so work still in
+   * flight for it can tell that it is no longer the partition's owner.
+   */
   const workers = new Map<number, Worker>();
+  /** The partitions of the last assignment. */
+  let assigned = new Set<number>();
+  let stopping = false;
 
-  /** Rebuilds partition p's engine from its changelog partition, after fencing any older owner. */
-  async function restore(w: Worker): Promise<void> {
+  /**
+   * Rebuilds partition p's engine from its changelog partition, after fencing any older owner,
+   * once `delayMs` has passed; gives up (with `HandedOver`) when the partition is no longer this
+   * worker's by then.
+   */
+  async function restore(w: Worker, delayMs: number): Promise<void> {
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    if (workers.get(w.partition) !== w) throw new HandedOver();
     await w.producer.connect();
     const nonce = randomBytes(8).toString('hex');
     const tx = await w.producer.transaction();
@@ -172,6 +197,11 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     try {
       await reader.subscribe({ topic: topics.processorState, fromBeginning: true });
       await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the changelog partition ${topics.processorState}[${w.partition}] was not read to its end within ${RESTORE_TIMEOUT_MS / 1000} s`)), RESTORE_TIMEOUT_MS);
+        const done = () => {
+          clearTimeout(timer);
+          resolve();
+        };
         reader
           .run({
             eachBatch: async ({ batch }) => {
@@ -179,7 +209,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
               for (const msg of batch.messages) {
                 const key = msg.key?.toString() ?? '';
                 if (key === RESTORE_KEY) {
-                  if (msg.value?.toString() === nonce) resolve();
+                  if (msg.value?.toString() === nonce) done();
                   continue;
                 }
                 const sep = key.indexOf(':');
@@ -196,7 +226,10 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
               }
             },
           })
-          .catch(reject);
+          .catch((err: unknown) => {
+            clearTimeout(timer);
+            reject(err as Error);
+          });
       });
     } finally {
       await reader.disconnect().catch(() => {});
@@ -207,15 +240,20 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     log.info({ partition: w.partition, sensors, groups }, 'partition state restored from the changelog');
   }
 
-  function takeOn(p: number): Worker {
+  /** A worker for partition p, its state restored from the changelog after `delayMs`. */
+  function takeOn(p: number, delayMs = 0): Worker {
+    const existing = workers.get(p);
+    if (existing) return existing;
     const producer = kafka.producer({ transactionalId: `${config.kafka.transactionalIdPrefix}-${p}`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: config.kafka.transactionTimeoutMs });
     const w: Worker = {
       partition: p, engine: new Engine({ ...engineOptions, model }), producer, ready: Promise.resolve(), chain: Promise.resolve(),
       tx: null, txSince: 0, txStart: new Map(), txNext: new Map(), dirtySensors: new Set(), dirtyGroups: new Set(), txCounts: zeroCounts(), failures: 0,
     };
-    w.ready = restore(w);
-    w.ready.catch((err: unknown) => log.error({ partition: p, err: (err as Error).message }, 'restoring the partition failed'));
     workers.set(p, w);
+    w.ready = restore(w, delayMs);
+    w.ready.catch((err: unknown) => {
+      if (!(err instanceof HandedOver)) log.error({ partition: p, err: (err as Error).message }, 'restoring the partition failed');
+    });
     return w;
   }
 
@@ -228,9 +266,11 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
 
   async function letGo(p: number): Promise<void> {
     const w = workers.get(p);
-    workers.delete(p);
     if (!w) return;
+    workers.delete(p);
     await serial(w, async () => {
+      // A restore under way finishes (or sees it is no longer wanted) before its producer goes.
+      await w.ready.catch(() => {});
       // What was not committed is the next owner's to process again.
       await w.tx?.abort().catch(() => {});
       w.tx = null;
@@ -314,20 +354,28 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
    * repeated failures.
    */
   async function fail(w: Worker, err: unknown, topic: string, batchStart?: string): Promise<void> {
-    counts.aborted++;
-    m.aborted.inc();
     const p = w.partition;
-    log.warn({ partition: p, topic, err: (err as Error).message }, 'transaction failed: it is aborted, the partition state rebuilt from the changelog, and its batches processed again');
     await w.tx?.abort().catch(() => {});
     w.tx = null;
+    if (workers.get(p) !== w) {
+      // Handed over (or stopping) while this ran, and maybe fenced by the new owner: the batches
+      // of this transaction are the next owner's to process; taking the partition back here would
+      // fence that owner in turn.
+      log.info({ partition: p, err: (err as Error).message }, 'a transaction of a partition handed over did not complete; its next owner processes those batches');
+      await w.producer.disconnect().catch(() => {});
+      return;
+    }
+    counts.aborted++;
+    m.aborted.inc();
+    log.warn({ partition: p, topic, err: (err as Error).message }, 'transaction failed: it is aborted, the partition state rebuilt from the changelog, and its batches processed again');
     if (batchStart !== undefined && !w.txStart.has(topic)) w.txStart.set(topic, batchStart);
     for (const [t, offset] of w.txStart) consumer.seek({ topic: t, partition: p, offset });
+    w.rewound = new Set(w.txStart.keys());
     const failures = w.failures + 1;
     workers.delete(p);
     await w.producer.disconnect().catch(() => {});
-    await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** Math.min(failures, 6))));
-    const fresh = takeOn(p);
-    fresh.failures = failures;
+    // The fresh worker is in place at once (batches wait for it), and restores after the pause.
+    if (!stopping && assigned.has(p)) takeOn(p, Math.min(5000, 100 * 2 ** Math.min(failures, 6))).failures = failures;
   }
 
   const consumer: Consumer = kafka.consumer({ groupId: config.kafka.groupId, partitionAssigners: [coPartitionedAssigner], readUncommitted: false, maxWaitTimeInMs: 100, ...consumerTimeouts(config.kafka.sessionTimeoutMs), rebalanceTimeout: 60_000 });
@@ -339,25 +387,41 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const assignment = e.payload.memberAssignment as Record<string, number[]>;
     const mine = new Set(Object.values(assignment).flat());
+    assigned = mine;
     for (const p of [...workers.keys()]) if (!mine.has(p)) void letGo(p);
-    for (const p of mine) if (!workers.has(p)) takeOn(p);
+    if (!stopping) for (const p of mine) takeOn(p);
     log.info({ partitions: [...mine].sort((a, b) => a - b) }, 'partitions assigned');
   });
 
+  /**
+   * A batch that waited for worker `w` finds it gone. Handed over: the batch is the next owner's
+   * (kafkajs fetches from the committed offsets after a rebalance). Failed: the failure sent the
+   * consumer back to where its open transaction began, at or before this batch, on the topics that
+   * transaction read; on another topic, this batch is fetched again for the fresh worker.
+   */
+  function refetch(w: Worker, topic: string, p: number, offset: string): void {
+    if (w.rewound && !w.rewound.has(topic) && workers.has(p) && !stopping) {
+      w.rewound.add(topic);
+      consumer.seek({ topic, partition: p, offset });
+    }
+  }
+
   async function eachBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
     const p = batch.partition;
+    if (!batch.messages.length || isStale() || stopping) return;
     const w = workers.get(p) ?? takeOn(p);
-    if (!batch.messages.length || isStale()) return;
     try {
       await w.ready;
     } catch (err) {
-      await serial(w, () => (workers.get(p) === w ? fail(w, err, batch.topic, batch.firstOffset()!) : Promise.resolve()));
+      await serial(w, async () => {
+        if (workers.get(p) === w) await fail(w, err, batch.topic, batch.firstOffset()!);
+        else refetch(w, batch.topic, p, batch.firstOffset()!);
+      });
       return;
     }
     await serial(w, async () => {
       if (workers.get(p) !== w) {
-        // Failed or handed over while this batch waited: fetch it again (for the new engine, if any).
-        if (workers.has(p)) consumer.seek({ topic: batch.topic, partition: p, offset: batch.firstOffset()! });
+        refetch(w, batch.topic, p, batch.firstOffset()!);
         return;
       }
       if (w.engine.currentModel !== model) w.engine.setModel(model);
@@ -515,6 +579,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     stats: () => ({ ...counts }),
     stop() {
       return (stopped ??= (async () => {
+        stopping = true;
         if (reloadTimer) clearInterval(reloadTimer);
         // Fetch no more, commit what is open, then leave the group.
         consumer.pause([{ topic: topics.raw }, { topic: topics.features }]);

@@ -5,9 +5,9 @@
 // record that is no frame goes to the dead-letter topic and processing goes on.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
 import { MongoClient } from 'mongodb';
@@ -81,7 +81,7 @@ function configFor(name: string, topics: ReturnType<typeof topicsFor>, sinks = f
     kafka: { brokers: s.kafka!.brokers, topics, groupId: `${name}-group`, transactionalIdPrefix: `${name}-tx`, transactionTimeoutMs: 10_000, sessionTimeoutMs: 6000 },
     sessions: { minSensors: 2, startAfterS: 5, idleGapS: 10, updateEveryS: 15 },
     http: { port: 0 },
-    logLevel: 'warn',
+    logLevel: 'info',
   };
 }
 
@@ -175,18 +175,47 @@ async function referenceRun(dsp: DspModule, batches: Frame[][]): Promise<{ sessi
   return { sessions, labels };
 }
 
-function spawnProcessor(file: string): { proc: ChildProcess; up: Promise<void> } {
-  const proc = spawn(process.execPath, [join(root, 'bin/edgewave.js'), 'processor', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+// Each processor's log (stdout) and stderr are kept under .run/test-logs/ so a failed run can be read afterwards.
+const logDir = join(root, '.run', 'test-logs');
+mkdirSync(logDir, { recursive: true });
+let spawned = 0;
+
+/** A processor process; `up` settles when it says it is ready (or rejects when it exits or takes over 60 s). */
+function spawnProcessor(file: string): { proc: ChildProcess; up: Promise<void>; log: string } {
+  const log = join(logDir, `${basename(file, '.json')}-${++spawned}.log`);
+  const proc = spawn(process.execPath, [join(root, 'bin/edgewave.js'), 'processor', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout!.on('data', (d: Buffer) => appendFileSync(log, d));
   const up = new Promise<void>((resolve, reject) => {
     let err = '';
+    const timer = setTimeout(() => reject(new Error(`processor not ready after 60 s (log: ${log}): ${err.slice(-2000)}`)), 60_000);
     proc.stderr!.on('data', (d: Buffer) => {
+      appendFileSync(log, d);
       err += d.toString();
-      if (/ready and metrics on/.test(err)) resolve();
+      if (/ready and metrics on/.test(err)) {
+        clearTimeout(timer);
+        resolve();
+      }
     });
-    proc.once('exit', (code, signal) => reject(new Error(`processor exited ${code ?? signal}: ${err}`)));
+    proc.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`processor exited ${code ?? signal} (log: ${log}): ${err.slice(-2000)}`));
+    });
   });
   up.catch(() => {});
-  return { proc, up };
+  return { proc, up, log };
+}
+
+/** SIGTERM and wait for the exit; a processor still running after 30 s is a failure (its log named), killed so the test can end. */
+async function stopProcessor(p: ReturnType<typeof spawnProcessor> | undefined): Promise<void> {
+  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
+  const exited = new Promise((r) => p.proc.once('exit', r));
+  p.proc.kill('SIGTERM');
+  const late = await Promise.race([exited.then(() => false), new Promise((r) => setTimeout(() => r(true), 30_000))]);
+  if (late) {
+    p.proc.kill('SIGKILL');
+    await exited;
+    throw new Error(`processor did not exit within 30 s of SIGTERM (log: ${p.log})`);
+  }
 }
 
 need('processor on real Kafka', () => {
@@ -296,8 +325,7 @@ need('processor on real Kafka', () => {
       }
       expect(Object.fromEntries(replaySessions)).toEqual(Object.fromEntries(reference));
     } finally {
-      current.proc.kill('SIGTERM');
-      await new Promise((r) => (current.proc.exitCode !== null || current.proc.signalCode !== null ? r(null) : current.proc.once('exit', r)));
+      await stopProcessor(current);
       await reader.stop();
     }
   }, 240_000);
@@ -314,12 +342,6 @@ need('processor on real Kafka', () => {
     const a = spawnProcessor(file);
     let b: ReturnType<typeof spawnProcessor> | undefined;
     let c: ReturnType<typeof spawnProcessor> | undefined;
-    const stop = async (p: ReturnType<typeof spawnProcessor> | undefined) => {
-      if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
-      const exited = new Promise((r) => p.proc.once('exit', r));
-      p.proc.kill('SIGTERM');
-      await exited;
-    };
     try {
       await a.up;
       const feeding = feed(producer, topics.features, batches);
@@ -331,7 +353,7 @@ need('processor on real Kafka', () => {
       c = spawnProcessor(file);
       await c.up;
       await new Promise((r) => setTimeout(r, 2000));
-      await stop(a);
+      await stopProcessor(a);
       await feeding;
       await reader.until(() => [...expected].every((k) => reader.windows.has(k)), 90_000, 'every window');
       await new Promise((r) => setTimeout(r, 2000));
@@ -341,7 +363,7 @@ need('processor on real Kafka', () => {
       expect(reader.labels).toEqual(labels);
       expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(reference));
     } finally {
-      await Promise.all([stop(a), stop(b), stop(c)]);
+      await Promise.allSettled([stopProcessor(a), stopProcessor(b), stopProcessor(c)]);
       await reader.stop();
     }
   }, 240_000);
@@ -370,8 +392,7 @@ need('processor on real Kafka', () => {
       expect(reader.dead[0]!.value.equals(poison)).toBe(true);
       expect(reader.windows.size).toBe(windows);
     } finally {
-      p.proc.kill('SIGTERM');
-      await new Promise((r) => (p.proc.exitCode !== null ? r(null) : p.proc.once('exit', r)));
+      await stopProcessor(p);
       await reader.stop();
     }
   }, 120_000);
