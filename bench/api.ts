@@ -176,12 +176,17 @@ try {
 
   const tp = performance.now();
   const probe = await fetch(`${url}/sessions?limit=20`, { headers: { 'x-api-key': KEY } });
-  say(`/sessions probe: ${probe.status}, ${(await probe.text()).length} bytes in ${(performance.now() - tp).toFixed(1)} ms`);
+  const pageReadMs = performance.now() - tp;
+  say(`/sessions probe (read from MongoDB): ${probe.status}, ${(await probe.text()).length} bytes in ${pageReadMs.toFixed(1)} ms`);
+  // How many answers MongoDB made (the rest were shared: rest.cacheMs, default 1 s).
+  const mongoReads = async () => Number(/edgewave_api_cache_total\{result="miss"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+  const readsBefore = await mongoReads();
   // REST: /sessions pages, 10 connections, 10 s (30 s timeout), by autocannon in a process of its own.
   const rest = spawnSync(join(root, 'node_modules/.bin/autocannon'), ['--json', '-c', '10', '-t', '30', '-d', String(process.env.EW_BENCH_REST_S ?? 10), '-H', `x-api-key=${KEY}`, `${url}/sessions?limit=20`], { encoding: 'utf8', maxBuffer: 64 << 20 });
   const cannon = JSON.parse(rest.stdout) as { requests: { average: number; total: number }; latency: { p99: number }; errors: number; timeouts: number; non2xx: number };
   const non2xx = cannon.non2xx;
-  say(`/sessions: ${cannon.requests.total} requests, ${cannon.errors} errors, ${cannon.timeouts} timeouts, ${non2xx} not 2xx`);
+  const reads = (await mongoReads()) - readsBefore;
+  say(`/sessions: ${cannon.requests.total} requests, ${cannon.errors} errors, ${cannon.timeouts} timeouts, ${non2xx} not 2xx; ${reads} read from MongoDB, the rest shared`);
 
   const result = {
     ws_clients: CLIENTS,
@@ -195,6 +200,8 @@ try {
     api_cpu: +cpu.toFixed(3),
     api_rss_mb: Math.round(rss),
     rest_sessions_rps: Math.round(cannon.requests.average),
+    rest_sessions_mongo_reads: reads,
+    rest_page_read_ms: +pageReadMs.toFixed(1),
     rest_p99_ms: cannon.latency.p99,
     rest_non2xx: non2xx,
   };
@@ -211,6 +218,8 @@ try {
       ['API RSS MB', result.api_rss_mb, ''],
       ['/sessions requests/s', result.rest_sessions_rps, '>= 2000'],
       ['/sessions p99 ms', result.rest_p99_ms, ''],
+      ['/sessions MongoDB reads in the run', result.rest_sessions_mongo_reads, ''],
+      ['/sessions one page read ms', result.rest_page_read_ms, ''],
     ];
     for (const [k, v, t] of rows) console.log(`${k.padEnd(34)} ${String(v).padStart(12)} ${t.padStart(10)}`);
   }

@@ -7,8 +7,9 @@ import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import type { Collection, Filter } from 'mongodb';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
+import { MongoError, type Collection, type Filter } from 'mongodb';
 import { Registry, collectDefaultMetrics, Counter, Histogram } from 'prom-client';
 import type { SessionDocument } from '../store/sessions-store.js';
 import type { KeyRing, Scope } from './auth.js';
@@ -116,6 +117,41 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.addSchema(errorSchema);
   app.addSchema(sessionSchema);
+
+  // Shared answers for the MongoDB routes: dashboards poll the same few pages, so identical
+  // requests within `rest.cacheMs` (and every request arriving while one is being read) share one
+  // query and one serialization. An answer is at most cacheMs old; live changes go out on /ws.
+  const cacheHits = new Counter({ name: 'edgewave_api_cache_total', help: 'MongoDB route answers by how they were made: hit (shared), miss (read)', labelNames: ['result'], registers: [registry] });
+  type Load = { load: () => Promise<string> };
+  const cache = config.rest.cacheMs > 0
+    ? new LRUCache<string, string, Load>({
+        ttl: config.rest.cacheMs,
+        maxSize: config.rest.cacheMaxMb * 1024 * 1024,
+        sizeCalculation: (v, k) => v.length + k.length,
+        fetchMethod: (_key, _stale, { context }) => context.load(),
+      })
+    : null;
+  /** The answer's JSON text for `key`, shared while fresh; sets x-cache: hit or miss. */
+  const shared = async (reply: FastifyReply, key: string, load: () => Promise<string>): Promise<FastifyReply> => {
+    let body: string;
+    let result: 'hit' | 'miss' = 'miss';
+    if (cache) {
+      const status: LRUCache.Status<string, string, Load> = {};
+      body = (await cache.fetch(key, { context: { load }, status }))!;
+      if (status.fetch === 'hit' || status.fetch === 'inflight') result = 'hit';
+    } else body = await load();
+    cacheHits.inc({ result });
+    return reply.header('x-cache', result).type('application/json; charset=utf-8').send(body);
+  };
+  /** MongoDB not answering is a 503 with its reason, not an internal error. */
+  const fromStore = async <T>(q: Promise<T>): Promise<T> => {
+    try {
+      return await q;
+    } catch (err) {
+      if (err instanceof MongoError) throw new ApiError('EW_API_UNAVAILABLE', `MongoDB: ${err.message}`, { details: { dependency: 'mongodb' } });
+      throw err;
+    }
+  };
 
   await app.register(swagger, {
     openapi: {
@@ -252,8 +288,13 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         ...errors(400, 401, 403, 429),
       },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const q = req.query;
+    const key = JSON.stringify(['sessions', q.group, q.status, q.dominant, q.from, q.to, q.sort, q.limit, q.cursor]);
+    return shared(reply, key, async () => String(reply.serialize(await sessionsPage(q))));
+  });
+
+  async function sessionsPage(q: SessionsQuery): Promise<{ items: Record<string, unknown>[]; next: string | null }> {
     const filter: Filter<SessionDocument> = {};
     if (q.group) filter.group = q.group;
     if (q.status) filter.status = q.status;
@@ -266,10 +307,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       filter.$or = [{ start: { [op]: c.start } }, { start: c.start, _id: { [op]: c.id } }];
     }
     const dir = desc ? -1 : 1;
-    const docs = await deps.sessions.find(filter).sort({ start: dir, _id: dir }).limit(q.limit + 1).toArray();
+    const docs = await fromStore(deps.sessions.find(filter).sort({ start: dir, _id: dir }).limit(q.limit + 1).toArray());
     const page = docs.slice(0, q.limit);
     return { items: page.map(sessionView), next: docs.length > q.limit ? encodeCursor(page.at(-1)!) : null };
-  });
+  }
 
   app.get<{ Params: { id: string } }>('/sessions/:id', {
     config: { scope: 'read' },
@@ -279,10 +320,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 300 } } },
       response: { 200: { $ref: 'Session#' }, ...errors(401, 403, 404, 429) },
     },
-  }, async (req) => {
-    const d = await deps.sessions.findOne({ _id: req.params.id });
-    if (!d) throw new ApiError('EW_API_NOT_FOUND', `no session ${req.params.id}`, { details: { sessionId: req.params.id } });
-    return sessionView(d);
+  }, async (req, reply) => {
+    const id = req.params.id;
+    return shared(reply, JSON.stringify(['session', id]), async () => {
+      const d = await fromStore(deps.sessions.findOne({ _id: id }));
+      // Not found is not shared: the session may be stored a moment later.
+      if (!d) throw new ApiError('EW_API_NOT_FOUND', `no session ${id}`, { details: { sessionId: id } });
+      return String(reply.serialize(sessionView(d)));
+    });
   });
 
   app.post('/admin/keys/reload', {

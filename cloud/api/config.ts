@@ -46,6 +46,10 @@ export const apiConfigSchema = z.strictObject({
     open: z.boolean().default(false).describe('no keys needed at all (development only)'),
     ratePerMinute: z.number().int().min(1).default(6000).describe('requests per key per minute'),
   }).default({ keys: [], open: false, ratePerMinute: 6000 }),
+  rest: z.strictObject({
+    cacheMs: z.number().int().min(0).default(1000).describe('/sessions pages and /sessions/:id answers are shared for this long: identical requests within it (and those arriving while one is read) cost one MongoDB query; 0: every request reads MongoDB'),
+    cacheMaxMb: z.number().min(1).default(64).describe('the most memory those shared answers take; the least recently used go first'),
+  }).default({ cacheMs: 1000, cacheMaxMb: 64 }),
   cors: z.strictObject({
     origins: z.array(z.string()).default([]).describe('origins allowed to call the API from a browser (e.g. http://localhost:5173); [] allows none'),
   }).default({ origins: [] }),

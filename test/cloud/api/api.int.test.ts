@@ -173,6 +173,49 @@ describe.runIf(settings)('REST API (MongoDB wire)', () => {
     expect(await unknown.json()).toMatchObject({ code: 'EW_API_NOT_FOUND' });
   });
 
+  it('identical requests share one read: concurrent ones one query, repeats within cacheMs the same answer, later ones the stored change', async () => {
+    const cached = await startApi(
+      parseApiConfig({
+        http: { port: 0 },
+        mongodb: { url: settings!.url, database: dbName },
+        auth: { keys: [{ id: 'reader', sha256: sha256Hex(READ), scopes: ['read'] }] },
+        rest: { cacheMs: 4000 },
+        logLevel: 'warn',
+      }),
+    );
+    try {
+      const doc = (await store.collection.findOne({ group: 'gc', status: 'ended' }))!;
+      const one = `${cached.url}/sessions/${encodeURIComponent(doc._id)}`;
+      const list = `${cached.url}/sessions?group=gc&limit=500`;
+      const fetchAll = (url: string, n: number) => Promise.all(Array.from({ length: n }, () => fetch(url, { headers: { 'x-api-key': READ } }).then(async (r) => ({ status: r.status, cache: r.headers.get('x-cache'), body: await r.json() }))));
+      for (const url of [one, list]) {
+        const answers = await fetchAll(url, 12);
+        expect(answers.map((a) => a.status)).toEqual(Array(12).fill(200));
+        expect(answers.filter((a) => a.cache === 'miss')).toHaveLength(1);
+        expect(answers.filter((a) => a.cache === 'hit')).toHaveLength(11);
+        for (const a of answers) expect(a.body).toEqual(answers[0]!.body);
+      }
+      const before = (await fetchAll(one, 1))[0]!.body as { dominant: string };
+      await store.collection.updateOne({ _id: doc._id }, { $set: { dominant: 'changed' } });
+      const soon = (await fetchAll(one, 1))[0]!;
+      expect(soon.cache).toBe('hit');
+      expect(soon.body.dominant).toBe(before.dominant);
+      await new Promise((r) => setTimeout(r, 4200));
+      const later = (await fetchAll(one, 1))[0]!;
+      expect(later.cache).toBe('miss');
+      expect(later.body.dominant).toBe('changed');
+      const listed = (await fetchAll(list, 1))[0]!;
+      expect(listed.cache).toBe('miss');
+      expect((listed.body as { items: { sessionId: string; dominant: string }[] }).items.find((x) => x.sessionId === doc._id)?.dominant).toBe('changed');
+      // Not found is never shared.
+      const missing = await fetchAll(`${cached.url}/sessions/nope`, 2);
+      expect(missing.map((a) => [a.status, a.body.code])).toEqual([[404, 'EW_API_NOT_FOUND'], [404, 'EW_API_NOT_FOUND']]);
+      await store.collection.updateOne({ _id: doc._id }, { $set: { dominant: doc.dominant } });
+    } finally {
+      await cached.stop();
+    }
+  });
+
   it('the OpenAPI document validates, and every route in it answers with a status it documents', async () => {
     const doc = await (await get('/docs/json', null)).json();
     await SwaggerParser.validate(structuredClone(doc));
