@@ -20,6 +20,7 @@
 // full for `closeAfterMs` is closed with code 4008 ("slow consumer").
 
 import type { WebSocket } from 'ws';
+import { presetLayoutNames } from '../../dsp/src/index.js';
 
 export type LiveKind = 'inferences' | 'sessions' | 'status';
 export const LIVE_KINDS: readonly LiveKind[] = ['inferences', 'sessions', 'status'];
@@ -154,6 +155,8 @@ export class Hub {
   private readonly activeSessions = new Map<string, { group: string; bytes: Buffer }>();
   private readonly timer: NodeJS.Timeout;
   published = 0;
+  /** Feature names by layout id: the shipped presets', then those the gateways' births give. */
+  readonly layoutNames: Map<number, readonly string[]> = presetLayoutNames();
 
   constructor(readonly options: HubOptions) {
     // Queued messages move on as sockets drain.
@@ -218,8 +221,11 @@ export class Hub {
     return true;
   }
 
-  /** One record of a topic: `json` is the record's JSON text, sent as `data` without parsing it again. */
-  publish(kind: LiveKind, json: string, r: Routing): void {
+  /**
+   * One record of a topic: `json` is the record's JSON text, sent as `data` without parsing it
+   * again. Not `live` (read back at start): it updates the current state only.
+   */
+  publish(kind: LiveKind, json: string, r: Routing, live = true): void {
     const bytes = Buffer.from(`{"type":"${kind}","data":${json}}`);
     const msg = { bytes };
     this.published++;
@@ -229,6 +235,7 @@ export class Hub {
       if (r.ended) this.activeSessions.delete(r.sessionId);
       else this.activeSessions.set(r.sessionId, { group: r.group ?? '', bytes });
     }
+    if (!live) return;
     const stamp = ++this.stampNo;
     const to = (set: Set<LiveClient> | undefined) => {
       if (!set) return;

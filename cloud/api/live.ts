@@ -8,7 +8,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../protocol/index.js';
-import { presetLayoutNames } from '../../dsp/src/index.js';
 import { consumerTimeouts } from '../common/kafka.js';
 import { parseInference } from '../processor/records.js';
 import { ApiError } from './errors.js';
@@ -23,8 +22,28 @@ export interface LiveTopics {
 /** Reads sensor and group from the head of an inference record as the processor writes it; else parses it. */
 const INFERENCE_HEAD = /^\{"sensorId":"([^"\\]*)","gatewayId":"[^"\\]*","group":"([^"\\]*)"/;
 
-export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: LiveTopics, hub: Hub, log: Logger): Promise<{ stop(): Promise<void> }> {
-  const consumer: Consumer = kafka.consumer({ groupId: `${groupPrefix}-${hostname()}-${randomBytes(4).toString('hex')}`, readUncommitted: false, maxWaitTimeInMs: 20, ...consumerTimeouts(10_000) });
+/**
+ * Starts this replica's feed. Its group is new, so before it runs, its offsets are set to where the
+ * current state can be rebuilt from: inferences and session events from `lookbackS` ago, gateway
+ * statuses (births, with their layouts' feature names) from the start of the topic. Records from
+ * before the start update the state late joiners get; only newer ones go out live.
+ */
+export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: LiveTopics, hub: Hub, log: Logger, lookbackS = 120): Promise<{ stop(): Promise<void> }> {
+  const groupId = `${groupPrefix}-${hostname()}-${randomBytes(4).toString('hex')}`;
+  const startedAt = Date.now();
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (const topic of [topics.inferences, topics.sessions]) {
+      const partitions = await admin.fetchTopicOffsetsByTimestamp(topic, startedAt - lookbackS * 1000);
+      await admin.setOffsets({ groupId, topic, partitions });
+    }
+    const status = await admin.fetchTopicOffsets(topics.status);
+    await admin.setOffsets({ groupId, topic: topics.status, partitions: status.map((p) => ({ partition: p.partition, offset: p.low })) });
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+  const consumer: Consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 20, ...consumerTimeouts(10_000) });
   await consumer.connect();
   await consumer.subscribe({ topics: [topics.inferences, topics.sessions, topics.status], fromBeginning: false });
   await consumer.run({
@@ -33,21 +52,24 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
       for (const m of batch.messages) {
         if (!m.value) continue;
         const json = m.value.toString();
+        const live = Number(m.timestamp) >= startedAt;
         try {
           if (kind === 'inferences') {
             const head = INFERENCE_HEAD.exec(json);
-            if (head) hub.publish(kind, json, { sensorId: head[1]!, group: head[2]! });
+            if (head) hub.publish(kind, json, { sensorId: head[1]!, group: head[2]! }, live);
             else {
               const v = JSON.parse(json) as { sensorId?: string; group?: string };
-              hub.publish(kind, json, { ...(v.sensorId ? { sensorId: v.sensorId } : {}), ...(v.group ? { group: v.group } : {}) });
+              hub.publish(kind, json, { ...(v.sensorId ? { sensorId: v.sensorId } : {}), ...(v.group ? { group: v.group } : {}) }, live);
             }
           } else if (kind === 'status') {
             // A gateway's birth, health or death (keyed by gateway): for every status subscriber.
-            JSON.parse(json);
-            hub.publish(kind, json, { gatewayId: m.key?.toString() ?? '' });
+            // A birth names the features of each layout the gateway sends.
+            const st = JSON.parse(json) as { layouts?: unknown };
+            if (Array.isArray(st.layouts)) for (const l of st.layouts as { id?: unknown; names?: unknown }[]) if (typeof l?.id === 'number' && Array.isArray(l.names) && l.names.every((n) => typeof n === 'string')) hub.layoutNames.set(l.id, l.names as string[]);
+            hub.publish(kind, json, { gatewayId: m.key?.toString() ?? '' }, live);
           } else {
             const e = JSON.parse(json) as { type?: string; session?: { sessionId?: string; group?: string } };
-            hub.publish(kind, json, { ...(e.session?.group ? { group: e.session.group } : {}), ...(e.session?.sessionId ? { sessionId: e.session.sessionId } : {}), ended: e.type === 'ended' });
+            hub.publish(kind, json, { ...(e.session?.group ? { group: e.session.group } : {}), ...(e.session?.sessionId ? { sessionId: e.session.sessionId } : {}), ended: e.type === 'ended' }, live);
           }
         } catch (err) {
           log.warn({ topic: batch.topic, partition: batch.partition, offset: m.offset, err: (err as Error).message }, 'a record that is not JSON; skipped');
@@ -127,7 +149,6 @@ function summary(id: string, json: string) {
 
 /** `/sensors`, `/sensors/:id` (from the latest inferences this replica has read) and the `/ws` route. */
 export function registerLiveRoutes(app: FastifyInstance, hub: Hub, heartbeatMs: number, findSession: (id: string) => Promise<Record<string, unknown> | null>): void {
-  const names = presetLayoutNames();
 
   app.get<{ Querystring: { group?: string; limit: number } }>('/sensors', {
     config: { scope: 'read' },
@@ -157,7 +178,7 @@ export function registerLiveRoutes(app: FastifyInstance, hub: Hub, heartbeatMs: 
           properties: {
             ...sensorSummary.properties,
             window: { type: 'object', required: ['t0', 't1', 'seq', 'source', 'layoutId', 'sampleRate'], properties: { t0: { type: 'integer' }, t1: { type: 'integer' }, seq: { type: 'integer' }, source: { type: 'string', enum: ['edge', 'processor'] }, layoutId: { type: 'integer' }, sampleRate: { type: 'number' } } },
-            features: { type: 'object', additionalProperties: { type: ['number', 'null'] }, description: 'by name (f0, f1, ... for a layout this API does not know)' },
+            features: { type: 'object', additionalProperties: { type: ['number', 'null'] }, description: 'by name: from the birth of the gateway that sent the layout, or the shipped presets\' names; f0, f1, ... for a layout neither names' },
             inference: { type: ['object', 'null'], required: ['label', 'confidence', 'scores'], properties: { label: { type: 'string' }, confidence: { type: ['number', 'null'] }, scores: { type: 'object', additionalProperties: { type: ['number', 'null'] } } } },
           },
         },
@@ -168,7 +189,7 @@ export function registerLiveRoutes(app: FastifyInstance, hub: Hub, heartbeatMs: 
     const x = hub.sensor(req.params.id);
     if (!x) throw new ApiError('EW_API_NOT_FOUND', `no sensor ${req.params.id} has sent a window since this API started`, { details: { sensorId: req.params.id } });
     const { record: r, ...head } = summary(req.params.id, x.json);
-    const featureNames = names.get(r.layoutId);
+    const featureNames = hub.layoutNames.get(r.layoutId);
     const num = (v: number) => (Number.isFinite(v) ? v : null);
     const features = Object.fromEntries(Array.from(r.features, (v, i) => [featureNames?.length === r.features.length ? featureNames[i]! : `f${i}`, num(v)]));
     const inference = r.label !== undefined && r.scores && r.classes ? { label: r.label, confidence: r.confidence ?? null, scores: Object.fromEntries(r.classes.map((c, i) => [c, num(r.scores![i]!)])) } : null;

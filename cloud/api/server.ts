@@ -48,7 +48,7 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
   let feed: { stop(): Promise<void> } | null = null;
   if (config.kafka) {
     hub = new Hub(config.live);
-    feed = await startLiveFeed(createKafka(config.kafka, log, { initialRetryTime: 200, retries: 10 }), config.kafka.groupPrefix, config.kafka.topics, hub, log);
+    feed = await startLiveFeed(createKafka(config.kafka, log, { initialRetryTime: 200, retries: 10 }), config.kafka.groupPrefix, config.kafka.topics, hub, log, config.live.lookbackS);
   }
   const liveHub = hub;
   const app = await buildApi({

@@ -4,6 +4,7 @@
 // everything; a connection without a key is refused.
 
 import { randomBytes } from 'node:crypto';
+import SwaggerParser from '@apidevtools/swagger-parser';
 import net from 'node:net';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { MongoClient } from 'mongodb';
@@ -24,11 +25,11 @@ const KEY = 'ew_live_test_key_0123456789';
 const CLASSES = JSON.stringify(['idle', 'walking', 'running', 'jumping', 'fall']);
 
 /** Records of 400 features (about 2.3 KB): enough bytes that a client which stops reading fills the socket buffers and its queue. */
-function inference(sensor: number, n: number): { key: string; value: string } {
-  const group = `g${sensor % 3}`;
+function inference(sensor: number | string, n: number, layout?: { id: number; features: Float32Array; group: string }): { key: string; value: string } {
+  const group = layout?.group ?? `g${Number(sensor) % 3}`;
   const w: WindowResult = {
-    sensorId: `s${sensor}`, gatewayId: 'gw', group, seq: n, t0: 1_795_000_000_000_000 + n * 1_280_000, t1: 1_795_000_000_000_000 + (n + 1) * 1_280_000,
-    sampleRate: 200, hop: 256, layoutId: 0xe8d33268, source: 'edge', features: new Float32Array(400).fill(n), label: 'walking', scores: new Float32Array([0.1, 0.6, 0.1, 0.1, 0.1]),
+    sensorId: typeof sensor === 'number' ? `s${sensor}` : sensor, gatewayId: 'gw', group, seq: n, t0: 1_795_000_000_000_000 + n * 1_280_000, t1: 1_795_000_000_000_000 + (n + 1) * 1_280_000,
+    sampleRate: 200, hop: 256, layoutId: layout?.id ?? 0xe8d33268, source: 'edge', features: layout?.features ?? new Float32Array(400).fill(n), label: 'walking', scores: new Float32Array([0.1, 0.6, 0.1, 0.1, 0.1]),
   };
   return { key: group, value: inferenceJson(w, CLASSES) };
 }
@@ -285,4 +286,73 @@ describe.runIf(s.kafka && s.ferretdb)('WebSocket fan-out (Kafka)', () => {
     expect(bySensor.of('status')).toEqual([]);
     for (const c of [bySensor, byGroup, everything, late, watcher]) c.ws.close();
   }, 120_000);
+
+  it('with Kafka, the OpenAPI document validates and has the sensor routes, and each answers with a status it documents', async () => {
+    const doc = await (await fetch(`${api.url}/docs/json`)).json();
+    await SwaggerParser.validate(structuredClone(doc));
+    const paths = doc.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    expect(Object.keys(paths)).toEqual(expect.arrayContaining(['/sensors', '/sensors/{id}']));
+    for (const [url, status] of [['/sensors', 200], ['/sensors?group=g1&limit=2', 200], ['/sensors/s0', 200], ['/sensors/nope', 404], ['/sensors?limit=0', 400]] as const) {
+      const r = await fetch(`${api.url}${url}`, { headers: { 'x-api-key': KEY } });
+      expect(r.status, url).toBe(status);
+      const op = url.startsWith('/sensors/') ? paths['/sensors/{id}']!.get! : paths['/sensors']!.get!;
+      expect(Object.keys(op.responses), url).toContain(String(r.status));
+    }
+    const list = (await (await fetch(`${api.url}/sensors?group=g1&limit=2`, { headers: { 'x-api-key': KEY } })).json()) as { items: { group: string }[] };
+    expect(list.items).toHaveLength(2);
+    expect(list.items.every((x) => x.group === 'g1')).toBe(true);
+  });
+
+  it('a replica started later has the current state at once: latest inferences, active sessions, gateway statuses and the feature names from their births; none of it replayed as live', async () => {
+    const LAYOUT = 0x1234abcd;
+    const names = ['x.mean', 'x.std', 'y.mean'];
+    const group = 'g-late';
+    await producer.send({ topic: topics.status, messages: [{ key: 'gw-late', value: JSON.stringify({ state: 'online', gatewayId: 'gw-late', layouts: [{ id: LAYOUT, sampleRate: 100, window: 128, hop: 64, names, units: ['g', 'g', 'g'] }] }) }] });
+    const features = (n: number) => new Float32Array([n, n / 2, -n]);
+    for (let n = 1; n <= 5; n++) await producer.send({ topic: topics.inferences, messages: [inference('s-late', n, { id: LAYOUT, features: features(n), group })] });
+    await producer.send({ topic: topics.sessions, messages: [{ key: group, value: JSON.stringify({ type: 'started', session: { sessionId: `${group}-1`, group, status: 'active' } }) }, { key: group, value: JSON.stringify({ type: 'started', session: { sessionId: `${group}-0`, group, status: 'active' } }) }, { key: group, value: JSON.stringify({ type: 'ended', session: { sessionId: `${group}-0`, group, status: 'ended' } }) }] });
+    // The first replica has them all, live.
+    await until(() => api.hub!.sensor('s-late')?.json.includes('"seq":5') === true, 10_000, `the first replica to read the records (it has ${api.hub!.sensor('s-late')?.json.slice(0, 200)}; published ${api.hub!.published})`);
+
+    const second = await startApi(
+      parseApiConfig({
+        http: { port: 0 },
+        mongodb: { url: s.ferretdb!.url, database: name.replace(/-/g, '_') },
+        kafka: { brokers: s.kafka!.brokers, topics, groupPrefix: `${name}-second` },
+        auth: { keys: [{ id: 'live', sha256: sha256Hex(KEY), scopes: ['read'] }], ratePerMinute: 100_000 },
+        logLevel: 'warn',
+      }),
+    );
+    try {
+      const get = (path: string) => fetch(`${second.url}${path}`, { headers: { 'x-api-key': KEY } });
+      // Every sensor the first replica knows, the second knows, with the same latest record.
+      const latest = (h: NonNullable<ApiHandle['hub']>) => Object.fromEntries([...h.sensors()].map(([id, x]) => [id, /"seq":(\d+)/.exec(x.json)![1]]).sort(([a], [b]) => (a! < b! ? -1 : 1)));
+      await until(() => JSON.stringify(latest(second.hub!)) === JSON.stringify(latest(api.hub!)), 30_000, 'the second replica to read back the recent records').catch((err: Error) => {
+        throw new Error(`${err.message}: first ${JSON.stringify(latest(api.hub!))}, second ${JSON.stringify(latest(second.hub!))}`);
+      });
+      expect(Object.keys(latest(second.hub!)).length).toBeGreaterThanOrEqual(10);
+      for (const [id, x] of api.hub!.sensors()) expect(second.hub!.sensor(id)?.json, id).toBe(x.json);
+      const sensor = await (await get('/sensors/s-late')).json();
+      expect(sensor).toMatchObject({ sensorId: 's-late', group, window: { seq: 5, layoutId: LAYOUT }, features: { 'x.mean': 5, 'x.std': 2.5, 'y.mean': -5 } });
+
+      const joiner = await Client.open(second.url);
+      await joiner.subscribe({ kinds: ['inferences', 'sessions'], sensors: ['s-late'], groups: [group] });
+      const status = await Client.open(second.url);
+      await status.subscribe({ kinds: ['status'] });
+      await until(() => joiner.of('inferences').length === 1 && joiner.of('sessions').length === 1 && status.of('status').some((m) => (m.data as { gatewayId?: string }).gatewayId === 'gw-late'), 5000, 'the current state');
+      // Nothing read back goes out as live: a second later, still just the current state.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(joiner.of('inferences').map((m) => m.data!.seq)).toEqual([5]);
+      expect(joiner.of('sessions').map((m) => (m.data as unknown as { session: { sessionId: string } }).session.sessionId)).toEqual([`${group}-1`]);
+      expect(status.of('status').filter((m) => (m.data as { gatewayId?: string }).gatewayId === 'gw-late')).toHaveLength(1);
+      // Then live.
+      await producer.send({ topic: topics.inferences, messages: [inference('s-late', 6, { id: LAYOUT, features: features(6), group })] });
+      await until(() => joiner.of('inferences').length === 2, 10_000, 'the live inference');
+      expect(joiner.of('inferences').map((m) => m.data!.seq)).toEqual([5, 6]);
+      joiner.ws.close();
+      status.ws.close();
+    } finally {
+      await second.stop();
+    }
+  }, 90_000);
 });
