@@ -7,7 +7,7 @@
 // Starts Kafka and the MongoDB-wire server through scripts/servers; the API runs as its own
 // process (`edgewave api`), pinned to one core with taskset when there is one; the clients and the
 // producer run in this process.
-// Run: npm run bench:api [-- --json]   (EW_BENCH_CLIENTS, EW_BENCH_TRIAL_S=20, EW_BENCH_CPU=1)
+// Run: npm run bench:api [-- --json] [--ws-only]   (EW_BENCH_CLIENTS, EW_BENCH_TRIAL_S=20, EW_BENCH_CPU=1)
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,10 +20,12 @@ import { sha256Hex } from '../cloud/api/auth.js';
 import type { WindowResult } from '../cloud/processor/engine.js';
 import { inferenceJson } from '../cloud/processor/records.js';
 import { newGroupState, observe, type SessionEvent } from '../cloud/processor/sessions.js';
-import { SessionStore } from '../cloud/store/sessions-store.js';
+import { SessionStore, toDocument } from '../cloud/store/sessions-store.js';
 import { startServers, stopServers } from '../scripts/servers/index.js';
 
 const json = process.argv.includes('--json');
+// --ws-only: the WebSocket fan-out alone (no sessions stored, no /sessions run).
+const wsOnly = process.argv.includes('--ws-only');
 const CLIENTS = Number(process.env.EW_BENCH_CLIENTS ?? 1000);
 const SENSORS = 1000;
 const PER_CLIENT = 20;
@@ -72,7 +74,11 @@ async function seedSessions(db: string): Promise<number> {
       }
     }
   }
-  await store.write(events);
+  // The database is new: the newest version of each session in one insertMany (the store's
+  // versioned upserts cost FerretDB a scan each).
+  const newest = new Map<string, ReturnType<typeof toDocument>>();
+  for (const e of events) newest.set(e.session.sessionId, toDocument(e.session));
+  await store.collection.insertMany([...newest.values()]);
   const n = await store.collection.countDocuments();
   await mongo.close();
   return n;
@@ -86,7 +92,7 @@ try {
   await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
   await admin.disconnect();
   const db = run.replace(/-/g, '_');
-  const sessions = await seedSessions(db);
+  const sessions = wsOnly ? 0 : await seedSessions(db);
   say(`bench:api: ${CLIENTS} WebSocket clients x ${PER_CLIENT} sensors, ${SENSORS} sensors at ${RATE}/s; ${sessions} sessions stored; API pinned to CPU ${hasTaskset ? CPU : '(not pinned)'}`);
 
   const file = join(dir, 'api.json');
@@ -97,7 +103,7 @@ try {
     auth: { keys: [{ id: 'bench', sha256: sha256Hex(KEY), scopes: ['read'] }], ratePerMinute: 100_000_000 },
     logLevel: 'warn',
   }));
-  const args = [join(root, 'bin/edgewave.js'), 'api', '--config', file];
+  const args = [...(process.env.EW_BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean), join(root, 'bin/edgewave.js'), 'api', '--config', file];
   child = hasTaskset ? spawn('taskset', ['-c', CPU, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let err = '';
@@ -136,6 +142,19 @@ try {
   say(`${CLIENTS} clients connected and subscribed`);
 
   // The producer: every 50 ms, a tenth of a second's records for a twentieth of... all sensors at RATE/s.
+  // The baseline: a bare kafkajs consumer of the same topic (read_committed, the same fetch wait as
+  // the API's feed), timed the same way, from production to receipt.
+  const bareLatencies: number[] = [];
+  const bare = kafka.consumer({ groupId: `${run}-bare`, readUncommitted: false, maxWaitTimeInMs: 20 });
+  await bare.connect();
+  await bare.subscribe({ topic: topics.inferences, fromBeginning: false });
+  await bare.run({
+    eachBatch: async ({ batch }) => {
+      const now = Date.now();
+      if (!measuring) return;
+      for (const m of batch.messages) bareLatencies.push(now - Number(T1.exec(m.value!.toString())![1]) / 1000);
+    },
+  });
   const producer = kafka.producer();
   await producer.connect();
   let seq = 0;
@@ -171,22 +190,28 @@ try {
   await ticker;
   await producer.disconnect();
   const sorted = Float64Array.from(latencies).sort();
+  const bareSorted = Float64Array.from(bareLatencies).sort();
+  await bare.disconnect();
   for (const ws of sockets) ws.close();
   say(`delivered ${delivered} messages in ${seconds.toFixed(1)} s (expected about ${CLIENTS * PER_CLIENT * RATE}/s); dropped ${dropped}`);
 
-  const tp = performance.now();
-  const probe = await fetch(`${url}/sessions?limit=20`, { headers: { 'x-api-key': KEY } });
-  const pageReadMs = performance.now() - tp;
-  say(`/sessions probe (read from MongoDB): ${probe.status}, ${(await probe.text()).length} bytes in ${pageReadMs.toFixed(1)} ms`);
-  // How many answers MongoDB made (the rest were shared: rest.cacheMs, default 1 s).
-  const mongoReads = async () => Number(/edgewave_api_cache_total\{result="miss"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
-  const readsBefore = await mongoReads();
-  // REST: /sessions pages, 10 connections, 10 s (30 s timeout), by autocannon in a process of its own.
-  const rest = spawnSync(join(root, 'node_modules/.bin/autocannon'), ['--json', '-c', '10', '-t', '30', '-d', String(process.env.EW_BENCH_REST_S ?? 10), '-H', `x-api-key=${KEY}`, `${url}/sessions?limit=20`], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const cannon = JSON.parse(rest.stdout) as { requests: { average: number; total: number }; latency: { p99: number }; errors: number; timeouts: number; non2xx: number };
-  const non2xx = cannon.non2xx;
-  const reads = (await mongoReads()) - readsBefore;
-  say(`/sessions: ${cannon.requests.total} requests, ${cannon.errors} errors, ${cannon.timeouts} timeouts, ${non2xx} not 2xx; ${reads} read from MongoDB, the rest shared`);
+  let rest: { rps: number; p99: number; non2xx: number; reads: number; pageReadMs: number } | null = null;
+  if (!wsOnly) {
+    const tp = performance.now();
+    const probe = await fetch(`${url}/sessions?limit=20`, { headers: { 'x-api-key': KEY } });
+    const pageReadMs = performance.now() - tp;
+    say(`/sessions probe (read from MongoDB): ${probe.status}, ${(await probe.text()).length} bytes in ${pageReadMs.toFixed(1)} ms`);
+    // How many answers MongoDB made (the rest were shared: rest.cacheMs, default 1 s).
+    const mongoReads = async () => Number(/edgewave_api_cache_total\{result="miss"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+    const readsBefore = await mongoReads();
+    // REST: /sessions pages, 10 connections, 10 s (30 s timeout), by autocannon in a process of its own.
+    const run = spawnSync(join(root, 'node_modules/.bin/autocannon'), ['--json', '-c', '10', '-t', '30', '-d', String(process.env.EW_BENCH_REST_S ?? 10), '-H', `x-api-key=${KEY}`, `${url}/sessions?limit=20`], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const cannon = JSON.parse(run.stdout) as { requests: { average: number; total: number }; latency: { p99: number }; errors: number; timeouts: number; non2xx: number };
+    const non2xx = cannon.non2xx;
+    const reads = (await mongoReads()) - readsBefore;
+    say(`/sessions: ${cannon.requests.total} requests, ${cannon.errors} errors, ${cannon.timeouts} timeouts, ${non2xx} not 2xx; ${reads} read from MongoDB, the rest shared`);
+    rest = { rps: Math.round(cannon.requests.average), p99: cannon.latency.p99, non2xx, reads, pageReadMs: +pageReadMs.toFixed(1) };
+  }
 
   const result = {
     ws_clients: CLIENTS,
@@ -195,15 +220,13 @@ try {
     msgs_per_s_expected: CLIENTS * PER_CLIENT * RATE,
     p50_ms: +percentile(sorted, 0.5).toFixed(1),
     p99_ms: +percentile(sorted, 0.99).toFixed(1),
+    bare_consumer_p50_ms: +percentile(bareSorted, 0.5).toFixed(1),
+    bare_consumer_p99_ms: +percentile(bareSorted, 0.99).toFixed(1),
     max_ms: +percentile(sorted, 1).toFixed(1),
     dropped,
     api_cpu: +cpu.toFixed(3),
     api_rss_mb: Math.round(rss),
-    rest_sessions_rps: Math.round(cannon.requests.average),
-    rest_sessions_mongo_reads: reads,
-    rest_page_read_ms: +pageReadMs.toFixed(1),
-    rest_p99_ms: cannon.latency.p99,
-    rest_non2xx: non2xx,
+    ...(rest ? { rest_sessions_rps: rest.rps, rest_sessions_mongo_reads: rest.reads, rest_page_read_ms: rest.pageReadMs, rest_p99_ms: rest.p99, rest_non2xx: rest.non2xx } : {}),
   };
   if (json) console.log(JSON.stringify(result));
   else {
@@ -213,13 +236,19 @@ try {
       ['messages/s delivered', result.msgs_per_s_delivered, String(result.msgs_per_s_expected)],
       ['delivery p50 ms', result.p50_ms, ''],
       ['delivery p99 ms', result.p99_ms, '<= 50'],
+      ['bare consumer p50 ms (baseline)', result.bare_consumer_p50_ms, ''],
+      ['bare consumer p99 ms (baseline)', result.bare_consumer_p99_ms, ''],
       ['dropped', result.dropped, '0'],
       ['API CPU (share of one core)', result.api_cpu, ''],
       ['API RSS MB', result.api_rss_mb, ''],
-      ['/sessions requests/s', result.rest_sessions_rps, '>= 2000'],
-      ['/sessions p99 ms', result.rest_p99_ms, ''],
-      ['/sessions MongoDB reads in the run', result.rest_sessions_mongo_reads, ''],
-      ['/sessions one page read ms', result.rest_page_read_ms, ''],
+      ...(rest
+        ? ([
+            ['/sessions requests/s', rest.rps, '>= 2000'],
+            ['/sessions p99 ms', rest.p99, ''],
+            ['/sessions MongoDB reads in the run', rest.reads, ''],
+            ['/sessions one page read ms', rest.pageReadMs, ''],
+          ] as [string, number, string][])
+        : []),
     ];
     for (const [k, v, t] of rows) console.log(`${k.padEnd(34)} ${String(v).padStart(12)} ${t.padStart(10)}`);
   }
