@@ -15,7 +15,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Consumer, EachBatchPayload, KafkaMessage, Message, Producer, Transaction } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer, Transaction } from 'kafkajs';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { featureLayout, loadDsp, parseFeatureConfig, presetLayoutNames, presetSettings, type DspModule, type FeatureLayout } from '../../dsp/src/index.js';
 import { createLogger, decodeBatch, decodeFrame, isBatch, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
@@ -129,6 +129,8 @@ export function modelLayout(config: ProcessorConfig): FeatureLayout {
 export interface ProcessorOptions {
   /** Called when the Kafka consumer stops for good (kafkajs gives up); the CLI exits so its supervisor restarts it. */
   onFatal?: (err: Error) => void;
+  /** The log client, instead of one made from `config.kafka` (the embedded mode passes its in-process log). */
+  kafka?: Kafka;
 }
 
 export async function startProcessor(config: ProcessorConfig, log: Logger = createLogger('processor', { level: config.logLevel }), options: ProcessorOptions = {}): Promise<ProcessorHandle> {
@@ -145,7 +147,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   const namesByLayout = presetLayoutNames();
 
   const topics = config.kafka.topics;
-  const kafka = createKafka(config.kafka, log, { initialRetryTime: 200, maxRetryTime: 5000, retries: 20 });
+  const kafka = options.kafka ?? createKafka(config.kafka, log, { initialRetryTime: 200, maxRetryTime: 5000, retries: 20 });
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'edgewave_processor_' });

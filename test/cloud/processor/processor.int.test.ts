@@ -9,63 +9,23 @@ import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ActivityModel } from '../../../cloud/model/model.js';
-import { SHIPPED_MODEL, type ProcessorConfigInput } from '../../../cloud/processor/config.js';
-import { Engine } from '../../../cloud/processor/engine.js';
+import type { ProcessorConfigInput } from '../../../cloud/processor/config.js';
 import type { SessionEvent } from '../../../cloud/processor/sessions.js';
 import { parquetToFrames } from '../../../cloud/store/archive.js';
 import { toDocument } from '../../../cloud/store/sessions-store.js';
-import { featureLayout, loadDsp, parseFeatureConfig, presetSettings, type DspModule } from '../../../dsp/src/index.js';
-import { Pipeline } from '../../../edge/pipeline.js';
-import { SeqStore } from '../../../edge/seq-store.js';
-import { Simulator } from '../../../edge/simulator.js';
-import { decodeBatch, encodeBatch, type Frame } from '../../../protocol/index.js';
+import { loadDsp, type DspModule } from '../../../dsp/src/index.js';
+import { encodeBatch, type Frame } from '../../../protocol/index.js';
 import { servers, uniqueName } from '../../config.js';
+import { OutputReader, createTopics, edgeFrames, feed, referenceRun, topicsFor } from './harness.js';
 
 const s = servers();
 const need = s.kafka && s.ferretdb && s.minio ? describe : describe.skip;
 const root = new URL('../../..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'edgewave-processor-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function topicsFor(name: string) {
-  return { raw: `${name}.raw`, features: `${name}.features`, inferences: `${name}.inferences`, sessions: `${name}.sessions`, deadletter: `${name}.deadletter`, processorState: `${name}.state` };
-}
-
-async function createTopics(kafka: Kafka, topics: ReturnType<typeof topicsFor>): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({
-    topics: Object.entries(topics).map(([k, topic]) => ({ topic, numPartitions: 4, ...(k === 'processorState' ? { configEntries: [{ name: 'cleanup.policy', value: 'compact' }] } : {}) })),
-    waitForLeaders: true,
-  });
-  await admin.disconnect();
-}
-
-/** Edge feature frames of simulated sensors, in the order an edge agent sends them, as the bridge would produce them: one batch per group per flush. */
-async function edgeFrames(dsp: DspModule, sensors: number, seconds: number): Promise<Frame[][]> {
-  const p = new Pipeline({ gatewayId: 'gw-p', topicRoot: 'edgewave', dsp, seq: SeqStore.open(join(dir, `seq-${Math.random()}.json`)), capacity: sensors, features: presetSettings('uplink') });
-  const sim = new Simulator({ sensors, sampleRate: 200, seed: 9, groups: 6, dropoutsPerHour: 0, meanDwellS: 12, mix: { idle: 1, walking: 3, running: 2, jumping: 1, fall: 0.1 } });
-  for (const x of sim.sensors) p.register({ sensorId: x.sensorId, group: x.group, sampleRate: 200, mode: 'features', decimate: 1 });
-  const out: Frame[][] = [];
-  for (let k = 0; k < (seconds * 200) / 10; k++) {
-    const st = sim.next(10);
-    sim.sensors.forEach((x, i) => p.add(x.sensorId, st.samples[i]!, 1_795_000_000_000_000 + k * 50_000));
-    for (const item of p.flush().items) {
-      const byGroup = new Map<string, Frame[]>();
-      for (const f of decodeBatch(item.payload, { maxFutureMs: Infinity, copy: true })) {
-        let g = byGroup.get(f.group);
-        if (!g) byGroup.set(f.group, (g = []));
-        g.push(f);
-      }
-      out.push(...byGroup.values());
-    }
-  }
-  return out;
-}
 
 function configFor(name: string, topics: ReturnType<typeof topicsFor>, sinks = false): ProcessorConfigInput {
   const m = s.minio!;
@@ -85,60 +45,6 @@ function configFor(name: string, topics: ReturnType<typeof topicsFor>, sinks = f
   };
 }
 
-/** Reads inferences and session events (read_committed). */
-class OutputReader {
-  readonly windows = new Map<string, number>();
-  readonly labels = new Map<string, string>();
-  readonly sessions = new Map<string, SessionEvent[]>();
-  readonly dead: { reason: string; value: Buffer }[] = [];
-  private consumer: Consumer | undefined;
-  constructor(private readonly kafka: Kafka, private readonly topics: ReturnType<typeof topicsFor>) {}
-  async start(): Promise<this> {
-    this.consumer = this.kafka.consumer({ groupId: uniqueName('out-reader'), maxWaitTimeInMs: 100, readUncommitted: false });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [this.topics.inferences, this.topics.sessions, this.topics.deadletter], fromBeginning: true });
-    await this.consumer.run({
-      eachMessage: async ({ topic, message }) => {
-        if (topic === this.topics.deadletter) {
-          this.dead.push({ reason: String(message.headers?.['ew-reason']), value: message.value! });
-          return;
-        }
-        const v = JSON.parse(message.value!.toString());
-        if (topic === this.topics.sessions) {
-          const e = v as SessionEvent;
-          let list = this.sessions.get(e.session.group);
-          if (!list) this.sessions.set(e.session.group, (list = []));
-          list.push(e);
-        } else {
-          const k = `${v.sensorId}@${v.t0}`;
-          this.windows.set(k, (this.windows.get(k) ?? 0) + 1);
-          this.labels.set(k, v.label);
-        }
-      },
-    });
-    return this;
-  }
-  async until(pred: () => boolean, ms: number, what: string): Promise<void> {
-    const end = Date.now() + ms;
-    while (!pred()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what} (${this.windows.size} windows read)`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  stop(): Promise<void> {
-    return this.consumer!.disconnect();
-  }
-}
-
-/** Sends the batches in 40 steps 300 ms apart (about 12 s), keyed by group as the bridge keys them. */
-async function feed(producer: Producer, topic: string, batches: Frame[][]): Promise<void> {
-  const per = Math.ceil(batches.length / 40);
-  for (let i = 0; i < batches.length; i += per) {
-    await producer.send({ topic, messages: batches.slice(i, i + per).map((fs) => ({ key: fs[0]!.group, value: Buffer.from(encodeBatch(fs)) })) });
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
-
 /** Every frame of every archive object under the bucket (and how many objects). */
 async function readArchive(s3: S3Client, bucket: string): Promise<{ objects: number; frames: Frame[] }> {
   const frames: Frame[] = [];
@@ -154,25 +60,6 @@ async function readArchive(s3: S3Client, bucket: string): Promise<{ objects: num
     token = page.NextContinuationToken;
   } while (token);
   return { objects, frames };
-}
-
-/** The sessions an engine run over `batches` in order produces, per group, and each window's label. */
-async function referenceRun(dsp: DspModule, batches: Frame[][]): Promise<{ sessions: Map<string, SessionEvent[]>; labels: Map<string, string> }> {
-  const model = await ActivityModel.load(readFileSync(SHIPPED_MODEL), { layout: featureLayout(parseFeatureConfig({ ...presetSettings('uplink'), sampleRate: 200 })) });
-  const engine = new Engine({ dsp, features: presetSettings('uplink'), model, sequencer: { maxPending: 32, maxSpanUs: 5_000_000 }, sessions: { minSensors: 2, startAfterS: 5, idleGapS: 10, updateEveryS: 15, summaries: ['acc.mag_mean', 'acc.mag_std'], staleUs: 3_000_000 } });
-  const sessions = new Map<string, SessionEvent[]>();
-  const labels = new Map<string, string>();
-  for (const fs of batches) {
-    const out = await engine.process(fs);
-    for (const w of out.windows) labels.set(`${w.sensorId}@${w.t0}`, w.label!);
-    for (const e of out.sessions) {
-      let list = sessions.get(e.session.group);
-      if (!list) sessions.set(e.session.group, (list = []));
-      list.push(e);
-    }
-  }
-  await model.close();
-  return { sessions, labels };
 }
 
 // Each processor's log (stdout) and stderr are kept under .run/test-logs/ so a failed run can be read afterwards.
