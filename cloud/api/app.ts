@@ -9,9 +9,9 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
-import { MongoError, type Collection, type Filter } from 'mongodb';
+import { MongoError } from 'mongodb';
 import { Registry, collectDefaultMetrics, Counter, Histogram } from 'prom-client';
-import type { SessionDocument } from '../store/sessions-store.js';
+import type { SessionDocument, SessionRepository } from '../store/sessions-store.js';
 import type { KeyRing, Scope } from './auth.js';
 import type { ApiConfig } from './config.js';
 import { ApiError, errorSchema, type ApiErrorCode } from './errors.js';
@@ -28,7 +28,8 @@ declare module 'fastify' {
 
 export interface ApiDeps {
   config: ApiConfig;
-  sessions: Collection<SessionDocument>;
+  /** Where sessions are: MongoDB, or the embedded mode's file store. */
+  sessions: SessionRepository;
   keys: KeyRing;
   /** Dependency checks for /ready: each resolves when reachable, rejects with why not. */
   checks: Record<string, () => Promise<void>>;
@@ -295,22 +296,16 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   async function sessionsPage(q: SessionsQuery): Promise<{ items: Record<string, unknown>[]; next: string | null }> {
-    const filter: Filter<SessionDocument> = {};
-    if (q.group) filter.group = q.group;
-    if (q.status) filter.status = q.status;
-    if (q.dominant) filter.dominant = q.dominant;
-    if (q.from || q.to) filter.start = { ...(q.from ? { $gte: Date.parse(q.from) * 1000 } : {}), ...(q.to ? { $lt: Date.parse(q.to) * 1000 } : {}) };
-    const desc = q.sort === '-start';
-    if (q.cursor) {
-      const c = decodeCursor(q.cursor);
-      const op = desc ? '$lt' : '$gt';
-      filter.$or = [{ start: { [op]: c.start } }, { start: c.start, _id: { [op]: c.id } }];
-    }
-    const dir = desc ? -1 : 1;
-    const docs = await fromStore(deps.sessions.find(filter).sort({ start: dir, _id: dir }).limit(q.limit + 1).toArray());
+    const c = q.cursor ? decodeCursor(q.cursor) : undefined;
+    const docs = await fromStore(deps.sessions.find({
+      group: q.group, status: q.status, dominant: q.dominant,
+      from: q.from ? Date.parse(q.from) * 1000 : undefined, to: q.to ? Date.parse(q.to) * 1000 : undefined,
+      desc: q.sort === '-start', after: c ? { start: c.start, id: c.id } : undefined, limit: q.limit + 1,
+    }));
     const page = docs.slice(0, q.limit);
     return { items: page.map(sessionView), next: docs.length > q.limit ? encodeCursor(page.at(-1)!) : null };
   }
+
 
   app.get<{ Params: { id: string } }>('/sessions/:id', {
     config: { scope: 'read' },
@@ -323,7 +318,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   }, async (req, reply) => {
     const id = req.params.id;
     return shared(reply, JSON.stringify(['session', id]), async () => {
-      const d = await fromStore(deps.sessions.findOne({ _id: id }));
+      const d = await fromStore(deps.sessions.get(id));
       // Not found is not shared: the session may be stored a moment later.
       if (!d) throw new ApiError('EW_API_NOT_FOUND', `no session ${id}`, { details: { sessionId: id } });
       return String(reply.serialize(sessionView(d)));

@@ -5,7 +5,7 @@
 import { createLogger } from '../../protocol/index.js';
 import { runComponentCommand } from '../../protocol/node-support.js';
 import { newApiKey } from './auth.js';
-import { applyApiEnv, parseApiConfig } from './config.js';
+import { applyApiEnv, parseApiCommandConfig } from './config.js';
 import { startApi } from './server.js';
 
 export function runApiCommand(options: { config?: string; check?: boolean }): Promise<number> {
@@ -13,7 +13,7 @@ export function runApiCommand(options: { config?: string; check?: boolean }): Pr
     name: 'api',
     configFile: options.config,
     check: options.check,
-    parse: (raw) => parseApiConfig(applyApiEnv(raw)),
+    parse: (raw) => parseApiCommandConfig(applyApiEnv(raw)),
     start: async (config) => {
       const log = createLogger('api', { level: config.logLevel });
       return { api: await startApi(config, log), log };

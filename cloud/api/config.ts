@@ -13,16 +13,18 @@ export const apiKeySchema = z.strictObject({
   scopes: z.array(scopeSchema).min(1).describe('read: every GET route and WebSocket; admin: also the admin routes'),
 });
 
+const mongodbSchema = z.strictObject({
+  url: z.string().regex(/^mongodb(\+srv)?:\/\//, 'a mongodb:// URL'),
+  database: z.string().min(1).default('edgewave'),
+  collection: z.string().min(1).default('sessions'),
+});
+
 export const apiConfigSchema = z.strictObject({
   http: z.strictObject({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65_535).default(8080).describe('REST, WebSocket, /docs and /metrics; 0 picks a free port'),
   }).default({ host: '127.0.0.1', port: 8080 }),
-  mongodb: z.strictObject({
-    url: z.string().regex(/^mongodb(\+srv)?:\/\//, 'a mongodb:// URL'),
-    database: z.string().min(1).default('edgewave'),
-    collection: z.string().min(1).default('sessions'),
-  }),
+  mongodb: mongodbSchema.optional().describe('where the sessions are; required by `edgewave api` (the embedded mode keeps them in a file under ./data/)'),
   kafka: z.strictObject({
     ...kafkaConnection,
     clientId: z.string().min(1).default('edgewave-api'),
@@ -63,6 +65,11 @@ export type ApiKey = z.output<typeof apiKeySchema>;
 
 export function parseApiConfig(input: unknown): ApiConfig {
   return parseConfig('api', apiConfigSchema, input);
+}
+
+/** `edgewave api`: the config with `mongodb` required (only the embedded mode has sessions elsewhere). */
+export function parseApiCommandConfig(input: unknown): ApiConfig & { mongodb: NonNullable<ApiConfig['mongodb']> } {
+  return parseConfig('api', apiConfigSchema.extend({ mongodb: mongodbSchema.describe('where the sessions are') }), input) as ApiConfig & { mongodb: NonNullable<ApiConfig['mongodb']> };
 }
 
 export function applyApiEnv(input: unknown, env: NodeJS.ProcessEnv = process.env): unknown {

@@ -1,12 +1,13 @@
-// `edgewave api`: the REST app (app.ts) on its port, with MongoDB for sessions and, when
-// configured, Kafka checked by /ready.
+// `edgewave api`: the REST app (app.ts) on its port, with MongoDB for sessions (or a repository
+// passed in: the embedded mode's file store) and, when configured, Kafka checked by /ready.
 
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { MongoClient } from 'mongodb';
 import { createLogger, type Logger } from '../../protocol/index.js';
 import { createKafka } from '../common/kafka.js';
-import { SessionStore } from '../store/sessions-store.js';
+import type { Kafka } from 'kafkajs';
+import { SessionStore, type SessionRepository } from '../store/sessions-store.js';
 import { buildApi, sessionView } from './app.js';
 import { KeyRing } from './auth.js';
 import type { ApiConfig } from './config.js';
@@ -23,17 +24,30 @@ export interface ApiHandle {
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url).pathname.replace(/\/dist\/package\.json$/, '/package.json'), 'utf8')) as { version: string };
 
-export async function startApi(config: ApiConfig, log: Logger = createLogger('api', { level: config.logLevel })): Promise<ApiHandle> {
+export interface ApiOptions {
+  /** The log client, instead of one made from `config.kafka` (the embedded mode passes its in-process log). */
+  kafka?: Kafka;
+  /** Where sessions are, instead of `config.mongodb` (the embedded mode passes its file store). */
+  sessions?: SessionRepository;
+}
+
+export async function startApi(config: ApiConfig, log: Logger = createLogger('api', { level: config.logLevel }), options: ApiOptions = {}): Promise<ApiHandle> {
   const keys = new KeyRing(config.auth);
   if (!keys.open && keys.size === 0) log.warn('no API keys are configured: every route but /, /health, /ready, /metrics and /docs answers 401');
-  const mongo = new MongoClient(config.mongodb.url, { serverSelectionTimeoutMS: 5000 });
-  await mongo.connect();
-  const db = mongo.db(config.mongodb.database);
-  const store = await SessionStore.open(db, config.mongodb.collection);
-  const checks: Record<string, () => Promise<void>> = { mongodb: async () => void (await db.command({ ping: 1 })) };
-  let kafkaAdmin: ReturnType<ReturnType<typeof createKafka>['admin']> | null = null;
+  let mongo: MongoClient | null = null;
+  let store: SessionRepository;
+  if (options.sessions) store = options.sessions;
+  else {
+    if (!config.mongodb) throw new Error('api: mongodb: required (where the sessions are)');
+    mongo = new MongoClient(config.mongodb.url, { serverSelectionTimeoutMS: 5000 });
+    await mongo.connect();
+    store = await SessionStore.open(mongo.db(config.mongodb.database), config.mongodb.collection);
+  }
+  const sessions = store;
+  const checks: Record<string, () => Promise<void>> = { [mongo ? 'mongodb' : 'sessions']: () => sessions.ping() };
+  let kafkaAdmin: ReturnType<Kafka['admin']> | null = null;
   if (config.kafka) {
-    kafkaAdmin = createKafka(config.kafka, log, { retries: 0 }).admin();
+    kafkaAdmin = (options.kafka ?? createKafka(config.kafka, log, { retries: 0 })).admin();
     const admin = kafkaAdmin;
     let connected = false;
     checks.kafka = async () => {
@@ -48,16 +62,16 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
   let feed: { stop(): Promise<void> } | null = null;
   if (config.kafka) {
     hub = new Hub(config.live);
-    feed = await startLiveFeed(createKafka(config.kafka, log, { initialRetryTime: 200, retries: 10 }), config.kafka.groupPrefix, config.kafka.topics, hub, log, config.live.lookbackS);
+    feed = await startLiveFeed(options.kafka ?? createKafka(config.kafka, log, { initialRetryTime: 200, retries: 10 }), config.kafka.groupPrefix, config.kafka.topics, hub, log, config.live.lookbackS);
   }
   const liveHub = hub;
   const app = await buildApi({
-    config, sessions: store.collection, keys, checks, version: pkg.version, build: process.env.EW_BUILD ?? 'dev',
+    config, sessions, keys, checks, version: pkg.version, build: process.env.EW_BUILD ?? 'dev',
     ...(liveHub
       ? {
           extraRoutes: (a: FastifyInstance) =>
             registerLiveRoutes(a, liveHub, config.live.heartbeatMs, async (id) => {
-              const d = await store.get(id);
+              const d = await sessions.get(id);
               return d ? sessionView(d) : null;
             }),
         }
@@ -74,7 +88,7 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
       hub?.close();
       await feed?.stop().catch(() => {});
       await kafkaAdmin?.disconnect().catch(() => {});
-      await mongo.close();
+      await mongo?.close();
     },
   };
 }

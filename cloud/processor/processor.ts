@@ -27,7 +27,7 @@ import { ActivityModel } from '../model/model.js';
 import { ModelSource } from '../model/source.js';
 import { startArchiver, type ArchiverHandle } from '../store/archiver.js';
 import { startSessionSink, type SessionSinkHandle } from '../store/session-sink.js';
-import { SessionStore } from '../store/sessions-store.js';
+import { SessionStore, type SessionRepository } from '../store/sessions-store.js';
 import { coPartitionedAssigner } from './assigner.js';
 import type { ProcessorConfig } from './config.js';
 import { Engine, type EngineOptions, type SensorSnapshot } from './engine.js';
@@ -131,6 +131,8 @@ export interface ProcessorOptions {
   onFatal?: (err: Error) => void;
   /** The log client, instead of one made from `config.kafka` (the embedded mode passes its in-process log). */
   kafka?: Kafka;
+  /** Where the session sink writes, instead of `config.mongodb` (the embedded mode passes its file store). */
+  sessions?: SessionRepository;
 }
 
 export async function startProcessor(config: ProcessorConfig, log: Logger = createLogger('processor', { level: config.logLevel }), options: ProcessorOptions = {}): Promise<ProcessorHandle> {
@@ -532,7 +534,9 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   // Sinks outside Kafka: each its own consumer group, idempotent writes, offsets after the writes.
   let mongo: MongoClient | null = null;
   let sessionSink: SessionSinkHandle | null = null;
-  if (config.mongodb) {
+  if (options.sessions) {
+    sessionSink = await startSessionSink({ kafka, groupId: `${config.kafka.groupId}-sessions`, topic: topics.sessions, store: options.sessions, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs });
+  } else if (config.mongodb) {
     mongo = new MongoClient(config.mongodb.url, { serverSelectionTimeoutMS: 10_000 });
     await mongo.connect();
     const store = await SessionStore.open(mongo.db(config.mongodb.database), config.mongodb.collection);

@@ -8,13 +8,13 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../../protocol/index.js';
 import { consumerTimeouts } from '../common/kafka.js';
 import type { SessionEvent } from '../processor/sessions.js';
-import type { SessionStore } from './sessions-store.js';
+import type { SessionRepository } from './sessions-store.js';
 
 export interface SessionSinkOptions {
   kafka: Kafka;
   groupId: string;
   topic: string;
-  store: SessionStore;
+  store: SessionRepository;
   log: Logger;
   /** The consumer's session timeout (how soon a dead sink's partitions move on). */
   sessionTimeoutMs?: number;

@@ -4,7 +4,7 @@
 // in any order, leaves the same documents. Indexes serve the API's queries: by group, status and
 // dominant activity, newest first.
 
-import { MongoBulkWriteError, type Collection, type Db } from 'mongodb';
+import { MongoBulkWriteError, type Collection, type Db, type Filter } from 'mongodb';
 import type { Session, SessionEvent } from '../processor/sessions.js';
 import { statStd } from '../processor/sessions.js';
 
@@ -72,14 +72,70 @@ export function toDocument(s: Session): SessionDocument {
   };
 }
 
-export class SessionStore {
-  private constructor(readonly collection: Collection<SessionDocument>) {}
+/** What the API asks of stored sessions: filters, an order by (start, id), a page after a cursor. */
+export interface SessionQuery {
+  group?: string | undefined;
+  status?: Session['status'] | undefined;
+  dominant?: string | undefined;
+  /** Start time range, µs: from inclusive, to exclusive. */
+  from?: number | undefined;
+  to?: number | undefined;
+  /** Newest first. */
+  desc: boolean;
+  /** Only sessions after this one in the order. */
+  after?: { start: number; id: string } | undefined;
+  limit: number;
+}
+
+/**
+ * Where sessions are kept: MongoDB (`SessionStore`) in distributed mode, a file under ./data/
+ * (`FileSessionStore`) in the embedded mode. Both pass the same contract
+ * (test/cloud/store/sessions-contract.ts).
+ */
+export interface SessionRepository {
+  /** Writes the newest version of each session among `events`, never over a newer stored one; returns how many changed. */
+  write(events: readonly SessionEvent[]): Promise<number>;
+  get(sessionId: string): Promise<SessionDocument | null>;
+  /** The sessions `q` selects, in (start, id) order, at most `q.limit`. */
+  find(q: SessionQuery): Promise<SessionDocument[]>;
+  /** Resolves when the store answers. */
+  ping(): Promise<void>;
+}
+
+export class SessionStore implements SessionRepository {
+  private constructor(
+    readonly collection: Collection<SessionDocument>,
+    private readonly db: Db,
+  ) {}
 
   /** Opens the collection and makes sure its indexes exist. */
   static async open(db: Db, name = 'sessions'): Promise<SessionStore> {
     const collection = db.collection<SessionDocument>(name);
     for (const ix of SESSION_INDEXES) await collection.createIndex({ ...ix.key }, { name: ix.name });
-    return new SessionStore(collection);
+    return new SessionStore(collection, db);
+  }
+
+  /** The collection as it is, without making indexes (nothing is asked of the server until a call). */
+  static wrap(db: Db, name = 'sessions'): SessionStore {
+    return new SessionStore(db.collection<SessionDocument>(name), db);
+  }
+
+  async find(q: SessionQuery): Promise<SessionDocument[]> {
+    const filter: Filter<SessionDocument> = {};
+    if (q.group) filter.group = q.group;
+    if (q.status) filter.status = q.status;
+    if (q.dominant) filter.dominant = q.dominant;
+    if (q.from !== undefined || q.to !== undefined) filter.start = { ...(q.from !== undefined ? { $gte: q.from } : {}), ...(q.to !== undefined ? { $lt: q.to } : {}) };
+    if (q.after) {
+      const op = q.desc ? '$lt' : '$gt';
+      filter.$or = [{ start: { [op]: q.after.start } }, { start: q.after.start, _id: { [op]: q.after.id } }];
+    }
+    const dir = q.desc ? -1 : 1;
+    return this.collection.find(filter).sort({ start: dir, _id: dir }).limit(q.limit).toArray();
+  }
+
+  async ping(): Promise<void> {
+    await this.db.command({ ping: 1 });
   }
 
   /**

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../../cloud/api/app.js';
 import { KeyRing } from '../../../cloud/api/auth.js';
 import { parseApiConfig } from '../../../cloud/api/config.js';
-import type { SessionDocument } from '../../../cloud/store/sessions-store.js';
+import { SessionStore } from '../../../cloud/store/sessions-store.js';
 
 describe('REST app without its MongoDB', () => {
   // Port 9 (discard) on loopback: nothing listens there, so every try is refused at once.
@@ -15,7 +15,7 @@ describe('REST app without its MongoDB', () => {
 
   it('answers 503 EW_API_UNAVAILABLE naming mongodb, for pages and single sessions, every time', async () => {
     const config = parseApiConfig({ http: { port: 0 }, mongodb: { url: 'mongodb://127.0.0.1:9' }, auth: { open: true } });
-    const app = await buildApi({ config, sessions: client.db('x').collection<SessionDocument>('sessions'), keys: new KeyRing(config.auth), checks: {}, version: 'test', build: 'test' });
+    const app = await buildApi({ config, sessions: SessionStore.wrap(client.db('x')), keys: new KeyRing(config.auth), checks: {}, version: 'test', build: 'test' });
     try {
       for (const url of ['/sessions', '/sessions?group=g1', '/sessions/abc', '/sessions']) {
         const r = await app.inject({ method: 'GET', url });

@@ -24,6 +24,12 @@ describe('edgewave api', () => {
     expect(r.stderr).toMatch(/auth\.keys\.0\.sha256: a SHA-256 hex digest/);
     expect(r.stderr).toMatch(/auth\.keys\.0\.scopes\.0/);
     expect(r.stderr).toMatch(/http\.port/);
+    // Without mongodb: the command needs to know where the sessions are.
+    const none = join(dir, 'none.yaml');
+    writeFileSync(none, 'http:\n  port: 0\n');
+    const n = edgewave('api', '--config', none);
+    expect(n.status).toBe(2);
+    expect(n.stderr).toMatch(/mongodb: .*expected object.*where the sessions are/);
   });
 
   it('a keys directory entry that is not "<scopes>:<sha256>": exit 2 naming the file', () => {

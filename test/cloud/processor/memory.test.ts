@@ -1,6 +1,8 @@
-// The processor's own code on the embedded mode's in-process log (no Kafka): every window exactly
-// once to a read_committed reader, labels and sessions equal to a reference run, and the same after
-// the processor is stopped mid-run and a new one restores its state from the changelog.
+// The cloud side's own code in one process, as the embedded mode runs it: the processor on the
+// in-process log (no Kafka) gives every window exactly once to a read_committed reader, labels and
+// sessions equal to a reference run, also when stopped mid-run and restored from the changelog; its
+// session sink fills the file store (no MongoDB) with the newest version of each session; the API
+// serves those sessions and the live sensors from the same log and store.
 
 import type { Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
@@ -9,10 +11,17 @@ import { parseProcessorConfig } from '../../../cloud/processor/config.js';
 import { startProcessor } from '../../../cloud/processor/processor.js';
 import { loadDsp } from '../../../dsp/src/index.js';
 import { createLogger } from '../../../protocol/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseApiConfig } from '../../../cloud/api/config.js';
+import { startApi } from '../../../cloud/api/server.js';
+import { FileSessionStore } from '../../../cloud/store/file-sessions.js';
+import { toDocument } from '../../../cloud/store/sessions-store.js';
 import { OutputReader, createTopics, edgeFrames, feed, referenceRun, topicsFor } from './harness.js';
 
-describe('processor on the in-process log', () => {
-  it('every window exactly once, sessions equal to a reference run, across a stop and a restore from the changelog', async () => {
+describe('the cloud side in one process: processor, session sink and API on the in-process log and the file store', () => {
+  it('every window exactly once, sessions equal to a reference run, across a stop and a restore from the changelog; the sessions in the file store; the API serving them and the live sensors', async () => {
     const dsp = await loadDsp();
     const log = new MemoryKafka({ compacted: ['mem.state'] });
     const kafka = log as unknown as Kafka;
@@ -30,14 +39,16 @@ describe('processor on the in-process log', () => {
     const reader = await new OutputReader(kafka, topics).start();
     const producer = kafka.producer();
     await producer.connect();
-    let p = await startProcessor(config, quiet, { kafka });
+    const dir = mkdtempSync(join(tmpdir(), 'edgewave-memory-'));
+    const sessionsStore = FileSessionStore.open(dir);
+    let p = await startProcessor(config, quiet, { kafka, sessions: sessionsStore });
     try {
       const half = Math.floor(batches.length / 2);
       await feed(producer, topics.features, batches.slice(0, half));
       await reader.until(() => reader.windows.size > 0, 30_000, 'the first windows');
       // Stopped mid-stream, a new processor restores from the changelog and goes on.
       await p.stop();
-      p = await startProcessor(config, quiet, { kafka });
+      p = await startProcessor(config, quiet, { kafka, sessions: sessionsStore });
       await feed(producer, topics.features, batches.slice(half));
       await reader.until(() => [...expected].every((k) => reader.windows.has(k)), 60_000, 'every window');
       await new Promise((r) => setTimeout(r, 500));
@@ -47,10 +58,35 @@ describe('processor on the in-process log', () => {
       expect(reader.labels).toEqual(labels);
       expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(sessions));
       expect([...reader.sessions.values()].flat().length).toBeGreaterThan(0);
+
+      // The sink: the newest version of each session, in the file store.
+      const newest = new Map<string, ReturnType<typeof toDocument>>();
+      for (const e of [...sessions.values()].flat()) newest.set(e.session.sessionId, toDocument(e.session));
+      const stored = async () => (await sessionsStore.find({ desc: false, limit: 10_000 })).map((d) => [d._id, d.version]);
+      const want = [...newest.values()].sort((a, b) => a.start - b.start || (a._id < b._id ? -1 : 1)).map((d) => [d._id, d.version]);
+      for (const end = Date.now() + 20_000; JSON.stringify(await stored()) !== JSON.stringify(want) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+      expect(await stored()).toEqual(want);
+
+      // The API from the same log and store.
+      const api = await startApi(parseApiConfig({ http: { port: 0 }, kafka: { brokers: ['memory:0'], topics: { inferences: topics.inferences, sessions: topics.sessions, status: `${topics.raw}.status` }, groupPrefix: 'mem-api' }, auth: { open: true }, logLevel: 'warn' }), createLogger('api', { level: 'warn' }), { kafka, sessions: sessionsStore });
+      try {
+        const page = (await (await fetch(`${api.url}/sessions?limit=500&sort=start`)).json()) as { items: { sessionId: string }[] };
+        expect(page.items.map((x) => x.sessionId)).toEqual(want.map(([id]) => id));
+        const ready = (await (await fetch(`${api.url}/ready`)).json()) as { status: string };
+        expect(ready.status).toBe('ready');
+        // Its feed read the inferences back from the log: every sensor, with its latest window.
+        const sensors = new Set(batches.flat().map((f) => f.sensorId));
+        for (const end = Date.now() + 20_000; [...api.hub!.sensors()].length < sensors.size && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+        const listed = (await (await fetch(`${api.url}/sensors`)).json()) as { items: { sensorId: string }[] };
+        expect(listed.items.map((x) => x.sensorId).sort()).toEqual([...sensors].sort());
+      } finally {
+        await api.stop();
+      }
     } finally {
       await p.stop();
       await reader.stop();
       await producer.disconnect();
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
 });
