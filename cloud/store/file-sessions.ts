@@ -9,7 +9,7 @@ import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../edge/atomic-write.js';
 import type { SessionEvent } from '../processor/sessions.js';
-import { toDocument, type SessionDocument, type SessionQuery, type SessionRepository } from './sessions-store.js';
+import { newestVersions, type SessionDocument, type SessionQuery, type SessionRepository } from './sessions-store.js';
 
 export class FileSessionStore implements SessionRepository {
   private readonly docs = new Map<string, SessionDocument>();
@@ -48,12 +48,7 @@ export class FileSessionStore implements SessionRepository {
   }
 
   async write(events: readonly SessionEvent[]): Promise<number> {
-    const newest = new Map<string, SessionDocument>();
-    for (const e of events) {
-      const d = toDocument(e.session);
-      const have = newest.get(d._id);
-      if (!have || have.version <= d.version) newest.set(d._id, d);
-    }
+    const newest = newestVersions(events);
     const changed: SessionDocument[] = [];
     for (const d of newest.values()) {
       const stored = this.docs.get(d._id);

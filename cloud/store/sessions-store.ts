@@ -72,6 +72,17 @@ export function toDocument(s: Session): SessionDocument {
   };
 }
 
+/** The newest version of each session among `events`, as stored (an ended one wins a tie). */
+export function newestVersions(events: Iterable<SessionEvent>): Map<string, SessionDocument> {
+  const newest = new Map<string, SessionDocument>();
+  for (const e of events) {
+    const d = toDocument(e.session);
+    const have = newest.get(d._id);
+    if (!have || have.version <= d.version) newest.set(d._id, d);
+  }
+  return newest;
+}
+
 /** What the API asks of stored sessions: filters, an order by (start, id), a page after a cursor. */
 export interface SessionQuery {
   group?: string | undefined;
@@ -143,12 +154,7 @@ export class SessionStore implements SessionRepository {
    * version stays as it is. Returns how many documents were inserted or changed.
    */
   async write(events: readonly SessionEvent[]): Promise<number> {
-    const newest = new Map<string, SessionDocument>();
-    for (const e of events) {
-      const d = toDocument(e.session);
-      const have = newest.get(d._id);
-      if (!have || have.version <= d.version) newest.set(d._id, d);
-    }
+    const newest = newestVersions(events);
     if (!newest.size) return 0;
     // Replace where the stored version is not newer; where it is, the upsert's insert collides with
     // the existing _id (11000) and the newer document stays.

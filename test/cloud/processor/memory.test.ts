@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseApiConfig } from '../../../cloud/api/config.js';
 import { startApi } from '../../../cloud/api/server.js';
 import { FileSessionStore } from '../../../cloud/store/file-sessions.js';
-import { toDocument } from '../../../cloud/store/sessions-store.js';
+import { newestVersions } from '../../../cloud/store/sessions-store.js';
 import { OutputReader, createTopics, edgeFrames, feed, referenceRun, topicsFor } from './harness.js';
 
 describe('the cloud side in one process: processor, session sink and API on the in-process log and the file store', () => {
@@ -60,8 +60,7 @@ describe('the cloud side in one process: processor, session sink and API on the 
       expect([...reader.sessions.values()].flat().length).toBeGreaterThan(0);
 
       // The sink: the newest version of each session, in the file store.
-      const newest = new Map<string, ReturnType<typeof toDocument>>();
-      for (const e of [...sessions.values()].flat()) newest.set(e.session.sessionId, toDocument(e.session));
+      const newest = newestVersions([...sessions.values()].flat());
       const stored = async () => (await sessionsStore.find({ desc: false, limit: 10_000 })).map((d) => [d._id, d.version]);
       const want = [...newest.values()].sort((a, b) => a.start - b.start || (a._id < b._id ? -1 : 1)).map((d) => [d._id, d.version]);
       for (const end = Date.now() + 20_000; JSON.stringify(await stored()) !== JSON.stringify(want) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));

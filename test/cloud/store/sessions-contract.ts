@@ -6,7 +6,7 @@
 
 import { expect, it } from 'vitest';
 import { newGroupState, observe, type Observation, type SessionEvent, type SessionOptions } from '../../../cloud/processor/sessions.js';
-import { toDocument, type SessionDocument, type SessionQuery, type SessionRepository } from '../../../cloud/store/sessions-store.js';
+import { newestVersions, type SessionDocument, type SessionQuery, type SessionRepository } from '../../../cloud/store/sessions-store.js';
 
 const CLASSES = ['idle', 'walking', 'running', 'jumping', 'fall'];
 const opts: SessionOptions = { minSensors: 2, startAfterS: 2, idleGapS: 5, summaries: ['acc.mag_std'], updateEveryS: 10, staleUs: 3_000_000 };
@@ -30,17 +30,6 @@ export function sessionEvents(): SessionEvent[] {
   return out;
 }
 
-/** The newest version of each session among the events, as stored. */
-function newest(events: SessionEvent[]): Map<string, SessionDocument> {
-  const out = new Map<string, SessionDocument>();
-  for (const e of events) {
-    const d = toDocument(e.session);
-    const have = out.get(d._id);
-    if (!have || have.version <= d.version) out.set(d._id, d);
-  }
-  return out;
-}
-
 async function walk(store: SessionRepository, q: Omit<SessionQuery, 'after' | 'limit'>, limit: number): Promise<SessionDocument[]> {
   const out: SessionDocument[] = [];
   for (let after: SessionQuery['after']; ; ) {
@@ -60,7 +49,7 @@ export function sessionsContract(open: () => Promise<SessionRepository>): void {
     for (const e of [...ev].reverse()) await store.write([e]);
     await store.write(ev);
     expect(await store.write(ev)).toBe(0);
-    const want = newest(ev);
+    const want = newestVersions(ev);
     expect(want.size).toBeGreaterThan(10);
     for (const [id, d] of want) expect(await store.get(id), id).toEqual(d);
     expect(await store.get('nope')).toBeNull();
@@ -72,7 +61,7 @@ export function sessionsContract(open: () => Promise<SessionRepository>): void {
     const store = await open();
     const ev = sessionEvents();
     await store.write(ev);
-    const all = [...newest(ev).values()];
+    const all = [...newestVersions(ev).values()];
     const byStart = (desc: boolean) => [...all].sort((a, b) => (a.start - b.start || (a._id < b._id ? -1 : 1)) * (desc ? -1 : 1)).map((d) => d._id);
     for (const desc of [true, false]) {
       expect((await walk(store, { desc }, 4)).map((d) => d._id)).toEqual(byStart(desc));
