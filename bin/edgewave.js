@@ -83,7 +83,7 @@ processor
   .command('replay')
   .description('feed archived frames (the S3 Parquet archive) through the same engine into a chosen output')
   .option('--config <file>', 'the processor config (model, features, sessions, S3 connection)')
-  .option('--from <url>', 's3://bucket/prefix of the archive (default: the config\'s archive.url)')
+  .option('--from <url>', 's3://bucket/prefix or file:///path of the archive (default: the config\'s archive.url)')
   .requiredOption('--since <time>', 'first sample time to replay, ISO 8601 (e.g. 2026-11-25T09:00:00Z)')
   .requiredOption('--until <time>', 'end of the replay, exclusive, ISO 8601')
   .option('--to <output>', 'jsonl:<path>, jsonl:- (stdout) or kafka:<inferences topic>,<sessions topic>', 'jsonl:-')

@@ -45,7 +45,7 @@ function parseTime(name: string, value: string | undefined): number {
   return ms * 1000;
 }
 
-/** `edgewave processor replay --config processor.yaml --from s3://... --since ... --until ... --to ...` */
+/** `edgewave processor replay --config processor.yaml --from s3://...|file:///... --since ... --until ... --to ...` */
 export async function runReplayCommand(options: { config?: string; from?: string; since?: string; until?: string; to?: string; groups?: string }): Promise<number> {
   let config;
   let since: number;
@@ -54,7 +54,7 @@ export async function runReplayCommand(options: { config?: string; from?: string
     if (!options.config) throw new ConfigError('EW_CONFIG_INVALID', 'processor replay needs --config <file> (the processor config: model, features, sessions, S3)');
     config = parseProcessorConfig(applyProcessorEnv(await loadConfigFile(options.config)));
     const from = options.from ?? config.archive?.url;
-    if (!from || !/^s3:\/\/[^/]+/.test(from)) throw new ConfigError('EW_CONFIG_INVALID', `--from: expected s3://bucket/prefix of an archive${config.archive ? '' : ' (the config has no archive.url to default to)'}`);
+    if (!from || !/^(s3:\/\/[^/]+|file:\/\/\/\S+)/.test(from)) throw new ConfigError('EW_CONFIG_INVALID', `--from: expected s3://bucket/prefix or file:///path of an archive${config.archive ? '' : ' (the config has no archive.url to default to)'}`);
     options.from = from;
     since = parseTime('since', options.since);
     until = parseTime('until', options.until);

@@ -7,6 +7,9 @@ import { applyEnv, logLevelSchema, parseConfig, statusHttpSchema, type DeepReado
 import { kafkaConnection } from '../common/kafka.js';
 import { S3_CONNECTION_DEFAULT, s3Connection, s3UrlSchema } from '../common/s3.js';
 
+/** An archive location: an S3 URL or a directory's file:// URL. */
+export const archiveUrlSchema = z.union([s3UrlSchema, z.string().regex(/^file:\/\/\/\S+$/, 'file:///path')], { error: 's3://bucket/prefix or file:///path' });
+
 
 /** The model shipped with edgewave. */
 export const SHIPPED_MODEL = fileURLToPath(new URL('../model/activity-gru.onnx', import.meta.url)).replace(/\/dist\/cloud\//, '/cloud/');
@@ -59,7 +62,7 @@ export const processorConfigSchema = z.strictObject({
   }).optional().describe('where sessions are kept (upserted by session id); without it, sessions go to Kafka only'),
   s3: s3Connection.default(S3_CONNECTION_DEFAULT).describe('the S3 API for the archive and s3:// model URLs'),
   archive: z.strictObject({
-    url: s3UrlSchema.describe('s3://bucket/prefix the archive is written under'),
+    url: archiveUrlSchema.describe('where the archive is written: s3://bucket/prefix, or file:///path for a directory'),
     flushBytes: z.number().int().min(1024).default(8 << 20).describe('flush a partition when its buffered records reach this many bytes'),
     flushS: z.number().min(0.1).default(60).describe('... or when its oldest buffered record is this old, seconds'),
     groupId: z.string().min(1).optional().describe('the archive\'s consumer group (default: <kafka.groupId>-archive)'),

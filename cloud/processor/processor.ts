@@ -22,7 +22,8 @@ import { createLogger, decodeBatch, decodeFrame, isBatch, isEdgewaveError, type 
 import { json, listenStatus } from '../../protocol/node-support.js';
 import { MongoClient } from 'mongodb';
 import { consumerTimeouts, createKafka } from '../common/kafka.js';
-import { createS3, parseS3Url } from '../common/s3.js';
+import { openObjects } from '../common/objects.js';
+import { createS3 } from '../common/s3.js';
 import { ActivityModel } from '../model/model.js';
 import { ModelSource } from '../model/source.js';
 import { startArchiver, type ArchiverHandle } from '../store/archiver.js';
@@ -548,8 +549,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       kafka,
       groupId: config.archive.groupId ?? `${config.kafka.groupId}-archive`,
       topics: { raw: topics.raw, features: topics.features },
-      s3: s3Client(),
-      location: parseS3Url(config.archive.url),
+      objects: openObjects(config.archive.url, s3Client),
       flushBytes: config.archive.flushBytes,
       flushMs: config.archive.flushS * 1000,
       sessionTimeoutMs: config.kafka.sessionTimeoutMs,

@@ -8,12 +8,12 @@
 // hour's edge, frames of different sensors may interleave differently than they did live).
 
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { Producer } from 'kafkajs';
 import { loadDsp } from '../../dsp/src/index.js';
 import type { Logger } from '../../protocol/index.js';
 import { createKafka } from '../common/kafka.js';
-import { createS3, getObject, joinKey, parseS3Url } from '../common/s3.js';
+import { openObjects, type ObjectStore } from '../common/objects.js';
+import { createS3 } from '../common/s3.js';
 import { ActivityModel } from '../model/model.js';
 import { ModelSource } from '../model/source.js';
 import { parquetToFrames } from '../store/archive.js';
@@ -23,7 +23,7 @@ import { engineOptionsFor, modelLayout } from './processor.js';
 import { inferenceJson } from './records.js';
 
 export interface ReplayOptions {
-  /** s3://bucket/prefix of the archive. */
+  /** The archive: s3://bucket/prefix, or file:///path of a directory. */
   from: string;
   /** Frames whose first sample is in [since, until), µs. */
   since: number;
@@ -56,22 +56,16 @@ interface ArchivedObject {
 const KEY = /\/(raw|features)\/date=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\/group=([^/]+)\/(raw|features)-p(\d+)-(\d+)-(\d+)-[0-9a-f]{8}-w\d+\.parquet$/;
 
 /** The archive's objects for [since, until), in replay order. */
-export async function listArchive(s3: S3Client, from: string, since: number, until: number): Promise<ArchivedObject[]> {
-  const { bucket, prefix } = parseS3Url(from);
+export async function listArchive(objects: ObjectStore, since: number, until: number): Promise<ArchivedObject[]> {
   const out: ArchivedObject[] = [];
   const HOUR = 3600e6;
   for (let h = Math.floor(since / HOUR) * HOUR; h < until; h += HOUR) {
     const iso = new Date(h / 1000).toISOString();
     for (const kind of ['raw', 'features']) {
-      let token: string | undefined;
-      do {
-        const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: joinKey(prefix, `${kind}/date=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/`), ContinuationToken: token }));
-        for (const o of page.Contents ?? []) {
-          const m = KEY.exec(`/${o.Key!}`);
-          if (m) out.push({ key: o.Key!, hour: `${m[2]}T${m[3]}`, group: m[4]!, source: m[5]!, partition: Number(m[6]), first: BigInt(m[7]!) });
-        }
-        token = page.NextContinuationToken;
-      } while (token);
+      for (const key of await objects.list(`${kind}/date=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/`)) {
+        const m = KEY.exec(`/${key}`);
+        if (m) out.push({ key, hour: `${m[2]}T${m[3]}`, group: m[4]!, source: m[5]!, partition: Number(m[6]), first: BigInt(m[7]!) });
+      }
     }
   }
   const cmp = (a: string | bigint | number, b: string | bigint | number) => (a < b ? -1 : a > b ? 1 : 0);
@@ -121,7 +115,8 @@ export async function replay(config: ProcessorConfig, o: ReplayOptions, log: Log
   const modelBytes = await ModelSource.of(config.model.path, () => s3).read();
   const model = await ActivityModel.load(modelBytes.bytes, { layout: modelLayout(config), backend: config.model.backend });
   const engine = new Engine(engineOptionsFor(config, dsp, model));
-  const objects = await listArchive(s3, o.from, o.since, o.until);
+  const store = openObjects(o.from, () => s3);
+  const objects = await listArchive(store, o.since, o.until);
   const groups = o.groups?.length ? new Set(o.groups) : null;
   const todo = groups ? objects.filter((x) => groups.has(x.group)) : objects;
   const output = await openOutput(o.to, config, log);
@@ -130,10 +125,9 @@ export async function replay(config: ProcessorConfig, o: ReplayOptions, log: Log
     progress.windows += out.windows.length;
     progress.sessionEvents += out.sessions.length;
   };
-  const { bucket } = parseS3Url(o.from);
   try {
     for (const obj of todo) {
-      const frames = (await parquetToFrames((await getObject(s3, bucket, obj.key)).bytes)).filter((f) => f.t0 >= o.since && f.t0 < o.until);
+      const frames = (await parquetToFrames(await store.get(obj.key))).filter((f) => f.t0 >= o.since && f.t0 < o.until);
       for (let i = 0; i < frames.length; i += 2000) {
         const out = await engine.process(frames.slice(i, i + 2000));
         count(out);

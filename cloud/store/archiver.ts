@@ -11,11 +11,10 @@
 // A crash before 1 leaves nothing written; after 3, nothing to redo. Frames repeated within a range
 // (MQTT redeliveries the bridge passed on) are written once.
 
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { decodeBatch, decodeFrame, isBatch, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
 import { consumerTimeouts } from '../common/kafka.js';
-import { joinKey, type S3Location } from '../common/s3.js';
+import type { ObjectStore } from '../common/objects.js';
 import { framesToParquet, partsOf, type ArchiveRange } from './archive.js';
 
 export const PLAN_PREFIX = 'ew-archive-plan:';
@@ -24,8 +23,8 @@ export interface ArchiverOptions {
   kafka: Kafka;
   groupId: string;
   topics: { raw: string; features: string };
-  s3: S3Client;
-  location: S3Location;
+  /** Where the objects go: S3, or a directory (the embedded mode). */
+  objects: ObjectStore;
   /** Flush a partition's buffer when its records reach this many bytes. */
   flushBytes: number;
   /** ... or when its oldest record waited this long. */
@@ -160,7 +159,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
         for (let part = queue.shift(); part; part = queue.shift()) {
           const body = framesToParquet(part, range, part.kind === 'features' ? o.featureNames?.(part.layoutId, part.frames[0]!.width) : undefined);
           bytes += body.byteLength;
-          await o.s3.send(new PutObjectCommand({ Bucket: o.location.bucket, Key: joinKey(o.location.prefix, part.key), Body: body, ContentType: 'application/vnd.apache.parquet' }));
+          await o.objects.put(part.key, body, 'application/vnd.apache.parquet');
         }
       }),
     );

@@ -1,7 +1,8 @@
 // The cloud side's own code in one process, as the embedded mode runs it: the processor on the
 // in-process log (no Kafka) gives every window exactly once to a read_committed reader, labels and
 // sessions equal to a reference run, also when stopped mid-run and restored from the changelog; its
-// session sink fills the file store (no MongoDB) with the newest version of each session; the API
+// session sink fills the file store (no MongoDB) with the newest version of each session; its
+// archiver writes every input frame once to a directory (no S3); the API
 // serves those sessions and the live sensors from the same log and store.
 
 import type { Kafka } from 'kafkajs';
@@ -16,12 +17,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseApiConfig } from '../../../cloud/api/config.js';
 import { startApi } from '../../../cloud/api/server.js';
+import { DirObjects } from '../../../cloud/common/objects.js';
+import { parquetToFrames } from '../../../cloud/store/archive.js';
 import { FileSessionStore } from '../../../cloud/store/file-sessions.js';
+import type { Frame } from '../../../protocol/index.js';
 import { newestVersions } from '../../../cloud/store/sessions-store.js';
 import { OutputReader, createTopics, edgeFrames, feed, referenceRun, topicsFor } from './harness.js';
 
 describe('the cloud side in one process: processor, session sink and API on the in-process log and the file store', () => {
-  it('every window exactly once, sessions equal to a reference run, across a stop and a restore from the changelog; the sessions in the file store; the API serving them and the live sensors', async () => {
+  it('every window exactly once, sessions equal to a reference run, across a stop and a restore from the changelog; the sessions in the file store, the archive in a directory; the API serving the sessions and the live sensors', async () => {
     const dsp = await loadDsp();
     const log = new MemoryKafka({ compacted: ['mem.state'] });
     const kafka = log as unknown as Kafka;
@@ -29,10 +33,12 @@ describe('the cloud side in one process: processor, session sink and API on the 
     await createTopics(kafka, topics);
     const batches = await edgeFrames(dsp, 12, 60);
     const expected = new Set(batches.flat().flatMap((f) => Array.from({ length: f.count }, (_, i) => `${f.sensorId}@${f.t0 + Math.round((i * f.hop * 1e6) / f.sampleRate)}`)));
+    const archiveDir = mkdtempSync(join(tmpdir(), 'edgewave-memory-archive-'));
     const config = parseProcessorConfig({
       kafka: { brokers: ['memory:0'], topics, groupId: 'mem-group', transactionalIdPrefix: 'mem-tx', sessionTimeoutMs: 6000 },
       sessions: { minSensors: 2, startAfterS: 5, idleGapS: 10, updateEveryS: 15 },
       http: { port: 0 },
+      archive: { url: `file://${archiveDir}`, flushBytes: 64 * 1024, flushS: 1 },
       logLevel: 'warn',
     });
     const quiet = createLogger('processor', { level: 'warn' });
@@ -66,6 +72,17 @@ describe('the cloud side in one process: processor, session sink and API on the 
       for (const end = Date.now() + 20_000; JSON.stringify(await stored()) !== JSON.stringify(want) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
       expect(await stored()).toEqual(want);
 
+      // The archive in a directory: every input frame once, equal field by field.
+      const store = new DirObjects(archiveDir);
+      const input = batches.flat();
+      const readBack = async () => (await Promise.all((await store.list('')).map(async (k) => parquetToFrames(await store.get(k))))).flat();
+      let archived = await readBack();
+      for (const end = Date.now() + 20_000; archived.length < input.length && Date.now() < end; archived = await readBack()) await new Promise((r) => setTimeout(r, 200));
+      const id = (f: Frame) => `${f.sensorId}#${f.seq}`;
+      expect(archived.map(id).sort()).toEqual(input.map(id).sort());
+      const byId = new Map(input.map((f) => [id(f), f]));
+      for (const f of archived) expect({ ...f, data: Array.from(f.data) }).toEqual({ ...byId.get(id(f))!, data: Array.from(byId.get(id(f))!.data) });
+
       // The API from the same log and store.
       const api = await startApi(parseApiConfig({ http: { port: 0 }, kafka: { brokers: ['memory:0'], topics: { inferences: topics.inferences, sessions: topics.sessions, status: `${topics.raw}.status` }, groupPrefix: 'mem-api' }, auth: { open: true }, logLevel: 'warn' }), createLogger('api', { level: 'warn' }), { kafka, sessions: sessionsStore });
       try {
@@ -86,6 +103,7 @@ describe('the cloud side in one process: processor, session sink and API on the 
       await reader.stop();
       await producer.disconnect();
       rmSync(dir, { recursive: true, force: true });
+      rmSync(archiveDir, { recursive: true, force: true });
     }
   }, 120_000);
 });
