@@ -76,6 +76,7 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
       tls: config.mqtt.tls,
       keepaliveS: config.mqtt.keepaliveS,
       inFlight: config.mqtt.inFlight,
+      protocolVersion: config.mqtt.protocolVersion,
       backoff: config.mqtt.backoff,
       statusTopic: topics.status(config.gatewayId),
       birth: () => ({ gatewayId: config.gatewayId, sensors: sensorCount, featuresOnly, backlogBytes: outbox.stats().depthBytes, layouts: pipelineLayouts() }),

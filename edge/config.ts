@@ -74,6 +74,7 @@ export const edgeConfigSchema = z.strictObject({
     clientId: z.string().min(1).max(128).optional().describe('default: edgewave-<gatewayId>'),
     topicRoot: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'topic levels without wildcards').default('edgewave'),
     keepaliveS: z.number().int().min(5).max(3600).default(30),
+    protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5).describe('MQTT 5, or 4 (3.1.1) for a broker without it'),
     inFlight: z.number().int().min(1).max(65_535).default(64).describe('most unacknowledged publishes'),
     backoff: z.strictObject({ minMs: z.number().int().min(10).default(500), maxMs: z.number().int().min(10).default(30_000) }).default({ minMs: 500, maxMs: 30_000 }),
     tls: z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) }).optional().describe('file paths of PEM certificates'),

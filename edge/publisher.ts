@@ -19,6 +19,8 @@ export interface PublisherOptions {
   keepaliveS: number;
   /** Most records published and not yet acknowledged. */
   inFlight: number;
+  /** MQTT 5 (default) or 4 (3.1.1). */
+  protocolVersion?: 4 | 5;
   backoff: { minMs: number; maxMs: number };
   statusTopic: string;
   /** Retained on the status topic at each connect. */
@@ -68,7 +70,7 @@ export class Publisher {
     const gen = ++this.generation;
     const o = this.options;
     const opts: IClientOptions = {
-      protocolVersion: 5,
+      protocolVersion: o.protocolVersion ?? 5,
       clientId: o.clientId,
       clean: true,
       reconnectPeriod: 0,

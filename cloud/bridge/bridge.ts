@@ -12,7 +12,7 @@
 // ever sent on the connection the message came on: after a reconnect, the broker delivers the
 // unacknowledged messages again.
 
-import { Partitioners, type Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { createLogger, mqttTopics, type Logger } from '../../protocol/index.js';
 import { json, listenStatus, tlsOptions } from '../../protocol/node-support.js';
@@ -56,18 +56,25 @@ interface Pending {
   at: number;
   /** Records not yet acknowledged by Kafka. */
   remaining: number;
+  /** MQTT 3.1.1: mqtt.js's callback that sends the PUBACK (MQTT 5 sends it through _sendPacket). */
+  release?: () => void;
 }
 
 /** Dead-letter values stay under Kafka's record limit; the original length is in a header. */
 const deadLetterValue = (bytes: Uint8Array, max: number) => (bytes.length > max - 4096 ? bytes.subarray(0, max - 4096) : bytes);
 
-export async function startBridge(config: BridgeConfig, log: Logger = createLogger('bridge', { level: config.logLevel })): Promise<BridgeHandle> {
+export interface BridgeOptions {
+  /** The log client, instead of one made from `config.kafka` (the embedded mode passes its in-process log). */
+  kafka?: Kafka;
+}
+
+export async function startBridge(config: BridgeConfig, log: Logger = createLogger('bridge', { level: config.logLevel }), injected: BridgeOptions = {}): Promise<BridgeHandle> {
   const clientId = config.mqtt.clientId ?? defaultClientId();
   const kafkaTopic = config.kafka.topics;
   const routeOptions: RouteOptions = { topics: mqttTopics(config.mqtt.topicRoot), json: config.frames.json, maxFutureMs: config.frames.maxFutureMs, maxRecordBytes: config.kafka.maxRecordBytes };
 
   // Kafka: one idempotent producer, acks=all, one request in flight.
-  const kafka = createKafka(config.kafka, log, { initialRetryTime: 100, maxRetryTime: 2000, retries: 5 });
+  const kafka = injected.kafka ?? createKafka(config.kafka, log, { initialRetryTime: 100, maxRetryTime: 2000, retries: 5 });
   const producers: Producer[] = Array.from({ length: config.kafka.producers }, () =>
     kafka.producer({
       idempotent: true,
@@ -127,7 +134,8 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     while (head < pending.length && pending[head]!.remaining === 0) {
       const p = pending[head++]!;
       if (p.generation === generation && mqttConnected && client) {
-        (client as unknown as { _sendPacket(packet: object): void })._sendPacket({ cmd: 'puback', messageId: p.messageId, reasonCode: 0 });
+        if (p.release) p.release();
+        else (client as unknown as { _sendPacket(packet: object): void })._sendPacket({ cmd: 'puback', messageId: p.messageId, reasonCode: 0 });
         counts.acked++;
         metrics.acked.inc();
         metrics.ackLatency.observe((performance.now() - p.at) / 1000);
@@ -139,9 +147,9 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     }
   };
 
-  const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket) => {
+  const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket, release?: () => void) => {
     if (stopping) return; // not acknowledged: the broker delivers it again to the next session
-    const p: Pending = { messageId: packet.messageId ?? 0, generation, at: performance.now(), remaining: 0 };
+    const p: Pending = { messageId: packet.messageId ?? 0, generation, at: performance.now(), remaining: 0, ...(release ? { release } : {}) };
     const acks = packet.qos > 0;
     if (acks) pending.push(p);
     counts.messages++;
@@ -195,9 +203,10 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     if (acks && p.remaining === 0) flushAcks();
   };
 
-  const filters = config.mqtt.subscribe.map((k) => `$share/${config.mqtt.shareGroup}/${routeOptions.topics.filters[k]}`);
+  const filters = config.mqtt.subscribe.map((k) => (config.mqtt.shareGroup === null ? routeOptions.topics.filters[k] : `$share/${config.mqtt.shareGroup}/${routeOptions.topics.filters[k]}`));
+  const v5 = config.mqtt.protocolVersion === 5;
   const options: IClientOptions = {
-    protocolVersion: 5,
+    protocolVersion: config.mqtt.protocolVersion,
     clientId,
     clean: false,
     keepalive: config.mqtt.keepaliveS,
@@ -206,7 +215,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     resubscribe: false,
     username: config.mqtt.username,
     password: config.mqtt.password,
-    properties: { sessionExpiryInterval: config.mqtt.sessionExpiryS, receiveMaximum: config.mqtt.inFlight },
+    ...(v5 ? { properties: { sessionExpiryInterval: config.mqtt.sessionExpiryS, receiveMaximum: config.mqtt.inFlight } } : {}),
     ...tlsOptions(config.mqtt.tls),
     customHandleAcks: (topic, message, packet, done) => {
       if (packet.qos !== 1) {
@@ -219,6 +228,15 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     },
   };
   client = mqtt.connect(config.mqtt.url, options);
+  if (!v5) {
+    // MQTT 3.1.1: mqtt.js calls customHandleAcks only for MQTT 5. Its handleMessage hook sends the
+    // PUBACK when its callback runs, and takes the connection's next packet only then: the
+    // acknowledgement still waits for Kafka, one message at a time (enough for the embedded mode).
+    client.handleMessage = (packet, done) => {
+      if (packet.cmd !== 'publish' || packet.qos !== 1) return done();
+      onMessage(packet.topic, packet.payload as Buffer, packet, () => done());
+    };
+  }
   let connects = 0;
   let lastMqttError = '';
   let subscribed = false;
@@ -297,7 +315,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
         flushAcks();
         sink.close();
         // Disconnect without removing the session: the broker keeps queueing for this bridge.
-        await client!.endAsync(false, { properties: { sessionExpiryInterval: config.mqtt.sessionExpiryS } }).catch(() => {});
+        await client!.endAsync(false, v5 ? { properties: { sessionExpiryInterval: config.mqtt.sessionExpiryS } } : {}).catch(() => {});
         await Promise.race([kafkaReady, new Promise((r) => setTimeout(r, 100))]);
         await Promise.all(producers.map((p) => p.disconnect().catch(() => {})));
         await new Promise((r) => server.close(r));

@@ -19,7 +19,7 @@ export function runBridgeCommand(options: { config?: string; check?: boolean }):
     },
     describe: (config, { bridge }) => {
       const t = config.kafka.topics;
-      return `${config.mqtt.url} ($share/${config.mqtt.shareGroup}/${config.mqtt.topicRoot}/…, client ${bridge.clientId}, at most ${config.mqtt.inFlight} unacknowledged) → Kafka ${config.kafka.brokers.join(',')} (${t.raw}, ${t.features}, ${t.status}, dead letters ${t.deadletter}); health, ready and metrics on ${bridge.httpUrl}`;
+      return `${config.mqtt.url} (${config.mqtt.shareGroup === null ? '' : `$share/${config.mqtt.shareGroup}/`}${config.mqtt.topicRoot}/…, client ${bridge.clientId}, at most ${config.mqtt.inFlight} unacknowledged) → Kafka ${config.kafka.brokers.join(',')} (${t.raw}, ${t.features}, ${t.status}, dead letters ${t.deadletter}); health, ready and metrics on ${bridge.httpUrl}`;
     },
     stop: async ({ bridge, log }, signal) => {
       log.info({ signal }, 'stopping');

@@ -1,0 +1,145 @@
+// The embedded mode: the whole system in one process, with no server to install. An MQTT broker
+// (aedes), simulated gateways running the edge agent, the bridge, the processor with the shipped
+// model and the API, each started from its own config by the same function distributed mode uses.
+// Only the transports and stores are swapped: Kafka for the in-process log (memory-kafka.ts),
+// MongoDB for the file store under <dataDir>/sessions, S3 for the directory <dataDir>/archive. The
+// sessions and the archive survive a restart; the log lives as long as the process.
+
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { join, resolve } from 'node:path';
+import { Aedes } from 'aedes';
+import type { Kafka } from 'kafkajs';
+import { DEFAULT_KAFKA_TOPICS, createLogger, type Logger } from '../../protocol/index.js';
+import { startAgent, type AgentHandle } from '../../edge/agent.js';
+import { parseEdgeConfig } from '../../edge/config.js';
+import { parseApiConfig } from '../api/config.js';
+import { startApi, type ApiHandle } from '../api/server.js';
+import { startBridge, type BridgeHandle } from '../bridge/bridge.js';
+import { parseBridgeConfig } from '../bridge/config.js';
+import { MemoryKafka } from '../common/memory-kafka.js';
+import { parseProcessorConfig } from '../processor/config.js';
+import { startProcessor, type ProcessorHandle } from '../processor/processor.js';
+import { FileSessionStore } from '../store/file-sessions.js';
+
+export interface EmbeddedOptions {
+  /** Sessions, the archive and the gateways' outboxes (default ./data). */
+  dataDir?: string;
+  /** Simulated sensors, spread over `gateways` gateways and `groups` groups. */
+  sensors?: number;
+  rate?: number;
+  groups?: number;
+  gateways?: number;
+  /** The API (and the web app): host and port; 0 picks a free port. */
+  host?: string;
+  port?: number;
+  /** The MQTT broker's port on 127.0.0.1 (0: a free one). */
+  mqttPort?: number;
+  seed?: number;
+  logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug';
+}
+
+export interface EmbeddedHandle {
+  /** The API's URL. */
+  readonly url: string;
+  readonly mqttUrl: string;
+  readonly dataDir: string;
+  readonly api: ApiHandle;
+  readonly processor: ProcessorHandle;
+  readonly bridge: BridgeHandle;
+  readonly agents: readonly AgentHandle[];
+  readonly sessions: FileSessionStore;
+  stop(): Promise<void>;
+}
+
+const TOPICS = DEFAULT_KAFKA_TOPICS;
+
+export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = createLogger('embedded', { level: o.logLevel ?? 'warn' })): Promise<EmbeddedHandle> {
+  const dataDir = resolve(o.dataDir ?? './data');
+  const sensors = o.sensors ?? 50;
+  const gateways = Math.max(1, Math.min(o.gateways ?? 5, sensors));
+  const groups = o.groups ?? 5;
+  const rate = o.rate ?? 200;
+  const level = o.logLevel ?? 'warn';
+  const child = (component: string) => createLogger(component, { level });
+  const stops: (() => Promise<unknown>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'stopping a component failed'));
+  };
+
+  try {
+    // The broker.
+    const broker = await Aedes.createBroker();
+    const server: Server = createServer(broker.handle);
+    server.listen(o.mqttPort ?? 0, '127.0.0.1');
+    await once(server, 'listening');
+    const mqttUrl = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    stops.push(async () => {
+      await new Promise((r) => server.close(r));
+      await new Promise<void>((r) => broker.close(() => r()));
+    });
+
+    // The log and the stores.
+    const memory = new MemoryKafka({ compacted: [TOPICS.processorState] });
+    const kafka = memory as unknown as Kafka;
+    const sessions = FileSessionStore.open(join(dataDir, 'sessions'));
+    stops.push(() => sessions.flush());
+    const brokers = ['memory:0'];
+
+    // The processor and its sinks, then the API, then the bridge, then the gateways: each ready before what feeds it.
+    const processor = await startProcessor(
+      parseProcessorConfig({
+        kafka: { brokers, topics: { raw: TOPICS.raw, features: TOPICS.features, inferences: TOPICS.inferences, sessions: TOPICS.sessions, deadletter: TOPICS.deadletter, processorState: TOPICS.processorState }, groupId: 'edgewave-processor', transactionalIdPrefix: 'edgewave-processor', sessionTimeoutMs: 6000 },
+        archive: { url: `file://${join(dataDir, 'archive')}` },
+        http: { port: 0 },
+        logLevel: level,
+      }),
+      child('processor'),
+      { kafka, sessions },
+    );
+    stops.push(() => processor.stop());
+    const api = await startApi(
+      parseApiConfig({
+        http: { host: o.host ?? '127.0.0.1', port: o.port ?? 8080 },
+        kafka: { brokers, topics: { inferences: TOPICS.inferences, sessions: TOPICS.sessions, status: TOPICS.status } },
+        // Local use: no keys. The API listens on the loopback address unless told otherwise.
+        auth: { open: true },
+        logLevel: level,
+      }),
+      child('api'),
+      { kafka, sessions },
+    );
+    stops.push(() => api.stop());
+    const bridge = await startBridge(
+      // aedes speaks MQTT 3.1.1 and has no shared subscriptions: one bridge, a plain subscription.
+      parseBridgeConfig({ mqtt: { url: mqttUrl, clientId: 'edgewave-embedded-bridge', protocolVersion: 4, shareGroup: null }, kafka: { brokers, topics: { raw: TOPICS.raw, features: TOPICS.features, status: TOPICS.status, deadletter: TOPICS.deadletter } }, http: { port: 0 }, logLevel: level }),
+      child('bridge'),
+      { kafka },
+    );
+    stops.push(() => bridge.stop());
+    const agents: AgentHandle[] = [];
+    for (let g = 0; g < gateways; g++) {
+      const gatewayId = `gw-${g + 1}`;
+      const count = Math.floor(sensors / gateways) + (g < sensors % gateways ? 1 : 0);
+      const agent = await startAgent(
+        parseEdgeConfig({
+          gatewayId,
+          dataDir: join(dataDir, 'edge', gatewayId),
+          mqtt: { url: mqttUrl, protocolVersion: 4, backoff: { minMs: 100, maxMs: 2000 } },
+          outbox: { fsync: 'none' },
+          sources: [{ type: 'simulator', sensors: count, rate, groups, seed: (o.seed ?? 1) * 1000 + g }],
+          http: { port: 0 },
+          logLevel: level,
+        }),
+        child('edge'),
+      );
+      agents.push(agent);
+      stops.push(() => agent.stop(2000));
+    }
+    log.info({ url: api.url, mqttUrl, dataDir, sensors, gateways, groups, rate }, 'embedded mode running');
+    return { url: api.url, mqttUrl, dataDir, api, processor, bridge, agents, sessions, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
