@@ -260,7 +260,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     if (packet.qos === 0) onMessage(topic, payload, packet);
   });
   client.on('close', () => {
-    if (mqttConnected) log.warn({ inFlight: pending.length - head }, 'MQTT connection lost; what was not acknowledged will be delivered again');
+    if (mqttConnected && !stopping) log.warn({ inFlight: pending.length - head }, 'MQTT connection lost; what was not acknowledged will be delivered again');
     mqttConnected = false;
     subscribed = false;
     generation++;
