@@ -31,6 +31,29 @@ const program = new Command('edgewave').version(pkg.version).description(pkg.des
 const { DEMO_DEFAULTS: d } = await load('edge/demo.js');
 
 program
+  .command('start')
+  .description('the whole system in one process, no server to install: simulated gateways, MQTT broker, bridge, processor, API and the web app (what `npm start` runs)')
+  .option('--sensors <n>', 'simulated sensors (default 50)', int('--sensors'))
+  .option('--gateways <n>', 'gateways the sensors are spread over (default 5)', int('--gateways'))
+  .option('--groups <n>', 'groups the sensors are spread over (default 5)', int('--groups'))
+  .option('--rate <hz>', 'samples per second per sensor (default 200)', int('--rate'))
+  .option('--host <address>', 'address the API and web app listen on (default 127.0.0.1)')
+  .option('--port <port>', 'port of the API and web app, 0 for any free port (default 8080)', int('--port'))
+  .option('--data-dir <dir>', 'sessions, archive and the gateways\' outboxes (default ./data)')
+  .option('--seed <n>', 'seed of the simulated signals (default 1)', int('--seed'))
+  .option('--duration <s>', 'stop after this many seconds (default: run until Ctrl-C)', Number)
+  .option('--log-level <level>', 'fatal, error, warn (default), info or debug')
+  .action(async (opts) => {
+    const { runStartCommand } = await load('cloud/embedded/start-cli.js');
+    const { duration, ...rest } = opts;
+    for (const [k, v] of Object.entries({ sensors: rest.sensors, gateways: rest.gateways, groups: rest.groups, rate: rest.rate })) {
+      if (v !== undefined && v < 1) program.error(`edgewave start: --${k} must be at least 1, got ${v}`, { exitCode: 2 });
+    }
+    if (rest.logLevel !== undefined && !['fatal', 'error', 'warn', 'info', 'debug'].includes(rest.logLevel)) program.error(`edgewave start: --log-level must be fatal, error, warn, info or debug, got "${rest.logLevel}"`, { exitCode: 2 });
+    process.exitCode = await runStartCommand({ ...rest, ...(duration === undefined ? {} : { durationS: duration }) });
+  });
+
+program
   .command('demo')
   .description('simulated gateways publish binary frames over MQTT to an embedded broker; a subscriber checks and reports them')
   .option('--sensors <n>', `simulated sensors (default ${d.sensors})`, int('--sensors'))

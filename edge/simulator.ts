@@ -16,6 +16,8 @@ export interface SimulatorOptions {
   seed?: number;
   /** Relative weights of the activities a sensor moves to next (a fall only follows walking or running). */
   mix?: Partial<Record<SimActivity, number>>;
+  /** The activity every sensor starts in (default: one drawn from `mix`). */
+  start?: SimActivity;
   /** Mean seconds an activity lasts (exponential); a fall lasts 1.5 s. */
   meanDwellS?: number;
   /** Seconds over which one activity's motion blends into the next. */
@@ -88,7 +90,7 @@ class SensorState {
 
 export class Simulator {
   readonly sensors: readonly SimSensor[];
-  readonly options: Required<Omit<SimulatorOptions, 'mix'>> & { mix: Record<SimActivity, number> };
+  readonly options: Required<Omit<SimulatorOptions, 'mix' | 'start'>> & { mix: Record<SimActivity, number>; start?: SimActivity };
   private readonly states: SensorState[];
   private readonly buffers: { samples: Float32Array; labels: Uint8Array }[];
   private t = 0;
@@ -103,7 +105,7 @@ export class Simulator {
     this.sensors = Array.from({ length: sensors }, (_, index) => ({ index, sensorId: `${prefix}-${index}`, group: `group-${index % groups}` }));
     this.states = this.sensors.map((s) => {
       const st = new SensorState(mulberry32((seed * 0x9e3779b1) ^ (s.index * 0x85ebca6b)));
-      st.activity = this.pick(st, 'idle');
+      st.activity = this.options.start ?? this.pick(st, 'idle');
       st.previous = st.activity;
       st.since = this.options.transitionS; // start fully in the first activity
       st.dwell = this.dwellOf(st);

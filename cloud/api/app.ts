@@ -2,7 +2,10 @@
 // serialized, the OpenAPI document generated from them and served at /docs), one error shape
 // `{ code, message, details }`, and API keys with scopes checked before any route runs.
 
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import cors from '@fastify/cors';
+import fastifyStatic from '@fastify/static';
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
@@ -15,6 +18,10 @@ import type { SessionDocument, SessionRepository } from '../store/sessions-store
 import type { KeyRing, Scope } from './auth.js';
 import type { ApiConfig } from './config.js';
 import { ApiError, errorSchema, type ApiErrorCode } from './errors.js';
+import { registerLabRoutes } from './lab.js';
+
+/** Whether `root` holds a built web app. */
+export const hasWebApp = (root: string | null): root is string => root !== null && existsSync(join(root, 'index.html'));
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -219,14 +226,23 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ code: 'EW_API_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}`, details: {} }));
 
+  // The web app, open like any static site (what it shows comes from the routes, with their keys).
+  // Its files at their paths; `/` is the dashboard for browsers and the service description for the rest.
+  const webApp = hasWebApp(config.web.root);
+  if (webApp) await app.register(fastifyStatic, { root: config.web.root!, prefix: '/', wildcard: true, index: false, maxAge: 0 });
+  if (config.web.lab) registerLabRoutes(app, config.web.model);
+
   app.get('/', {
     schema: {
-      summary: 'What this is',
+      summary: 'What this is (browsers asking for HTML get the dashboard)',
       tags: ['service'],
       security: [],
       response: { 200: { type: 'object', required: ['service', 'version', 'build', 'uptimeS'], properties: { service: { type: 'string' }, version: { type: 'string' }, build: { type: 'string' }, uptimeS: { type: 'number' } } } },
     },
-  }, async () => ({ service: 'edgewave-api', version: deps.version, build: deps.build, uptimeS: (Date.now() - started) / 1000 }));
+  }, async (req, reply) => {
+    if (webApp && req.headers.accept?.includes('text/html')) return reply.sendFile('index.html');
+    return { service: 'edgewave-api', version: deps.version, build: deps.build, uptimeS: (Date.now() - started) / 1000 };
+  });
 
   app.get('/health', {
     schema: { summary: 'Liveness', tags: ['service'], security: [], response: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } } },

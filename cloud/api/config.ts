@@ -1,7 +1,9 @@
 // The API's configuration: one schema that fills defaults, rejects unknown keys and names the bad
 // field and what it expects. YAML or JSON files, then EW_API_* environment overrides.
 
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { SHIPPED_MODEL } from '../model/shipped.js';
 import { applyEnv, logLevelSchema, parseConfig, type DeepReadonly } from '../../protocol/index.js';
 import { kafkaConnection } from '../common/kafka.js';
 
@@ -18,6 +20,9 @@ const mongodbSchema = z.strictObject({
   database: z.string().min(1).default('edgewave'),
   collection: z.string().min(1).default('sessions'),
 });
+
+/** The web app `npm run build` makes: dist/web, from the sources or from the compiled tree. */
+export const BUILT_WEB_APP = fileURLToPath(new URL(import.meta.url.includes('/dist/cloud/') ? '../../web/' : '../../dist/web/', import.meta.url));
 
 export const apiConfigSchema = z.strictObject({
   http: z.strictObject({
@@ -56,6 +61,11 @@ export const apiConfigSchema = z.strictObject({
   cors: z.strictObject({
     origins: z.array(z.string()).default([]).describe('origins allowed to call the API from a browser (e.g. http://localhost:5173); [] allows none'),
   }).default({ origins: [] }),
+  web: z.strictObject({
+    root: z.string().min(1).nullable().default(BUILT_WEB_APP).describe('the built web app, served at / to browsers (default: dist/web, which `npm run build` makes); null: no app'),
+    lab: z.boolean().default(true).describe('the kernel lab\'s server side: POST /lab/analyze (features and classes of IMU CSV) and GET /lab/model.onnx'),
+    model: z.string().min(1).default(SHIPPED_MODEL).describe('the ONNX model the lab classifies with and hands to browsers (default: the shipped activity model)'),
+  }).default({ root: BUILT_WEB_APP, lab: true, model: SHIPPED_MODEL }),
   logLevel: logLevelSchema,
 });
 

@@ -8,7 +8,7 @@ import { createLogger, type Logger } from '../../protocol/index.js';
 import { createKafka } from '../common/kafka.js';
 import type { Kafka } from 'kafkajs';
 import { SessionStore, type SessionRepository } from '../store/sessions-store.js';
-import { buildApi, sessionView } from './app.js';
+import { buildApi, hasWebApp, sessionView } from './app.js';
 import { KeyRing } from './auth.js';
 import type { ApiConfig } from './config.js';
 import { Hub } from './hub.js';
@@ -78,7 +78,8 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
       : {}),
   });
   const url = await app.listen({ host: config.http.host, port: config.http.port });
-  log.info({ url, keys: keys.size, open: keys.open }, 'api listening');
+  if (config.web.root !== null && !hasWebApp(config.web.root)) log.warn({ root: config.web.root }, 'the web app is not built there (no index.html): `npm run build` makes it; the API answers without it');
+  log.info({ url, keys: keys.size, open: keys.open, webApp: hasWebApp(config.web.root) }, 'api listening');
   return {
     url,
     app,

@@ -12,6 +12,7 @@ import { onnxMetadata } from './onnx-metadata.js';
 export const MODEL_ERROR_CODES = {
   EW_MODEL_LOAD: 'the model file cannot be read or is not an ONNX model onnxruntime can load',
   EW_MODEL_CONTRACT: 'the model does not have the inputs and outputs edgewave runs (features, state → scores, next_state) or does not fit the feature layout',
+  EW_MODEL_INPUT: 'samples given to the lab (IMU CSV) cannot be read: details name the line and column',
 } as const;
 
 export type ModelErrorCode = keyof typeof MODEL_ERROR_CODES;
@@ -55,7 +56,8 @@ interface OrtSession {
   run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
   release(): Promise<void>;
 }
-interface Ort {
+/** The part of an onnxruntime module the model uses (a browser passes the one it bundles). */
+export interface Ort {
   InferenceSession: { create(bytes: Uint8Array, options?: object): Promise<OrtSession> };
   Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => OrtTensor;
   env: { wasm: { numThreads?: number } };
@@ -87,14 +89,14 @@ export class ActivityModel {
    * Loads a model and checks it against the layout it will be fed. Errors: EW_MODEL_LOAD,
    * EW_MODEL_CONTRACT (naming what is expected and what the model has).
    */
-  static async load(bytes: Uint8Array, options: { layout?: LayoutLike; backend?: 'auto' | 'node' | 'web' } = {}): Promise<ActivityModel> {
+  static async load(bytes: Uint8Array, options: { layout?: LayoutLike; backend?: 'auto' | 'node' | 'web'; ort?: Ort } = {}): Promise<ActivityModel> {
     let meta: Map<string, string>;
     try {
       meta = onnxMetadata(bytes);
     } catch (err) {
       throw new ModelError('EW_MODEL_LOAD', `not an ONNX model: ${(err as Error).message}`, { cause: err });
     }
-    const { ort, name } = await runtime(options.backend ?? 'auto');
+    const { ort, name } = options.ort ? { ort: options.ort, name: 'onnxruntime-web' as const } : await runtime(options.backend ?? 'auto');
     let session: OrtSession;
     try {
       session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all' });

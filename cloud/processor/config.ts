@@ -1,8 +1,8 @@
 // The processor's configuration: one schema that fills defaults, rejects unknown keys and names the
 // bad field and what it expects. YAML or JSON files, then EW_PROCESSOR_* environment overrides.
 
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { SHIPPED_MODEL } from '../model/shipped.js';
 import { applyEnv, logLevelSchema, parseConfig, statusHttpSchema, type DeepReadonly } from '../../protocol/index.js';
 import { kafkaConnection } from '../common/kafka.js';
 import { S3_CONNECTION_DEFAULT, s3Connection, s3UrlSchema } from '../common/s3.js';
@@ -10,9 +10,7 @@ import { S3_CONNECTION_DEFAULT, s3Connection, s3UrlSchema } from '../common/s3.j
 /** An archive location: an S3 URL or a directory's file:// URL. */
 export const archiveUrlSchema = z.union([s3UrlSchema, z.string().regex(/^file:\/\/\/\S+$/, 'file:///path')], { error: 's3://bucket/prefix or file:///path' });
 
-
-/** The model shipped with edgewave. */
-export const SHIPPED_MODEL = fileURLToPath(new URL('../model/activity-gru.onnx', import.meta.url)).replace(/\/dist\/cloud\//, '/cloud/');
+export { SHIPPED_MODEL };
 
 export const processorConfigSchema = z.strictObject({
   kafka: z.strictObject({

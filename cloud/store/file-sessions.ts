@@ -90,6 +90,11 @@ export class FileSessionStore implements SessionRepository {
 
   async ping(): Promise<void> {}
 
+  /** Sessions stored. */
+  get size(): number {
+    return this.docs.size;
+  }
+
   /** Waits for the appends under way. */
   async flush(): Promise<void> {
     await this.chain;

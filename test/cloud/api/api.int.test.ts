@@ -2,6 +2,7 @@
 // walk every session once in order, with filters; keys and scopes are enforced; malformed input
 // gets 400 with the field; the OpenAPI document validates and every route in it answers as it says.
 
+import { readFileSync } from 'node:fs';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +12,9 @@ import { startApi, type ApiHandle } from '../../../cloud/api/server.js';
 import { newGroupState, observe, type Observation, type SessionEvent, type SessionOptions } from '../../../cloud/processor/sessions.js';
 import { SessionStore } from '../../../cloud/store/sessions-store.js';
 import { servers, uniqueName } from '../../config.js';
+
+/** Three windows of walking-then-falling samples (the browser tests' fixture). */
+const LAB_CSV = readFileSync(new URL('../../web/fixtures/walk-fall.csv', import.meta.url), 'utf8').split('\n').slice(0, 801).join('\n');
 
 const settings = servers().ferretdb;
 const CLASSES = ['idle', 'walking', 'running', 'jumping', 'fall'];
@@ -220,12 +224,14 @@ describe.runIf(settings)('REST API (MongoDB wire)', () => {
     const doc = await (await get('/docs/json', null)).json();
     await SwaggerParser.validate(structuredClone(doc));
     const paths = doc.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>;
-    expect(Object.keys(paths)).toEqual(expect.arrayContaining(['/', '/health', '/ready', '/metrics', '/sessions', '/sessions/{id}', '/admin/keys/reload']));
+    expect(Object.keys(paths)).toEqual(expect.arrayContaining(['/', '/health', '/ready', '/metrics', '/sessions', '/sessions/{id}', '/admin/keys/reload', '/lab/analyze', '/lab/model.onnx']));
     const someId = (await store.collection.findOne())!._id;
     for (const [path, methods] of Object.entries(paths)) {
       for (const [method, op] of Object.entries(methods)) {
         const url = path.replace('{id}', encodeURIComponent(someId));
-        const r = await get(url, path.startsWith('/admin') ? ADMIN : READ, { method: method.toUpperCase() });
+        // The one route with a body: the kernel lab's, given a CSV of a few windows.
+        const body = path === '/lab/analyze' ? { body: LAB_CSV, headers: { 'content-type': 'text/csv' } } : {};
+        const r = await get(url, path.startsWith('/admin') ? ADMIN : READ, { method: method.toUpperCase(), ...body });
         expect(Object.keys(op.responses), `${method} ${path} answered ${r.status}`).toContain(String(r.status));
         expect(r.status, `${method} ${path}`).toBeLessThan(300);
       }
