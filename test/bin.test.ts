@@ -1,7 +1,10 @@
 // The `edgewave` command as a user runs it (what `npm start` runs), in a child process.
 
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 
@@ -46,5 +49,28 @@ describe('edgewave command', () => {
     expect(r.stderr).toContain(`cannot listen on 127.0.0.1:${port}`);
     expect(r.stderr).toContain('--port 0');
     expect(r.stderr).toContain('[EW_EDGE_LISTEN]');
+  });
+
+  it('start: names a bad option and exits 2; says which port is taken and what to do', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'edgewave-start-'));
+    try {
+      const bad = run('start', '--sensors', '0', '--data-dir', dataDir);
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain('--sensors must be at least 1, got 0');
+      const level = run('start', '--log-level', 'loud', '--data-dir', dataDir);
+      expect(level.status).toBe(2);
+      expect(level.stderr).toContain('--log-level must be fatal, error, warn, info or debug, got "loud"');
+      const blocker = createServer().listen(0, '127.0.0.1');
+      await once(blocker, 'listening');
+      const port = (blocker.address() as { port: number }).port;
+      const r = spawnSync(process.execPath, [bin, 'start', '--port', String(port), '--data-dir', dataDir, '--sensors', '2'], { encoding: 'utf8', timeout: 30_000 });
+      blocker.close();
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`port ${port} on 127.0.0.1 is taken by another program`);
+      expect(r.stderr).toContain('--port 0');
+      expect(r.stderr).toContain('[EADDRINUSE]');
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

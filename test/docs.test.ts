@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { API_ERROR_CODES } from '../cloud/api/errors.js';
 import { DSP_ERROR_CODES } from '../dsp/src/errors.js';
+import { MODEL_ERROR_CODES } from '../cloud/model/model.js';
 import { EDGE_ERROR_CODES } from '../edge/errors.js';
 import { CONFIG_ERROR_CODES, PROTOCOL_ERROR_CODES } from '../protocol/index.js';
 
@@ -20,6 +21,10 @@ describe('docs', () => {
 
   it.each(Object.keys(API_ERROR_CODES))('cloud/api/README.md lists %s', (code) => {
     expect(read('cloud/api/README.md')).toContain(`\`${code}\``);
+  });
+
+  it.each(Object.keys(MODEL_ERROR_CODES))('cloud/model/README.md lists %s', (code) => {
+    expect(read('cloud/model/README.md')).toContain(`\`${code}\``);
   });
 
   it('README quick start has exactly two commands, and .ci/run runs the test one', () => {

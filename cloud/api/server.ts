@@ -77,19 +77,27 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
         }
       : {}),
   });
-  const url = await app.listen({ host: config.http.host, port: config.http.port });
+  const cleanUp = async () => {
+    await app.close();
+    hub?.close();
+    await feed?.stop().catch(() => {});
+    await kafkaAdmin?.disconnect().catch(() => {});
+    await mongo?.close();
+  };
+  let url: string;
+  try {
+    url = await app.listen({ host: config.http.host, port: config.http.port });
+  } catch (err) {
+    // A taken port: nothing started for this API may keep the process alive.
+    await cleanUp();
+    throw err;
+  }
   if (config.web.root !== null && !hasWebApp(config.web.root)) log.warn({ root: config.web.root }, 'the web app is not built there (no index.html): `npm run build` makes it; the API answers without it');
   log.info({ url, keys: keys.size, open: keys.open, webApp: hasWebApp(config.web.root) }, 'api listening');
   return {
     url,
     app,
     hub,
-    async stop() {
-      await app.close();
-      hub?.close();
-      await feed?.stop().catch(() => {});
-      await kafkaAdmin?.disconnect().catch(() => {});
-      await mongo?.close();
-    },
+    stop: cleanUp,
   };
 }
