@@ -18,12 +18,13 @@ export default defineConfig({
     proxy: {
       '/sensors': api,
       '/sessions': api,
-      '/lab': api,
+      '/lab/': api,
       '/docs': api,
       '/metrics': api,
       '/ws': { target: api.replace(/^http/, 'ws'), ws: true },
     },
   },
+  // onnxruntime-web loads its .wasm by URL: served as it is, not pre-bundled.
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   build: {
     outDir: here('../dist/web'),
@@ -32,8 +33,8 @@ export default defineConfig({
     chunkSizeWarningLimit: 1024,
     rollupOptions: {
       input: { dashboard: here('index.html'), lab: here('lab.html') },
-      // The model loader's Node runtimes: the pages pass onnxruntime-web's WebAssembly build instead.
-      external: [/^onnxruntime-node$/, /^onnxruntime-web$/, /^node:/],
+      // The Node modules the shared code imports only when it runs in Node.
+      external: [/^node:/],
       // zod's sources carry comments Rollup cannot place; they change nothing in the output.
       onwarn: (w, warn) => (w.code === 'INVALID_ANNOTATION' ? undefined : warn(w)),
     },

@@ -63,15 +63,19 @@ export interface Ort {
   env: { wasm: { numThreads?: number } };
 }
 
+// Imported by name at run time, so bundlers for the browser (which passes its own runtime) leave them be.
+const NODE_RUNTIME = 'onnxruntime-node';
+const WEB_RUNTIME = 'onnxruntime-web';
+
 async function runtime(backend: 'auto' | 'node' | 'web'): Promise<{ ort: Ort; name: Backend }> {
   if (backend !== 'web') {
     try {
-      return { ort: (await import('onnxruntime-node')) as unknown as Ort, name: 'onnxruntime-node' };
+      return { ort: (await import(/* @vite-ignore */ NODE_RUNTIME)) as unknown as Ort, name: 'onnxruntime-node' };
     } catch (err) {
       if (backend === 'node') throw new ModelError('EW_MODEL_LOAD', `onnxruntime-node is not available: ${(err as Error).message}`, { cause: err });
     }
   }
-  const ort = (await import('onnxruntime-web')) as unknown as Ort;
+  const ort = (await import(/* @vite-ignore */ WEB_RUNTIME)) as unknown as Ort;
   // One thread: the processor batches across sensors and runs one core per replica.
   ort.env.wasm.numThreads = 1;
   return { ort, name: 'onnxruntime-web' };
