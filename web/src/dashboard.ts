@@ -59,6 +59,8 @@ const sensors = new Map<string, SensorCard>();
 const sessions = new Map<string, SessionLite>();
 const gateways = new Map<string, string>();
 let windowsThisSecond = 0;
+/** Windows counted in each of the last 5 seconds: windows arrive in bursts, one per sensor per hop. */
+const lastSeconds: number[] = [];
 const latencies: { at: number; ms: number }[] = [];
 const history: { t: number[]; rate: number[]; p99: number[] } = { t: [], rate: [], p99: [] };
 
@@ -181,7 +183,8 @@ function spark(c: SensorCard): void {
         cursor: { show: false },
         select: { show: false, left: 0, top: 0, width: 0, height: 0 },
         axes: [{ show: false }, { show: false }],
-        scales: { x: { time: false } },
+        // From 0, and at least 1 m/s² tall: a sensor at rest stays flat instead of scaling its noise up.
+        scales: { x: { time: false }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
         series: [{}, { stroke: () => ACTIVITY_COLORS[c.label] ?? '#4263eb', width: 1.5, fill: () => `${ACTIVITY_COLORS[c.label] ?? '#4263eb'}22`, points: { show: false } }],
       },
       [c.xs, c.ys],
@@ -216,12 +219,15 @@ function tick(): void {
   const p50 = quantile(sorted, 0.5);
   const p99 = quantile(sorted, 0.99);
   $('n-sensors').textContent = String(sensors.size);
-  $('n-rate').textContent = String(windowsThisSecond);
+  lastSeconds.push(windowsThisSecond);
+  if (lastSeconds.length > 5) lastSeconds.shift();
+  const rate = lastSeconds.reduce((a, b) => a + b, 0) / lastSeconds.length;
+  $('n-rate').textContent = rate.toFixed(0);
   $('n-p50').textContent = Number.isNaN(p50) ? '–' : p50.toFixed(0);
   $('n-p99').textContent = Number.isNaN(p99) ? '–' : p99.toFixed(0);
   $('n-gateways').textContent = String([...gateways.values()].filter((s) => s === 'online').length);
   history.t.push(now / 1000);
-  history.rate.push(windowsThisSecond);
+  history.rate.push(rate);
   history.p99.push(Number.isNaN(p99) ? (null as unknown as number) : p99);
   if (history.t.length > 120) for (const a of [history.t, history.rate, history.p99]) a.shift();
   windowsThisSecond = 0;
@@ -233,7 +239,7 @@ function tick(): void {
         height: 160,
         legend: { show: true },
         scales: { ms: { auto: true } },
-        series: [{}, { label: 'windows/s', stroke: '#4263eb', width: 1.5 }, { label: 'p99 ms', stroke: '#e8590c', width: 1.5, scale: 'ms' }],
+        series: [{}, { label: 'windows/s (5 s mean)', stroke: '#4263eb', width: 1.5, points: { show: false } }, { label: 'latency p99 (ms)', stroke: '#e8590c', width: 1.5, scale: 'ms', points: { show: false } }],
         axes: [{}, { label: 'windows/s', size: 50 }, { side: 1, scale: 'ms', label: 'ms', grid: { show: false } }],
       },
       [history.t, history.rate, history.p99],
@@ -295,7 +301,7 @@ function drawTimeline(now: number): void {
         const end = s.status === 'active' ? now : (s.end ?? s.updatedAt) / 1000;
         if (end < from) continue;
         const bar = document.createElement('span');
-        bar.className = `bar ${s.status}`;
+        bar.className = `span ${s.status}`;
         bar.style.left = `${(Math.max(0, start - from) / (TIMELINE_S * 1000)) * 100}%`;
         bar.style.width = `${Math.max(0.3, ((end - Math.max(start, from)) / (TIMELINE_S * 1000)) * 100)}%`;
         bar.style.background = ACTIVITY_COLORS[s.dominant] ?? '#4263eb';
