@@ -125,10 +125,11 @@ describe('the web app in Chromium', () => {
     await page.waitForFunction(() => window.edgewaveLab?.state === 'done' || window.edgewaveLab?.state === 'error', undefined, { timeout: 30_000 });
     expect(await page.evaluate(() => window.edgewaveLab.error ?? null)).toBeNull();
     await page.setInputFiles('#file', fixture);
-    await page.waitForFunction(() => window.edgewaveLab.state !== 'running' && window.edgewaveLab.input?.samples === 2400, undefined, { timeout: 30_000 });
+    await page.waitForFunction(() => window.edgewaveLab.input?.name === 'walk-fall.csv' && window.edgewaveLab.state !== 'running', undefined, { timeout: 30_000 });
     const lab = await page.evaluate(() => window.edgewaveLab);
     expect(lab.error).toBeUndefined();
     expect(lab.state).toBe('done');
+    expect(lab.input).toEqual({ name: 'walk-fall.csv', samples: 2400, sampleRate: 200 });
 
     // The same file through the Node kernels and onnxruntime-node, here in the test.
     const series = parseImuCsv(readFileSync(fixture, 'utf8'));

@@ -32,7 +32,8 @@ interface ServerAnalysis {
 interface LabState {
   state: 'loading' | 'ready' | 'running' | 'done' | 'error';
   error?: string;
-  input?: { samples: number; sampleRate: number };
+  /** What was analysed last: the file's name or the simulation's. */
+  input?: { name: string; samples: number; sampleRate: number };
   browser?: { windows: number; features: string; labels: string[]; scores: string; simd: boolean; backend: string };
   server?: { windows: number; features: string; labels: string[]; scores: string; simd: boolean; backend: string };
   featuresIdentical?: boolean;
@@ -101,31 +102,48 @@ function simulate(activity: SimActivity, seconds: number, sampleRate: number, se
   return { sampleRate, count, samples: planar };
 }
 
+/** Bumped by each run: a run that a newer one overtook stops at its next step. */
+let generation = 0;
+
 async function run(csv: string, note: string): Promise<void> {
+  const mine = ++generation;
   lab.state = 'running';
+  lab.input = { name: note, samples: 0, sampleRate: 0 };
+  delete lab.featuresIdentical;
+  delete lab.classesIdentical;
+  for (const id of ['verdict-features', 'verdict-classes']) {
+    delete $(id).dataset.state;
+    $(id).textContent = `${id === 'verdict-features' ? 'features' : 'classes'}: comparing with the server…`;
+  }
   notice(null);
   try {
     series = parseImuCsv(csv);
     const rate = series.sampleRate;
-    lab.input = { samples: series.count, sampleRate: rate };
+    lab.input = { name: note, samples: series.count, sampleRate: rate };
     $('signal-note').textContent = `${note}: ${series.count} samples at ${rate} Hz`;
     const link = $<HTMLAnchorElement>('download');
     URL.revokeObjectURL(link.href);
     link.href = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
     link.hidden = false;
-    browser = await analyzeSeries(series, { dsp, model });
+    const analysed = await analyzeSeries(series, { dsp, model });
+    if (mine !== generation) return;
+    browser = analysed;
+    server = null;
     lab.browser = { windows: browser.windows, features: f32ToBase64(browser.features), labels: browser.labels ?? [], scores: f32ToBase64(browser.scores ?? new Float32Array(0)), simd: dsp.simd, backend: model.backend };
     picked = Math.min(picked, Math.max(0, browser.windows - 1));
     drawSignal(series);
     drawWindows();
     drawPicked();
     // The same CSV text through the server's kernels and model.
-    server = (await (await api('lab/analyze', { method: 'POST', headers: { 'content-type': 'text/csv' }, body: csv })).json()) as ServerAnalysis;
+    const answer = (await (await api('lab/analyze', { method: 'POST', headers: { 'content-type': 'text/csv' }, body: csv })).json()) as ServerAnalysis;
+    if (mine !== generation) return;
+    server = answer;
     lab.server = { windows: server.windows, features: server.features, labels: server.labels ?? [], scores: server.scores ?? '', simd: server.simd, backend: server.backend };
     compare();
     drawPicked();
     lab.state = 'done';
   } catch (err) {
+    if (mine !== generation) return;
     lab.state = 'error';
     lab.error = (err as Error).message;
     notice((err as Error).message);
