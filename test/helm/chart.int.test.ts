@@ -23,6 +23,7 @@ const root = new URL('../../', import.meta.url).pathname;
 const chart = join(root, 'helm/edgewave');
 const cache = process.env.EW_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'edgewave');
 const helm = process.env.EW_HELM ?? join(cache, 'bin/helm');
+const kubeStrict = join(cache, 'bin/kube-strict');
 const crds = join(root, '../shared/crds/strimzi');
 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: any; data?: Record<string, string> };
@@ -36,11 +37,27 @@ function run(args: string[]): { status: number | null; stdout: string; stderr: s
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function render(valuesFile: string | null, ...set: string[]): K8sObject[] {
+/** helm template's output for a values file, as text. */
+function renderText(valuesFile: string | null, ...set: string[]): string {
   const r = run(['template', 'ew', chart, '--namespace', 'edgewave', ...KUBE, ...(valuesFile ? ['-f', join(chart, 'ci', valuesFile)] : []), ...set.flatMap((s) => ['--set', s])]);
   expect(r.status, r.stderr).toBe(0);
-  return parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject).filter((o) => o);
+  return r.stdout;
 }
+
+function render(valuesFile: string | null, ...set: string[]): K8sObject[] {
+  return parseAllDocuments(renderText(valuesFile, ...set)).map((d) => d.toJS() as K8sObject).filter((o) => o);
+}
+
+/** kube-strict's verdict on each document: client-go's types, unknown fields refused. */
+function strict(text: string): { kind: string; name: string; status: 'ok' | 'invalid' | 'unknown-kind'; error?: string }[] {
+  if (!existsSync(kubeStrict)) throw new Error(`kube-strict is not at ${kubeStrict}: \`npm run servers:install\` (scripts/install-helm.sh) builds it`);
+  const r = spawnSync(kubeStrict, [], { input: text, encoding: 'utf8', timeout: 30_000 });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+}
+
+/** The custom resources the chart may render; every other kind must be one client-go knows. */
+const CUSTOM_KINDS = new Set(['Kafka', 'KafkaNodePool', 'KafkaTopic', 'ScaledObject', 'ServiceMonitor', 'ExternalSecret']);
 
 const VALUES = ['minimal-values.yaml', 'production-values.yaml', 'embedded-broker-values.yaml'] as const;
 const rendered = new Map<string, K8sObject[]>();
@@ -132,7 +149,21 @@ describe('helm/edgewave', () => {
     const list = objects(v);
     expect(list.length).toBeGreaterThan(10);
     for (const o of list) await validate(o);
+    // Core kinds once more, strictly: a misspelt field is an error, not something ignored.
+    const verdicts = strict(renderText(v));
+    expect(verdicts.length).toBe(list.length);
+    for (const x of verdicts) {
+      if (CUSTOM_KINDS.has(x.kind)) expect(x.status, `${x.kind} ${x.name}`).toBe('unknown-kind');
+      else expect(x, `${x.kind} ${x.name}`).toMatchObject({ status: 'ok' });
+    }
   }, 60_000);
+
+  it('the strict check refuses a misspelt field', () => {
+    const text = renderText('minimal-values.yaml').replace('readinessProbe:', 'readinesProbe:');
+    const bad = strict(text).filter((x) => x.status === 'invalid');
+    expect(bad.length).toBe(1);
+    expect(bad[0]!.error).toMatch(/unknown field "spec\.template\.spec\.containers\[0\]\.readinesProbe"/);
+  });
 
   it.each(VALUES)('with %s: no container runs as root or without limits and probes', (v) => {
     const workloads = objects(v).filter((o) => containersOf(o));
