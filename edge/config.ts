@@ -119,5 +119,5 @@ export function parseEdgeConfig(input: unknown): EdgeConfig {
 
 /** EW_EDGE_* variables over a raw config: EW_EDGE_MQTT__URL=mqtt://x sets mqtt.url (protocol/config.ts). */
 export function applyEnvOverrides(input: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
-  return applyEnv(input, 'EW_EDGE_', env);
+  return applyEnv(input, 'EW_EDGE_', env, edgeConfigSchema);
 }

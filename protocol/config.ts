@@ -80,21 +80,42 @@ export function parseConfig<S extends z.ZodType>(component: string, schema: S, i
   return deepFreeze(result.data) as DeepReadonly<z.output<S>>;
 }
 
+/** Whether the config schema takes only text at this path (then an env value stays text, never JSON). */
+function takesText(schema: z.ZodType | undefined, path: readonly string[]): boolean {
+  let node = schema as { _zod: { def: Record<string, unknown> & { type: string } } } | undefined;
+  for (let i = 0; node; ) {
+    const def = node._zod.def;
+    if (def.type === 'default' || def.type === 'optional' || def.type === 'nullable' || def.type === 'readonly' || def.type === 'prefault') node = def.innerType as typeof node;
+    else if (def.type === 'pipe') node = def.in as typeof node;
+    else if (i === path.length) return def.type === 'string' || def.type === 'enum' || def.type === 'literal' && typeof (def.values as unknown[])?.[0] === 'string';
+    else if (def.type === 'object') {
+      const shape = def.shape as Record<string, typeof node>;
+      const key = Object.keys(shape).find((k) => k.toLowerCase() === path[i]!.toLowerCase());
+      node = key === undefined ? undefined : shape[key];
+      i++;
+    } else return false;
+  }
+  return false;
+}
+
 /**
  * Applies `<prefix>*` variables to a raw config: with prefix EW_EDGE_, EW_EDGE_MQTT__URL=mqtt://x
  * sets mqtt.url (levels joined by __, SNAKE_CASE read as camelCase, names matched
- * case-insensitively); a value that parses as JSON is used as JSON.
+ * case-insensitively). A value that parses as JSON is used as JSON, except where `schema` takes
+ * only text: there it stays as written, so a password of digits is not read as a number.
  */
-export function applyEnv(input: unknown, prefix: string, env: NodeJS.ProcessEnv = process.env): unknown {
+export function applyEnv(input: unknown, prefix: string, env: NodeJS.ProcessEnv = process.env, schema?: z.ZodType): unknown {
   const out = structuredClone((input ?? {}) as Record<string, unknown>);
   for (const [key, raw] of Object.entries(env)) {
     if (!key.startsWith(prefix) || raw === undefined) continue;
     const path = key.slice(prefix.length).split('__').map((p) => p.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()));
     let value: unknown = raw;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      // a plain string
+    if (!takesText(schema, path)) {
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        // a plain string
+      }
     }
     let node = out;
     for (const [i, part] of path.entries()) {

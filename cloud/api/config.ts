@@ -83,5 +83,5 @@ export function parseApiCommandConfig(input: unknown): ApiConfig & { mongodb: No
 }
 
 export function applyApiEnv(input: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
-  return applyEnv(input, 'EW_API_', env);
+  return applyEnv(input, 'EW_API_', env, apiConfigSchema);
 }

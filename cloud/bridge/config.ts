@@ -57,7 +57,7 @@ export function parseBridgeConfig(input: unknown): BridgeConfig {
 
 /** EW_BRIDGE_* variables over a raw config: EW_BRIDGE_KAFKA__BROKERS='["k:9092"]' sets kafka.brokers. */
 export function applyBridgeEnv(input: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
-  return applyEnv(input, 'EW_BRIDGE_', env);
+  return applyEnv(input, 'EW_BRIDGE_', env, bridgeConfigSchema);
 }
 
 export const defaultClientId = (): string => `edgewave-bridge-${hostname().replace(/[^A-Za-z0-9_.-]/g, '-')}`;

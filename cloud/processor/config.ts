@@ -77,5 +77,5 @@ export function parseProcessorConfig(input: unknown): ProcessorConfig {
 }
 
 export function applyProcessorEnv(input: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
-  return applyEnv(input, 'EW_PROCESSOR_', env);
+  return applyEnv(input, 'EW_PROCESSOR_', env, processorConfigSchema);
 }

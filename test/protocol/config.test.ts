@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConfigError, loadConfigFile, parseConfig } from '../../protocol/index.js';
+import { ConfigError, applyEnv, loadConfigFile, parseConfig } from '../../protocol/index.js';
+import { applyBridgeEnv, parseBridgeConfig } from '../../cloud/bridge/config.js';
 import { errorOf } from './helpers.js';
 
 const schema = z.strictObject({
@@ -47,5 +48,30 @@ describe('config convention', () => {
     await expect(loadConfigFile(join(dir, 'c.yaml'))).rejects.toMatchObject({ code: 'EW_CONFIG_FILE' });
     await expect(loadConfigFile(join(dir, 'missing.yaml'))).rejects.toMatchObject({ code: 'EW_CONFIG_FILE' });
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('environment overrides', () => {
+  const envSchema = z.strictObject({
+    mqtt: z.strictObject({ password: z.string().optional(), qos: z.enum(['0', '1']).default('1'), keepaliveS: z.number().default(30) }).default({ qos: '1', keepaliveS: 30 }),
+    brokers: z.array(z.string()).optional(),
+    port: z.number().optional(),
+  });
+
+  it('reads JSON where the schema takes numbers, lists or objects, and keeps text as written where it takes text', () => {
+    const out = applyEnv({}, 'EW_X_', { EW_X_MQTT__PASSWORD: '123456', EW_X_MQTT__QOS: '1', EW_X_MQTT__KEEPALIVE_S: '60', EW_X_BROKERS: '["a:1","b:2"]', EW_X_PORT: '9000' }, envSchema);
+    expect(out).toEqual({ mqtt: { password: '123456', qos: '1', keepaliveS: 60 }, brokers: ['a:1', 'b:2'], port: 9000 });
+    expect(parseConfig('x', envSchema, out).mqtt.password).toBe('123456');
+    // Without a schema, as before: JSON where it parses.
+    expect(applyEnv({}, 'EW_X_', { EW_X_MQTT__PASSWORD: '123456' })).toEqual({ mqtt: { password: 123456 } });
+  });
+
+  it('a bridge whose MQTT password is all digits, or looks like JSON, gets it as text', () => {
+    const base = { mqtt: { url: 'mqtt://b:1883' }, kafka: { brokers: ['k:9092'] } };
+    for (const password of ['0123', '123456', 'true', '{"a":1}']) {
+      const c = parseBridgeConfig(applyBridgeEnv(base, { EW_BRIDGE_MQTT__PASSWORD: password, EW_BRIDGE_KAFKA__BROKERS: '["k1:9092","k2:9092"]' }));
+      expect(c.mqtt.password).toBe(password);
+      expect(c.kafka.brokers).toEqual(['k1:9092', 'k2:9092']);
+    }
   });
 });
