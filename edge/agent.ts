@@ -179,6 +179,8 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
         clearInterval(timer);
         flush();
         await flushing;
+        // Every frame is in the outbox now: no number past these is taken.
+        seq.close();
         const drained = await publisher.drain(drainMs);
         await publisher.stop();
         await outbox.close();

@@ -3,7 +3,7 @@
 // one. Numbers are reserved in blocks: `commit` writes the end of every newly reserved block
 // (atomically, fsynced) to seq.json, and the agent commits before frames that carry those numbers
 // go into the outbox; after a crash a sensor starts at the end of its last committed block. Unused
-// numbers are skipped, never repeated.
+// numbers are skipped, never repeated. A clean stop saves the exact next numbers: no gap then.
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -53,6 +53,16 @@ export class SeqStore {
   /** Makes every reservation so far durable (one write for all sensors); a no-op when there is none. */
   commit(): void {
     if (!this.dirty) return;
+    this.save();
+    this.dirty = false;
+  }
+
+  /**
+   * On a clean stop, after the last frame is stored: saves each sensor's exact next number, so the
+   * next start continues without a gap (and seq.json says how many frames each sensor has sent).
+   */
+  close(): void {
+    for (const [id, next] of this.next) this.reserved.set(id, next);
     this.save();
     this.dirty = false;
   }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -26,6 +26,19 @@ describe('SeqStore', () => {
     expect(c.take('s1')).toBe(30);
     expect(c.take('s4')).toBe(0);
     expect(SeqStore.open(path, 10).take('s4')).toBe(0);
+  });
+
+  it('after a clean close, continues exactly where it stopped, and the file says how many each sensor took', () => {
+    const path = join(dir, 'clean.json');
+    const a = SeqStore.open(path, 10);
+    for (let i = 0; i < 13; i++) a.take('s1');
+    a.take('s2');
+    a.commit();
+    a.close();
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ s1: 13, s2: 1 });
+    const b = SeqStore.open(path, 10);
+    expect(b.take('s1')).toBe(13);
+    expect(b.take('s2')).toBe(1);
   });
 
   it('starts over from a missing or unreadable file', () => {
