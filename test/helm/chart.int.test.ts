@@ -265,7 +265,11 @@ describe('helm/edgewave', () => {
     expect(dep.spec.template.spec.volumes.find((x: any) => x.name === 'passwords').secret.secretName).toBe('plant-mqtt-passwords');
     expect(list.some((o) => o.kind === 'PersistentVolumeClaim')).toBe(true);
     const config = list.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'ew-edgewave-config')!;
-    expect(parse(config.data!['bridge.yaml']!).mqtt.url).toBe('mqtt://ew-edgewave-mosquitto:1883');
+    expect(parse(config.data!['bridge.yaml']!).mqtt).toMatchObject({ url: 'mqtt://ew-edgewave-mosquitto:1883', shareGroup: null });
+    // A plain subscription takes every message: two bridges would each take all of them.
+    const two = run(['template', 'ew', chart, ...KUBE, '-f', join(chart, 'ci', 'embedded-broker-values.yaml'), '--set', 'bridge.replicas=2']);
+    expect(two.status).not.toBe(0);
+    expect(two.stderr).toContain('mqtt.shareGroup is empty (a plain subscription), so bridge.replicas must be 1');
     expect(list.find((o) => o.kind === 'Ingress')!.metadata.annotations!['cert-manager.io/issuer']).toBe('plant-ca');
   });
 
