@@ -115,6 +115,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: true } },
     // Query strings like ?status=active&status=ended are refused by the schema, not merged.
     routerOptions: { ignoreTrailingSlash: true },
+    // Errors the router raises before any route (a malformed URL, a path parameter over 100
+    // characters) in the one error shape too.
+    frameworkErrors: (err, _req, reply) => {
+      const status = (err as FastifyError).statusCode ?? 400;
+      void (reply as FastifyReply).status(status).send({ code: 'EW_API_INVALID', message: err.message, details: { reason: (err as FastifyError).code } });
+    },
   });
   const started = Date.now();
 
