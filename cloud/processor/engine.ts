@@ -9,6 +9,13 @@
 // All state is plain data per sensor and per group (`snapshot`, `restore`), so the Kafka side can
 // write what a batch changed to the state changelog in the same transaction as its outputs, and
 // rebuild an engine from the changelog after a restart or a rebalance.
+//
+// Raw samples awaiting a window are the bulk of that state (up to a window of six channels per
+// sensor). When every frame they came from carries its input offset, a snapshot holds only where
+// they came from (the oldest such offset, the first frame's time and how many of its samples are
+// already behind), and a restore reads them again from the input (`refillFrom`, `refill`): the
+// changelog then carries a few hundred bytes per sensor instead of kilobytes, which is what lets
+// transactions be short.
 
 import { FeatureExtractor, type DspModule, type FeatureConfigInput, type FeatureLayout } from '../../dsp/src/index.js';
 import { FLAG_GAP, type Frame } from '../../protocol/index.js';
@@ -55,6 +62,26 @@ export interface EngineOutput {
   changedGroups: string[];
 }
 
+/** A frame with the input offset of the record it came in (the processor sets it; other callers need not). */
+export type SourcedFrame = Frame & { offset?: number };
+
+/** Where a frame's samples went: the frames behind a sensor's pending samples, oldest first. */
+interface Source {
+  offset: number | undefined;
+  t0: number;
+  count: number;
+}
+
+/** Where a sensor's pending samples come from, in a snapshot without the samples themselves. */
+export interface PendingOrigin {
+  /** The lowest input offset among the frames the samples came from: a refill reads from here. */
+  offset: number;
+  /** Sample time of the first of those frames, µs. */
+  t0: number;
+  /** Samples of that first frame already behind the pending ones. */
+  skip: number;
+}
+
 /** A sensor's raw samples not yet in a window: planar, channels x n, starting at sample time t0. */
 interface Pending {
   t0: number;
@@ -62,6 +89,11 @@ interface Pending {
   n: number;
   /** One buffer per channel; the first n values of each are the samples. */
   data: Float32Array[];
+  /** The frames the samples came from, oldest first; `skip` samples of the first are behind t0. */
+  sources: Source[];
+  skip: number;
+  /** Restored without its samples: they are to be read again from the input (`refill`). */
+  origin?: PendingOrigin;
 }
 
 interface SensorState {
@@ -81,7 +113,8 @@ interface SensorState {
  * a third of the size of decimal numbers, which matters since the changelog carries it.
  */
 export type SensorSnapshot = Omit<SensorState, 'raw' | 'features' | 'pending' | 'modelState'> & {
-  pending: (Omit<Pending, 'data'> & { data: string[] }) | null;
+  /** The samples themselves (`data`), or where to read them again (`origin`). */
+  pending: { t0: number; rate: number; n: number; data?: string[]; origin?: PendingOrigin } | null;
   modelState: string | null;
   raw: StreamJson;
   features: StreamJson;
@@ -288,9 +321,11 @@ export class Engine {
     const expectedT0 = s.pending ? s.pending.t0 + Math.round((s.pending.n * 1e6) / s.pending.rate) : null;
     // A gap (flagged, a skipped seq's worth of time, or another rate) starts the windows again.
     if (!s.pending || s.pending.rate !== f.sampleRate || (f.flags & FLAG_GAP) !== 0 || Math.abs(f.t0 - expectedT0!) > 1e6 / f.sampleRate) {
-      s.pending = { t0: f.t0, rate: f.sampleRate, n: 0, data: Array.from({ length: CHANNELS }, () => new Float32Array(window + f.count)) };
+      s.pending = { t0: f.t0, rate: f.sampleRate, n: 0, data: Array.from({ length: CHANNELS }, () => new Float32Array(window + f.count)), sources: [], skip: 0 };
     }
     const p = s.pending;
+    if (p.origin) throw new Error(`sensor ${f.sensorId}: its pending samples were never read again from the input (refill)`);
+    p.sources.push({ offset: (f as SourcedFrame).offset, t0: f.t0, count: f.count });
     const n = p.n + f.count;
     if (p.data[0]!.length < n) p.data = p.data.map((ch) => {
       const grown = new Float32Array(Math.max(n, 2 * ch.length));
@@ -307,6 +342,12 @@ export class Engine {
       for (const ch of p.data) ch.copyWithin(0, hop, p.n);
       p.n -= hop;
       p.t0 += Math.round((hop * 1e6) / p.rate);
+      // The frames wholly behind the new start are no longer sources.
+      let behind = p.skip + hop;
+      let drop = 0;
+      while (drop < p.sources.length && behind >= p.sources[drop]!.count) behind -= p.sources[drop++]!.count;
+      if (drop) p.sources.splice(0, drop);
+      p.skip = behind;
     }
   }
 
@@ -338,14 +379,29 @@ export class Engine {
     }
   }
 
-  /** A sensor's state as JSON-ready data (for the changelog). */
+  /**
+   * A sensor's state as JSON-ready data (for the changelog). Pending samples whose frames all carry
+   * an input offset are saved as where they came from (`origin`); the others as the samples.
+   */
   snapshotSensor(id: string): SensorSnapshot | null {
     const s = this.sensors.get(id);
     if (!s) return null;
+    const p = s.pending;
+    let pending: SensorSnapshot['pending'] = null;
+    if (p?.origin) pending = { t0: p.t0, rate: p.rate, n: p.n, origin: p.origin };
+    else if (p) {
+      let offset = Infinity;
+      for (const src of p.sources) offset = src.offset === undefined ? NaN : Math.min(offset, src.offset);
+      pending = p.n === 0 || !p.sources.length
+        ? { t0: p.t0, rate: p.rate, n: 0, data: [] }
+        : Number.isFinite(offset)
+          ? { t0: p.t0, rate: p.rate, n: p.n, origin: { offset, t0: p.sources[0]!.t0, skip: p.skip } }
+          : { t0: p.t0, rate: p.rate, n: p.n, data: p.data.map((ch) => f32ToBase64(ch.subarray(0, p.n))) };
+    }
     return {
       gatewayId: s.gatewayId,
       group: s.group,
-      pending: s.pending && { ...s.pending, data: s.pending.data.map((ch) => f32ToBase64(ch.subarray(0, s.pending!.n))) },
+      pending,
       modelState: s.modelState && f32ToBase64(s.modelState),
       raw: streamToJson(s.raw),
       features: streamToJson(s.features),
@@ -357,14 +413,95 @@ export class Engine {
   }
 
   restoreSensor(id: string, snap: SensorSnapshot): void {
+    const p = snap.pending;
+    let pending: Pending | null = null;
+    if (p?.origin) pending = { t0: p.t0, rate: p.rate, n: p.n, data: [], sources: [], skip: 0, origin: p.origin };
+    else if (p) {
+      // Samples saved as such (also by versions before origins): no source offsets to give.
+      const data = (p.data ?? []).map(base64ToF32);
+      pending = { t0: p.t0, rate: p.rate, n: p.n, data: data.length ? data : Array.from({ length: CHANNELS }, () => new Float32Array(0)), sources: p.n ? [{ offset: undefined, t0: p.t0, count: p.n }] : [], skip: 0 };
+    }
     this.sensors.set(id, {
       gatewayId: snap.gatewayId,
       group: snap.group,
-      pending: snap.pending && { ...snap.pending, data: snap.pending.data.map(base64ToF32) },
+      pending,
       modelState: snap.modelState === null ? null : Array.from(base64ToF32(snap.modelState)),
       raw: streamFromJson(snap.raw),
       features: streamFromJson(snap.features),
     });
+  }
+
+  /**
+   * Sensors whose pending samples came (partly) from records before `offset` are to be saved with
+   * their samples from now on, so that a restore never reads far back (or past the input's
+   * retention) for a sensor gone quiet. Returns them: their state changed.
+   */
+  pinPendingBefore(offset: number): string[] {
+    const pinned: string[] = [];
+    for (const [id, s] of this.sensors) {
+      const p = s.pending;
+      if (!p || p.origin || !p.n) continue;
+      if (p.sources.some((src) => src.offset !== undefined && src.offset < offset)) {
+        for (const src of p.sources) src.offset = undefined;
+        pinned.push(id);
+      }
+    }
+    return pinned;
+  }
+
+  /** The lowest input offset a refill must read from (null: every sensor's samples are in place). */
+  refillFrom(): number | null {
+    let from: number | null = null;
+    for (const s of this.sensors.values()) if (s.pending?.origin) from = Math.min(from ?? Infinity, s.pending.origin.offset);
+    return from;
+  }
+
+  /**
+   * Puts back the pending samples of restored sensors from the raw frames of the input between
+   * `refillFrom()` and the committed offset, in offset order (frames carrying their `offset`).
+   * Each sensor's samples are laid out again from the frames that made them: from its origin frame
+   * on, in sample-time order, each stretch once (as the sequencer took them), leaving out the frames
+   * its sequencer still holds. Throws, naming the sensor, when the input does not hold them all.
+   */
+  refill(frames: readonly SourcedFrame[]): void {
+    const bySensor = new Map<string, Map<number, SourcedFrame>>();
+    for (const f of frames) {
+      const s = this.sensors.get(f.sensorId);
+      const o = s?.pending?.origin;
+      if (!o || f.kind !== 'raw' || f.width !== CHANNELS || f.sampleRate !== s.pending!.rate || f.t0 < o.t0) continue;
+      let m = bySensor.get(f.sensorId);
+      if (!m) bySensor.set(f.sensorId, (m = new Map()));
+      // The first copy in offset order is the one the sequencer took.
+      if (!m.has(f.t0)) m.set(f.t0, f);
+    }
+    for (const [id, s] of this.sensors) {
+      const p = s.pending;
+      const o = p?.origin;
+      if (!p || !o) continue;
+      const held = new Set(s.raw.pending.map((x) => x.item.t0));
+      const list = [...(bySensor.get(id)?.values() ?? [])].filter((f) => !held.has(f.t0)).sort((a, b) => a.t0 - b.t0);
+      const ex = this.extractor(p.rate);
+      const data = Array.from({ length: CHANNELS }, () => new Float32Array(Math.max(ex.config.window, p.n)));
+      const sources: Source[] = [];
+      let n = 0;
+      let skip = o.skip;
+      if (list[0]?.t0 !== o.t0) throw new Error(`sensor ${id}: the frame its pending samples start in (sample time ${o.t0} µs, at or after input offset ${o.offset}) is not in the input read back`);
+      const tolerance = 1e6 / p.rate / 2;
+      let end = -Infinity;
+      for (const f of list) {
+        if (n >= p.n) break;
+        // A frame overlapping the stretch before it was a duplicate to the sequencer.
+        if (f.t0 < end - tolerance) continue;
+        end = f.t0 + Math.round((f.count * 1e6) / p.rate);
+        const take = Math.min(f.count - skip, p.n - n);
+        for (let c = 0; c < CHANNELS; c++) data[c]!.set(f.data.subarray(c * f.count + skip, c * f.count + skip + take), n);
+        sources.push({ offset: f.offset, t0: f.t0, count: f.count });
+        n += take;
+        skip = 0;
+      }
+      if (n !== p.n) throw new Error(`sensor ${id}: ${p.n} pending samples in its state, ${n} found again in the input from offset ${o.offset}`);
+      s.pending = { t0: p.t0, rate: p.rate, n, data, sources, skip: o.skip };
+    }
   }
 
   restoreGroup(group: string, state: GroupState): void {

@@ -31,7 +31,7 @@ import { startSessionSink, type SessionSinkHandle } from '../store/session-sink.
 import { SessionStore, type SessionRepository } from '../store/sessions-store.js';
 import { coPartitionedAssigner } from './assigner.js';
 import type { ProcessorConfig } from './config.js';
-import { Engine, type EngineOptions, type SensorSnapshot } from './engine.js';
+import { Engine, type EngineOptions, type SensorSnapshot, type SourcedFrame } from './engine.js';
 import { inferenceJson, type SessionRecord } from './records.js';
 import type { GroupState } from './sessions.js';
 
@@ -56,6 +56,12 @@ export interface ProcessorHandle {
 const RESTORE_KEY = '__restore';
 /** A partition's changelog is read to its end within this long, or its restore fails (and is tried again). */
 const RESTORE_TIMEOUT_MS = 60_000;
+/**
+ * Pending raw samples are saved in the changelog as the input offsets they came from, and read
+ * again on restore; a sensor whose samples go back more than this many records of its partition
+ * is saved with its samples instead, so a restore reads at most about this far back.
+ */
+const REFILL_MAX_RECORDS = 2000;
 
 /** A restore that is no longer wanted: its partition was handed over, failed again, or the processor stops. */
 class HandedOver extends Error {
@@ -101,6 +107,8 @@ interface Worker {
   failures: number;
   /** Set when this worker failed: the input topics its failure sent the consumer back on. */
   rewound?: Set<string>;
+  /** The raw topic offset after the last batch processed (null before the first). */
+  rawNext: number | null;
 }
 
 /** The engine settings of a processor config (the live processor's and a replay's). */
@@ -237,12 +245,77 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
           });
       });
     } finally {
-      await reader.disconnect().catch(() => {});
-      const admin = kafka.admin();
-      await admin.connect().then(() => admin.deleteGroups([`${config.kafka.groupId}-restore-${w.partition}-${nonce}`])).catch(() => {});
+      await closeReader(reader, `${config.kafka.groupId}-restore-${w.partition}-${nonce}`);
+    }
+    const refilled = await refill(w, nonce);
+    log.info({ partition: w.partition, sensors, groups, refilled }, 'partition state restored from the changelog');
+  }
+
+  /** Disconnects a restore's one-off reader and deletes its consumer group. */
+  async function closeReader(reader: Consumer, groupId: string): Promise<void> {
+    await reader.disconnect().catch(() => {});
+    const admin = kafka.admin();
+    await admin.connect().then(() => admin.deleteGroups([groupId])).catch(() => {});
+    await admin.disconnect().catch(() => {});
+  }
+
+  /**
+   * Reads again, from the raw topic, the samples restored sensors were holding for their next
+   * window: the partition's records from the lowest offset the changelog names up to the offset
+   * committed with it. Returns how many records it read.
+   */
+  async function refill(w: Worker, nonce: string): Promise<number> {
+    const from = w.engine.refillFrom();
+    if (from === null) return 0;
+    const p = w.partition;
+    const admin = kafka.admin();
+    let upTo: number;
+    await admin.connect();
+    try {
+      const offsets = await admin.fetchOffsets({ groupId: config.kafka.groupId, topics: [topics.raw] });
+      upTo = Number(offsets.find((t) => t.topic === topics.raw)?.partitions.find((x) => x.partition === p)?.offset ?? -1);
+    } finally {
       await admin.disconnect().catch(() => {});
     }
-    log.info({ partition: w.partition, sensors, groups }, 'partition state restored from the changelog');
+    if (!(upTo > from)) throw new Error(`the changelog of ${topics.raw}[${p}] names samples from offset ${from}, but the committed offset is ${upTo}`);
+    const groupId = `${config.kafka.groupId}-refill-${p}-${nonce}`;
+    const reader = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+    const frames: SourcedFrame[] = [];
+    let records = 0;
+    await reader.connect();
+    try {
+      await reader.subscribe({ topic: topics.raw, fromBeginning: false });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${topics.raw}[${p}] was not read from ${from} to ${upTo} within ${RESTORE_TIMEOUT_MS / 1000} s`)), RESTORE_TIMEOUT_MS);
+        let next = from;
+        reader
+          .run({
+            eachBatch: async ({ batch }) => {
+              if (batch.partition !== p) return;
+              for (const msg of batch.messages) {
+                const offset = Number(msg.offset);
+                if (offset !== next) continue;
+                next++;
+                records++;
+                for (const f of decode(msg, topics.raw, p).frames) frames.push(Object.assign(f, { offset }));
+                if (next >= upTo) {
+                  clearTimeout(timer);
+                  return resolve();
+                }
+              }
+            },
+          })
+          .then(() => reader.seek({ topic: topics.raw, partition: p, offset: String(from) }))
+          .catch((err: unknown) => {
+            clearTimeout(timer);
+            reject(err as Error);
+          });
+      });
+    } finally {
+      await closeReader(reader, groupId);
+    }
+    w.engine.refill(frames);
+    return records;
   }
 
   /** A worker for partition p, its state restored from the changelog after `delayMs`. */
@@ -252,7 +325,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const producer = kafka.producer({ transactionalId: `${config.kafka.transactionalIdPrefix}-${p}`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: config.kafka.transactionTimeoutMs });
     const w: Worker = {
       partition: p, engine: new Engine({ ...engineOptions, model }), producer, ready: Promise.resolve(), chain: Promise.resolve(),
-      tx: null, txSince: 0, txStart: new Map(), txNext: new Map(), dirtySensors: new Set(), dirtyGroups: new Set(), txCounts: zeroCounts(), failures: 0,
+      tx: null, txSince: 0, txStart: new Map(), txNext: new Map(), dirtySensors: new Set(), dirtyGroups: new Set(), txCounts: zeroCounts(), failures: 0, rawNext: null,
     };
     workers.set(p, w);
     w.ready = restore(w, delayMs);
@@ -326,6 +399,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const tx = w.tx;
     if (!tx) return;
     const p = w.partition;
+    if (w.rawNext !== null) for (const id of w.engine.pinPendingBefore(w.rawNext - REFILL_MAX_RECORDS)) w.dirtySensors.add(id);
     const state: Message[] = [
       ...[...w.dirtySensors].map((id) => ({ key: `sensor:${id}`, value: JSON.stringify(w.engine.snapshotSensor(id)), partition: p })),
       ...[...w.dirtyGroups].map((g) => ({ key: `group:${g}`, value: JSON.stringify(w.engine.snapshotGroup(g)), partition: p })),
@@ -434,7 +508,11 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       const dead: Message[] = [];
       for (const msg of batch.messages) {
         const r = decode(msg, batch.topic, p);
-        for (const f of r.frames) frames.push(f);
+        // Raw frames carry their offset: a sensor's pending samples are then saved as where they came from.
+        if (batch.topic === topics.raw) {
+          const offset = Number(msg.offset);
+          for (const f of r.frames) frames.push(Object.assign(f, { offset }));
+        } else for (const f of r.frames) frames.push(f);
         if (r.dead) {
           dead.push({
             key: msg.key,
@@ -460,6 +538,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
           { topic: topics.deadletter, messages: dead },
         ]);
         w.txNext.set(batch.topic, String(BigInt(batch.lastOffset()) + 1n));
+        if (batch.topic === topics.raw) w.rawNext = Number(batch.lastOffset()) + 1;
         for (const id of out.changedSensors) w.dirtySensors.add(id);
         for (const g of out.changedGroups) w.dirtyGroups.add(g);
         const c = w.txCounts;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ActivityModel } from '../../../cloud/model/model.js';
-import { Engine, type EngineOptions, type WindowResult } from '../../../cloud/processor/engine.js';
+import { Engine, type EngineOptions, type SensorSnapshot, type SourcedFrame, type WindowResult } from '../../../cloud/processor/engine.js';
 import type { SessionEvent } from '../../../cloud/processor/sessions.js';
 import { FEATURE_PRESETS, featureLayout, loadDsp, parseFeatureConfig, presetSettings, type DspModule } from '../../../dsp/src/index.js';
 import { Pipeline } from '../../../edge/pipeline.js';
@@ -138,6 +138,82 @@ describe('processor engine', () => {
     expect(joined.map(key)).toEqual(whole.windows.map(key));
     expect(joined.map((w) => w.scores)).toEqual(whole.windows.map((w) => w.scores));
     expect([...a.sessions, ...rest.sessions]).toEqual(whole.sessions);
+  });
+
+  it('pending samples saved as the input offsets they came from, read back from the input after a restore, give what an uninterrupted run gives', async () => {
+    // The input as Kafka records: the frames of one flush (12 sensors) share a record's offset. A
+    // sensor's frames swap places now and then (its sequencer holds one), and some come twice.
+    const raw = sent.filter((f) => f.kind === 'raw');
+    const arrival = [...raw];
+    for (let i = 100; i < arrival.length - 12; i += 97) [arrival[i], arrival[i + 12]] = [arrival[i + 12]!, arrival[i]!];
+    for (let i = 50; i < arrival.length; i += 61) arrival.splice(i + 30, 0, arrival[i]!);
+    const input: SourcedFrame[] = arrival.map((f, i) => ({ ...f, offset: Math.floor(i / 12) }));
+    const whole = await runAll(input);
+    let held = 0;
+    // Cuts where a swapped frame is held: the later frame in an earlier record than the one before it.
+    const whileHeld: number[] = [];
+    const newest = new Map<string, SourcedFrame>();
+    for (const f of input) {
+      const n = newest.get(f.sensorId);
+      if (n && n.t0 > f.t0 && n.offset! < f.offset! && whileHeld.length < 3) whileHeld.push(f.offset!);
+      if (!n || f.t0 > n.t0) newest.set(f.sensorId, f);
+    }
+    expect(whileHeld.length).toBe(3);
+    for (const cutOffset of [301, 777, ...whileHeld, 1650]) {
+      const cut = input.findIndex((f) => f.offset === cutOffset);
+      const a = await runAll(input.slice(0, cut));
+      const b = new Engine(options());
+      let bytes = 0;
+      for (const id of new Set(raw.map((f) => f.sensorId))) {
+        const snap = JSON.parse(JSON.stringify(a.engine.snapshotSensor(id))) as SensorSnapshot;
+        bytes += JSON.stringify(snap).length;
+        // No samples in the state: where they came from.
+        expect(snap.pending?.data, id).toBeUndefined();
+        held += snap.raw.pending.length;
+        b.restoreSensor(id, snap);
+      }
+      // A few hundred bytes per sensor (the samples alone would be up to 6 KB).
+      expect(bytes / 12).toBeLessThan(700);
+      for (const g of new Set(raw.map((f) => f.group))) {
+        const st = a.engine.snapshotGroup(g);
+        if (st) b.restoreGroup(g, JSON.parse(JSON.stringify(st)));
+      }
+      const from = b.refillFrom()!;
+      expect(from).toBeGreaterThan(cutOffset - 30);
+      b.refill(input.slice(0, cut).filter((f) => f.offset! >= from));
+      expect(b.refillFrom()).toBeNull();
+      const rest = await runAll(input.slice(cut), b);
+      const joined = [...a.windows, ...rest.windows];
+      expect(joined.map(key), `cut at offset ${cutOffset}`).toEqual(whole.windows.map(key));
+      expect(joined.map((w) => Buffer.from(w.features.buffer, w.features.byteOffset, w.features.byteLength).toString('base64'))).toEqual(whole.windows.map((w) => Buffer.from(w.features.buffer, w.features.byteOffset, w.features.byteLength).toString('base64')));
+      expect(joined.map((w) => w.scores)).toEqual(whole.windows.map((w) => w.scores));
+      expect([...a.sessions, ...rest.sessions]).toEqual(whole.sessions);
+    }
+    // Some cut fell while a sequencer held a frame.
+    expect(held).toBeGreaterThan(0);
+  });
+
+  it('a refill that cannot find the samples fails, naming the sensor; samples from far back are saved as such', async () => {
+    const raw: SourcedFrame[] = sent.filter((f) => f.kind === 'raw').map((f, i) => ({ ...f, offset: Math.floor(i / 12) }));
+    const cut = raw.findIndex((f) => f.offset === 500);
+    const a = await runAll(raw.slice(0, cut));
+    const id = raw[0]!.sensorId;
+    const b = new Engine(options());
+    b.restoreSensor(id, JSON.parse(JSON.stringify(a.engine.snapshotSensor(id))));
+    const from = b.refillFrom()!;
+    // Continuing without the samples is refused.
+    await expect(b.process(raw.slice(cut, cut + 12))).rejects.toThrow(/refill/);
+    expect(() => b.refill(raw.slice(0, cut).filter((f) => f.offset! > from))).toThrow(new RegExp(`sensor ${id}`));
+    // Pinned: the samples go into the snapshot, and a restore needs no input.
+    expect(a.engine.pinPendingBefore(500)).toContain(id);
+    const snap = JSON.parse(JSON.stringify(a.engine.snapshotSensor(id))) as SensorSnapshot;
+    expect(snap.pending?.data?.length).toBe(6);
+    const c = new Engine(options());
+    c.restoreSensor(id, snap);
+    expect(c.refillFrom()).toBeNull();
+    const whole = await runAll(raw.filter((f) => f.sensorId === id));
+    const rest = await runAll(raw.slice(cut).filter((f) => f.sensorId === id), c);
+    expect([...a.windows.filter((w) => w.sensorId === id), ...rest.windows].map((w) => w.scores)).toEqual(whole.windows.map((w) => w.scores));
   });
 
   it('a new model of the same shapes keeps each sensor\'s model state; a model of other shapes starts every sensor afresh', async () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import { ActivityModel } from '../../../cloud/model/model.js';
 import { SHIPPED_MODEL } from '../../../cloud/processor/config.js';
-import { Engine } from '../../../cloud/processor/engine.js';
+import { Engine, f32ToBase64 } from '../../../cloud/processor/engine.js';
 import type { SessionEvent } from '../../../cloud/processor/sessions.js';
 import { featureLayout, parseFeatureConfig, presetSettings, type DspModule } from '../../../dsp/src/index.js';
 import { Pipeline } from '../../../edge/pipeline.js';
@@ -33,11 +33,11 @@ export async function createTopics(kafka: Kafka, topics: ReturnType<typeof topic
   await admin.disconnect();
 }
 
-/** Edge feature frames of simulated sensors, in the order an edge agent sends them, as the bridge would produce them: one batch per group per flush. */
-export async function edgeFrames(dsp: DspModule, sensors: number, seconds: number): Promise<Frame[][]> {
+/** Edge feature frames (or raw frames) of simulated sensors, in the order an edge agent sends them, as the bridge would produce them: one batch per group per flush. */
+export async function edgeFrames(dsp: DspModule, sensors: number, seconds: number, mode: 'features' | 'raw' = 'features'): Promise<Frame[][]> {
   const p = new Pipeline({ gatewayId: 'gw-p', topicRoot: 'edgewave', dsp, seq: SeqStore.open(join(dir, `seq-${Math.random()}.json`)), capacity: sensors, features: presetSettings('uplink') });
   const sim = new Simulator({ sensors, sampleRate: 200, seed: 9, groups: 6, dropoutsPerHour: 0, meanDwellS: 12, mix: { idle: 1, walking: 3, running: 2, jumping: 1, fall: 0.1 } });
-  for (const x of sim.sensors) p.register({ sensorId: x.sensorId, group: x.group, sampleRate: 200, mode: 'features', decimate: 1 });
+  for (const x of sim.sensors) p.register({ sensorId: x.sensorId, group: x.group, sampleRate: 200, mode, decimate: 1 });
   const out: Frame[][] = [];
   for (let k = 0; k < (seconds * 200) / 10; k++) {
     const st = sim.next(10);
@@ -59,6 +59,8 @@ export async function edgeFrames(dsp: DspModule, sensors: number, seconds: numbe
 export class OutputReader {
   readonly windows = new Map<string, number>();
   readonly labels = new Map<string, string>();
+  /** Each window's features: base64 of their float32 bytes. */
+  readonly features = new Map<string, string>();
   readonly sessions = new Map<string, SessionEvent[]>();
   readonly dead: { reason: string; value: Buffer }[] = [];
   private consumer: Consumer | undefined;
@@ -83,6 +85,7 @@ export class OutputReader {
           const k = `${v.sensorId}@${v.t0}`;
           this.windows.set(k, (this.windows.get(k) ?? 0) + 1);
           this.labels.set(k, v.label);
+          this.features.set(k, v.features);
         }
       },
     });
@@ -110,14 +113,22 @@ export async function feed(producer: Producer, topic: string, batches: Frame[][]
 }
 
 /** The sessions an engine run over `batches` in order produces, per group, and each window's label. */
-export async function referenceRun(dsp: DspModule, batches: Frame[][]): Promise<{ sessions: Map<string, SessionEvent[]>; labels: Map<string, string> }> {
+export async function referenceRun(dsp: DspModule, batches: Frame[][]): Promise<{ sessions: Map<string, SessionEvent[]>; labels: Map<string, string>; features: Map<string, string>; seqs: Map<string, number[]> }> {
   const model = await ActivityModel.load(readFileSync(SHIPPED_MODEL), { layout: featureLayout(parseFeatureConfig({ ...presetSettings('uplink'), sampleRate: 200 })) });
   const engine = new Engine({ dsp, features: presetSettings('uplink'), model, sequencer: { maxPending: 32, maxSpanUs: 5_000_000 }, sessions: { minSensors: 2, startAfterS: 5, idleGapS: 10, updateEveryS: 15, summaries: ['acc.mag_mean', 'acc.mag_std'], staleUs: 3_000_000 } });
   const sessions = new Map<string, SessionEvent[]>();
   const labels = new Map<string, string>();
+  const features = new Map<string, string>();
+  const seqs = new Map<string, number[]>();
   for (const fs of batches) {
     const out = await engine.process(fs);
-    for (const w of out.windows) labels.set(`${w.sensorId}@${w.t0}`, w.label!);
+    for (const w of out.windows) {
+      let list = seqs.get(w.sensorId);
+      if (!list) seqs.set(w.sensorId, (list = []));
+      list.push(w.seq);
+      labels.set(`${w.sensorId}@${w.t0}`, w.label!);
+      features.set(`${w.sensorId}@${w.t0}`, f32ToBase64(w.features));
+    }
     for (const e of out.sessions) {
       let list = sessions.get(e.session.group);
       if (!list) sessions.set(e.session.group, (list = []));
@@ -125,6 +136,6 @@ export async function referenceRun(dsp: DspModule, batches: Frame[][]): Promise<
     }
   }
   await model.close();
-  return { sessions, labels };
+  return { sessions, labels, features, seqs };
 }
 

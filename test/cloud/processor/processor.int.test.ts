@@ -217,6 +217,49 @@ need('processor on real Kafka', () => {
     }
   }, 240_000);
 
+  it('raw frames, SIGKILLed 5 times: every window exactly once with the features and classes of an uninterrupted run; the samples awaiting a window are read again from the input', async () => {
+    const name = uniqueName('procraw');
+    const topics = topicsFor(name);
+    await createTopics(kafka, topics);
+    const batches = await edgeFrames(dsp, 24, 60, 'raw');
+    const reference = await referenceRun(dsp, batches);
+    const file = join(dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify(configFor(name, topics)));
+    const reader = await new OutputReader(kafka, topics).start();
+    const logs: string[] = [];
+    let current = spawnProcessor(file);
+    logs.push(current.log);
+    try {
+      await current.up;
+      const feeding = feed(producer, topics.raw, batches);
+      let seed = 11;
+      const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+      for (let k = 0; k < 5; k++) {
+        await new Promise((r) => setTimeout(r, 1000 + rand() * 1500));
+        const exited = new Promise((r) => current.proc.once('exit', r));
+        current.proc.kill('SIGKILL');
+        await exited;
+        current = spawnProcessor(file);
+        logs.push(current.log);
+        await current.up;
+      }
+      await feeding;
+      await reader.until(() => [...reference.labels.keys()].every((k) => reader.windows.has(k)), 90_000, 'every window');
+      await new Promise((r) => setTimeout(r, 2000));
+      expect([...reader.windows].filter(([, n]) => n > 1), 'windows seen more than once').toEqual([]);
+      expect(reader.windows.size).toBe(reference.labels.size);
+      expect(reader.features).toEqual(reference.features);
+      expect(reader.labels).toEqual(reference.labels);
+      expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(reference.sessions));
+      // The restarts read samples back from the raw topic (the changelog holds where they came from).
+      const refilled = logs.flatMap((l) => [...readFileSync(l, 'utf8').matchAll(/"refilled":(\d+)/g)].map((m) => Number(m[1])));
+      expect(refilled.filter((n) => n > 0).length, `restores that read samples again: ${refilled.join(', ')}`).toBeGreaterThan(0);
+    } finally {
+      await stopProcessor(current);
+      await reader.stop();
+    }
+  }, 240_000);
+
   it('two processors in one group, rebalanced mid-run three times: the sum of their outputs is exactly once and the sessions equal an uninterrupted run', async () => {
     const name = uniqueName('proc2');
     const topics = topicsFor(name);

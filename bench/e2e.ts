@@ -1,0 +1,470 @@
+// The whole distributed pipeline under load, each component its own process as deployed:
+//   edge agents (synthetic sensors) → Mosquitto → bridge → Kafka → processor → Kafka → API → WebSocket client
+// (the processor also feeds sessions to the MongoDB-wire server).
+//
+// Measured:
+// - latency, from the sample time of a window's last sample (the edge's clock) to the moment this
+//   process, a WebSocket client of the API subscribed to every inference, receives it: p50/p95/p99
+//   over the windows that arrive in the measurement interval;
+// - throughput: samples per second the windows received in that interval stand for;
+// - lost and duplicated, after the agents stop cleanly: every frame each agent sent (seq.json) must
+//   be once in Kafka's input topic, and every window those frames make once at the client;
+// - CPU (share of one core) and peak RSS per component, from /proc.
+// Everything shares this machine's cores: the agents, Mosquitto, the bridge, Kafka, the processor,
+// the API and this client.
+//
+// Run: npm run bench:e2e -- [--json] [--sensors 1000] [--rate 200] [--mode raw|features]
+//        [--seconds 30] [--warmup 10] [--gateways 4] [--flush-ms 50] [--commit-ms 100]
+//        [--partitions 4] [--stages] [--keep-logs]
+// --stages also reads the input topic, for the latency up to Kafka (it costs this process CPU).
+// The servers come from scripts/servers (started here, or the ones npm run servers -- start runs).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import WebSocket from 'ws';
+import { decodeBatch, decodeFrame, FLAG_GAP, isBatch, type Frame } from '../protocol/index.js';
+import { startServers, stopServers, type RunningServer } from '../scripts/servers/index.js';
+import { freePort } from '../scripts/servers/process.js';
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    sensors: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '200' },
+    mode: { type: 'string', default: 'raw' },
+    seconds: { type: 'string', default: '30' },
+    warmup: { type: 'string', default: '10' },
+    gateways: { type: 'string', default: '4' },
+    'flush-ms': { type: 'string', default: '50' },
+    'commit-ms': { type: 'string', default: '100' },
+    partitions: { type: 'string', default: '4' },
+    'keep-logs': { type: 'boolean', default: false },
+    stages: { type: 'boolean', default: false },
+  },
+});
+const int = (name: keyof typeof args, min: number, max: number): number => {
+  const v = Number(args[name]);
+  if (!Number.isInteger(v) || v < min || v > max) {
+    console.error(`bench:e2e: --${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(args[name])})`);
+    process.exit(2);
+  }
+  return v;
+};
+const SENSORS = int('sensors', 1, 100_000);
+const RATE = int('rate', 1, 4000);
+const SECONDS = int('seconds', 1, 3600);
+const WARMUP = int('warmup', 0, 600);
+const GATEWAYS = Math.min(int('gateways', 1, 64), SENSORS);
+const FLUSH_MS = int('flush-ms', 5, 10_000);
+const COMMIT_MS = int('commit-ms', 0, 10_000);
+const PARTITIONS = int('partitions', 1, 64);
+const MODE = args.mode;
+if (MODE !== 'raw' && MODE !== 'features') {
+  console.error(`bench:e2e: --mode must be raw or features (got ${JSON.stringify(MODE)})`);
+  process.exit(2);
+}
+const json = args.json;
+const say = (s: string) => (json ? process.stderr : process.stdout).write(`${s}\n`);
+const root = new URL('..', import.meta.url).pathname;
+const run = `bench-e2e-${Date.now().toString(36)}`;
+const dir = mkdtempSync(join(tmpdir(), 'edgewave-bench-e2e-'));
+const logDir = join(root, '.run', 'bench-e2e');
+mkdirSync(logDir, { recursive: true });
+
+// The uplink preset: windows of 256 samples every 256 (dsp/ presets).
+const WINDOW = 256;
+const HOP = 256;
+
+interface Component {
+  name: string;
+  proc: ChildProcess;
+  log: string;
+}
+const components: Component[] = [];
+
+function launch(name: string, component: string, config: unknown): Component {
+  const file = join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify(config));
+  const log = join(logDir, `${name}.log`);
+  const proc = spawn(process.execPath, [join(root, 'bin/edgewave.js'), component, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const chunks: Buffer[] = [];
+  proc.stdout!.on('data', (d: Buffer) => chunks.push(d));
+  proc.stderr!.on('data', (d: Buffer) => chunks.push(d));
+  proc.once('exit', () => writeFileSync(log, Buffer.concat(chunks)));
+  const c = { name, proc, log };
+  components.push(c);
+  return c;
+}
+
+async function waitReady(c: Component, port: number, path: string): Promise<void> {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    if (c.proc.exitCode !== null) throw new Error(`${c.name} exited with ${c.proc.exitCode} before it was ready (log: ${c.log})`);
+    if ((await fetch(`http://127.0.0.1:${port}${path}`).catch(() => null))?.ok) return;
+    if (Date.now() > end) throw new Error(`${c.name} not ready on :${port}${path} within 60 s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function stopComponent(c: Component, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (c.proc.exitCode !== null || c.proc.signalCode !== null) return c.proc.exitCode;
+  const exited = new Promise<number | null>((r) => c.proc.once('exit', (code) => r(code)));
+  c.proc.kill(signal);
+  const timer = setTimeout(() => c.proc.kill('SIGKILL'), 60_000);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
+}
+
+/** user + system CPU seconds of a process so far, and its resident set in MB. */
+function usage(pid: number): { cpuS: number; rssMb: number } {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return { cpuS: (Number(f[11]) + Number(f[12])) / 100, rssMb: Number(rss ?? 0) / 1024 };
+  } catch {
+    return { cpuS: 0, rssMb: 0 };
+  }
+}
+
+const percentile = (sorted: Float64Array, p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN);
+
+// Servers that npm run servers -- start keeps running are used as they are (warm); the others are
+// started here, and stopped at the end.
+const NEEDED = ['kafka', 'mosquitto', 'ferretdb'] as const;
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const stateFile = join(root, '.run', 'servers.json');
+const running = (existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { servers: { name: string; pid: number; env: Record<string, string> }[] }).servers : [])
+  .filter((s) => (NEEDED as readonly string[]).includes(s.name) && alive(s.pid));
+const started = await startServers(NEEDED.filter((n) => !running.some((s) => s.name === n)));
+const servers: RunningServer[] = started.started;
+if (started.failed.length) {
+  await stopServers(servers);
+  throw new Error(`servers did not start: ${started.failed.map((f) => `${f.name}: ${f.error.message}`).join('; ')} (run npm run servers:install)`);
+}
+const serverPids = [...running, ...servers].map((s) => ({ name: s.name, pid: s.pid }));
+if (running.length) say(`using the running ${running.map((s) => s.name).join(', ')} (.run/servers.json)`);
+const env = Object.assign({}, ...running.map((s) => s.env), ...servers.map((s) => s.env)) as Record<string, string>;
+const brokers = [env.EW_KAFKA_BROKERS!];
+const kafka = new Kafka({ clientId: 'bench-e2e', brokers, logLevel: logLevel.NOTHING });
+const topics = {
+  raw: `${run}.raw`, features: `${run}.features`, status: `${run}.status`, inferences: `${run}.inferences`,
+  sessions: `${run}.sessions`, deadletter: `${run}.deadletter`, processorState: `${run}.state`,
+};
+const topicRoot = `ew-${run}`;
+
+try {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({
+    topics: Object.entries(topics).map(([k, topic]) => ({ topic, numPartitions: PARTITIONS, ...(k === 'processorState' ? { configEntries: [{ name: 'cleanup.policy', value: 'compact' }] } : {}) })),
+    waitForLeaders: true,
+  });
+  await admin.disconnect();
+  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, processor commit interval ${COMMIT_MS} ms, ${PARTITIONS} partitions; warm-up ${WARMUP} s, measured ${SECONDS} s`);
+
+  // The cloud tier.
+  const [bridgePort, processorPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const database = run.replace(/-/g, '_');
+  const processor = launch('processor', 'processor', {
+    kafka: { brokers, topics: { raw: topics.raw, features: topics.features, inferences: topics.inferences, sessions: topics.sessions, deadletter: topics.deadletter, processorState: topics.processorState }, groupId: `${run}-processor`, transactionalIdPrefix: `${run}-processor`, commitIntervalMs: COMMIT_MS },
+    mongodb: { url: env.EW_MONGODB_URL, database },
+    http: { port: processorPort },
+    logLevel: 'warn',
+  });
+  const api = launch('api', 'api', {
+    http: { port: apiPort },
+    mongodb: { url: env.EW_MONGODB_URL, database },
+    kafka: { brokers, topics: { inferences: topics.inferences, sessions: topics.sessions, status: topics.status }, groupPrefix: `${run}-api` },
+    auth: { open: true },
+    live: { lookbackS: 0 },
+    logLevel: 'warn',
+  });
+  const bridge = launch('bridge', 'bridge', {
+    mqtt: { url: env.EW_MQTT_URL, clientId: `${run}-bridge`, shareGroup: null, topicRoot },
+    kafka: { brokers, topics: { raw: topics.raw, features: topics.features, status: topics.status, deadletter: topics.deadletter } },
+    http: { port: bridgePort },
+    logLevel: 'warn',
+  });
+  await Promise.all([waitReady(processor, processorPort, '/ready'), waitReady(api, apiPort, '/health'), waitReady(bridge, bridgePort, '/ready')]);
+
+  // The client: every inference, with its arrival time.
+  type Seen = { sensorId: string; seq: number; t1: number; at: number };
+  const seen: Seen[] = [];
+  const ws = new WebSocket(`ws://127.0.0.1:${apiPort}/ws`, { perMessageDeflate: false });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  let dropped = 0;
+  let subscribed = false;
+  ws.on('message', (b) => {
+    const at = Date.now();
+    const m = JSON.parse(b.toString()) as { type: string; count?: number; data: { sensorId: string; seq: number; t1: number } };
+    if (m.type === 'inferences') seen.push({ sensorId: m.data.sensorId, seq: m.data.seq, t1: m.data.t1, at });
+    else if (m.type === 'subscribed') subscribed = true;
+    else if (m.type === 'dropped') dropped += m.count ?? 0;
+  });
+  ws.send(JSON.stringify({ op: 'subscribe', kinds: ['inferences'] }));
+  for (let i = 0; !subscribed; i++) {
+    if (i > 100) throw new Error('no answer to the WebSocket subscription');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  // Two more vantage points on the way, for where the time goes: a reader of the input topic (a
+  // record's newest sample → the record in Kafka) and a read_committed reader of the inference topic
+  // (a window's last sample → its committed inference).
+  let stageOn = false;
+  const stageInput: number[] = [];
+  const stageInference: number[] = [];
+  const T1 = /"t1":(\d+)/;
+  const inputReader = kafka.consumer({ groupId: `${run}-stage-input`, maxWaitTimeInMs: 20 });
+  const inferenceReader = kafka.consumer({ groupId: `${run}-stage-inference`, readUncommitted: false, maxWaitTimeInMs: 20 });
+  await Promise.all([inputReader.connect(), inferenceReader.connect()]);
+  // Decoding every input frame costs this process about a quarter of a core at 1,000 raw sensors,
+  // taken from the pipeline on a small machine: only with --stages.
+  await inputReader.subscribe({ topic: args.stages ? (MODE === 'raw' ? topics.raw : topics.features) : topics.status, fromBeginning: false });
+  await inferenceReader.subscribe({ topic: topics.inferences, fromBeginning: false });
+  await inputReader.run({
+    eachBatch: async ({ batch }) => {
+      const now = Date.now();
+      if (!stageOn) return;
+      for (const m of batch.messages) {
+        const u = new Uint8Array(m.value!.buffer, m.value!.byteOffset, m.value!.byteLength);
+        const fs = isBatch(u) ? decodeBatch(u, { maxFutureMs: Infinity }) : [decodeFrame(u, { maxFutureMs: Infinity })];
+        let newest = 0;
+        for (const f of fs) newest = Math.max(newest, f.t0 + ((f.kind === 'raw' ? f.count - 1 : f.window - 1 + (f.count - 1) * f.hop) * 1e6) / f.sampleRate);
+        stageInput.push(now - newest / 1000);
+      }
+    },
+  });
+  await inferenceReader.run({
+    eachBatch: async ({ batch }) => {
+      const now = Date.now();
+      if (!stageOn) return;
+      for (const m of batch.messages) stageInference.push(now - (Number(T1.exec(m.value!.toString())![1]) - 1e6 / RATE) / 1000);
+    },
+  });
+
+  // The gateways.
+  const agents: { c: Component; dataDir: string }[] = [];
+  for (let g = 0; g < GATEWAYS; g++) {
+    const port = await freePort();
+    const dataDir = join(dir, `gw${g}`);
+    const sensors = Math.floor(SENSORS / GATEWAYS) + (g < SENSORS % GATEWAYS ? 1 : 0);
+    const c = launch(`edge-${g}`, 'edge', {
+      gatewayId: `gw${g}`,
+      dataDir,
+      mqtt: { url: env.EW_MQTT_URL, topicRoot, clientId: `${run}-gw${g}` },
+      outbox: { fsync: 'interval' },
+      flushMs: FLUSH_MS,
+      sources: [{ type: 'synthetic', sensors, rate: RATE, groups: 5, seed: g + 1 }],
+      groups: { default: { mode: MODE, decimate: 1 } },
+      http: { port },
+      logLevel: 'warn',
+    });
+    agents.push({ c, dataDir });
+    await waitReady(c, port, '/health');
+  }
+  say(`${components.length} components running; warming up ${WARMUP} s`);
+  await new Promise((r) => setTimeout(r, WARMUP * 1000));
+
+  // The measurement.
+  const byName = (c: Component) => (c.name.startsWith('edge-') ? 'edge' : c.name);
+  const tracked = [
+    ...components.map((c) => ({ name: byName(c), pid: c.proc.pid! })),
+    ...serverPids,
+    { name: 'client', pid: process.pid },
+  ];
+  const before = tracked.map((t) => usage(t.pid));
+  const peak = new Map<string, number>();
+  const from = seen.length;
+  stageOn = true;
+  const t0 = performance.now();
+  const sampler = setInterval(() => {
+    const now = new Map<string, number>();
+    for (const t of tracked) now.set(t.name, (now.get(t.name) ?? 0) + usage(t.pid).rssMb);
+    for (const [n, mb] of now) peak.set(n, Math.max(peak.get(n) ?? 0, mb));
+  }, 500);
+  for (let s = 0; s < SECONDS; s++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    if (!json && (s + 1) % 10 === 0) say(`  ${s + 1} s: ${seen.length - from} windows received`);
+    for (const c of components) if (c.proc.exitCode !== null) throw new Error(`${c.name} exited with ${c.proc.exitCode} (log: ${c.log})`);
+  }
+  clearInterval(sampler);
+  stageOn = false;
+  await Promise.all([inputReader.disconnect(), inferenceReader.disconnect()]);
+  const seconds = (performance.now() - t0) / 1000;
+  const measured = seen.slice(from);
+  const cpu = new Map<string, number>();
+  tracked.forEach((t, i) => cpu.set(t.name, (cpu.get(t.name) ?? 0) + (usage(t.pid).cpuS - before[i]!.cpuS) / seconds));
+  const perStep = 1e6 / RATE;
+  const latencies = Float64Array.from(measured, (x) => x.at - (x.t1 - perStep) / 1000).sort();
+
+  // The agents stop cleanly: what they accepted is delivered, and seq.json holds each sensor's count.
+  say('stopping the agents; accounting');
+  const sent = new Map<string, number>();
+  for (const a of agents) {
+    const code = await stopComponent(a.c);
+    if (code !== 0) throw new Error(`${a.c.name} exited with ${code} (log: ${a.c.log})`);
+    const file = join(a.dataDir, 'seq.json');
+    if (existsSync(file)) for (const [id, n] of Object.entries(JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>)) sent.set(id, n);
+  }
+
+  // Every frame of the input topic, to the end (the bridge has acknowledged everything it wrote).
+  const inputTopic = MODE === 'raw' ? topics.raw : topics.features;
+  await waitIdle(() => seen.length, 3000, 120_000);
+  const frames = await readTopic(inputTopic);
+  const framesSeen = new Map<string, Set<number>>();
+  let frameCopies = 0;
+  let gaps = 0;
+  const samples = new Map<string, number>();
+  const expectedWindows = new Map<string, number>();
+  for (const f of frames) {
+    let s = framesSeen.get(f.sensorId);
+    if (!s) framesSeen.set(f.sensorId, (s = new Set()));
+    if (s.has(f.seq)) {
+      frameCopies++;
+      continue;
+    }
+    s.add(f.seq);
+    if (f.flags & FLAG_GAP) gaps++;
+    if (f.kind === 'raw') samples.set(f.sensorId, (samples.get(f.sensorId) ?? 0) + f.count);
+    else expectedWindows.set(f.sensorId, (expectedWindows.get(f.sensorId) ?? 0) + f.count);
+  }
+  let framesLost = 0;
+  for (const [id, n] of sent) {
+    const got = framesSeen.get(id);
+    for (let q = 0; q < n; q++) if (!got?.has(q)) framesLost++;
+  }
+  if (MODE === 'raw') for (const [id, n] of samples) expectedWindows.set(id, n >= WINDOW ? Math.floor((n - WINDOW) / HOP) + 1 : 0);
+  const windowsSeen = new Map<string, Map<number, number>>();
+  for (const x of seen) {
+    let m = windowsSeen.get(x.sensorId);
+    if (!m) windowsSeen.set(x.sensorId, (m = new Map()));
+    m.set(x.t1, (m.get(x.t1) ?? 0) + 1);
+  }
+  let windowsLost = 0;
+  let windowsDuplicated = 0;
+  let windowsExpected = 0;
+  for (const [id, n] of expectedWindows) {
+    windowsExpected += n;
+    const m = windowsSeen.get(id);
+    windowsLost += Math.max(0, n - (m?.size ?? 0));
+  }
+  for (const m of windowsSeen.values()) for (const k of m.values()) windowsDuplicated += k - 1;
+  const framesSent = [...sent.values()].reduce((a, b) => a + b, 0);
+
+  const result = {
+    sensors: SENSORS,
+    rate_hz: RATE,
+    mode: MODE,
+    flush_ms: FLUSH_MS,
+    commit_ms: COMMIT_MS,
+    seconds: Number(seconds.toFixed(1)),
+    windows: measured.length,
+    p50_ms: Math.round(percentile(latencies, 0.5)),
+    p95_ms: Math.round(percentile(latencies, 0.95)),
+    p99_ms: Math.round(percentile(latencies, 0.99)),
+    max_ms: Math.round(latencies[latencies.length - 1] ?? NaN),
+    // The same latency measured at the two points on the way.
+    stages: {
+      input_topic: quantiles(stageInput),
+      inference_topic: quantiles(stageInference),
+      client: quantiles(Array.from(latencies)),
+    },
+    samples_per_s: Math.round((measured.length * HOP) / seconds),
+    offered_samples_per_s: SENSORS * RATE,
+    frames_sent: framesSent,
+    frames_lost: framesLost,
+    frames_duplicated: frameCopies,
+    windows_expected: windowsExpected,
+    lost: framesLost + windowsLost,
+    duplicated: frameCopies + windowsDuplicated,
+    gap_frames: gaps,
+    ws_dropped: dropped,
+    cpu: Object.fromEntries([...cpu].map(([k, v]) => [k, Number(v.toFixed(2))])),
+    cpu_total: Number([...cpu.values()].reduce((a, b) => a + b, 0).toFixed(2)),
+    rss_mb: Object.fromEntries([...peak].map(([k, v]) => [k, Math.round(v)])),
+  };
+  ws.close();
+  if (json) console.log(JSON.stringify(result));
+  else {
+    say('');
+    say(`latency, last sample → WebSocket client: p50 ${result.p50_ms} ms, p95 ${result.p95_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms (${result.windows} windows in ${result.seconds} s)`);
+    say(`  on the way, p50/p95/p99 ms: in the ${MODE} topic ${fmt(result.stages.input_topic)}; committed inference ${fmt(result.stages.inference_topic)}; at the client ${fmt(result.stages.client)}`);
+    say(`throughput: ${result.samples_per_s} samples/s of ${result.offered_samples_per_s} offered`);
+    say(`accounting: ${framesSent} frames sent, ${framesLost} lost and ${frameCopies} doubled in Kafka; ${windowsExpected} windows expected, ${windowsLost} lost and ${windowsDuplicated} doubled at the client`);
+    say(`${'component'.padEnd(12)} ${'cpu (cores)'.padStart(12)} ${'peak RSS MB'.padStart(12)}`);
+    for (const [k, v] of cpu) say(`${k.padEnd(12)} ${v.toFixed(2).padStart(12)} ${String(result.rss_mb[k] ?? '').padStart(12)}`);
+    say(`${'total'.padEnd(12)} ${result.cpu_total.toFixed(2).padStart(12)}`);
+  }
+} finally {
+  await Promise.all(components.map((c) => stopComponent(c, 'SIGKILL')));
+  await stopServers(servers);
+  if (!args['keep-logs']) rmSync(dir, { recursive: true, force: true });
+}
+
+function quantiles(xs: number[]): { p50: number; p95: number; p99: number } {
+  const sorted = Float64Array.from(xs).sort();
+  return { p50: Math.round(percentile(sorted, 0.5)), p95: Math.round(percentile(sorted, 0.95)), p99: Math.round(percentile(sorted, 0.99)) };
+}
+function fmt(q: { p50: number; p95: number; p99: number }): string {
+  return `${q.p50}/${q.p95}/${q.p99}`;
+}
+
+/** Waits until `count` has not moved for `quietMs` (or `maxMs` passed). */
+async function waitIdle(count: () => number, quietMs: number, maxMs: number): Promise<void> {
+  const end = Date.now() + maxMs;
+  let last = -1;
+  let since = Date.now();
+  while (Date.now() < end) {
+    const n = count();
+    if (n !== last) {
+      last = n;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Every frame of a topic from the beginning to its current end. */
+async function readTopic(topic: string): Promise<Frame[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+  await admin.disconnect();
+  const left = new Set([...ends].filter(([, high]) => high > 0n).map(([p]) => p));
+  const frames: Frame[] = [];
+  const consumer = kafka.consumer({ groupId: `${run}-account`, maxBytesPerPartition: 8 << 20, maxBytes: 32 << 20 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  if (!left.size) done();
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      for (const m of batch.messages) {
+        const u = new Uint8Array(m.value!.buffer, m.value!.byteOffset, m.value!.byteLength);
+        if (isBatch(u)) for (const f of decodeBatch(u, { maxFutureMs: Infinity, copy: true })) frames.push(f);
+        else frames.push(decodeFrame(u, { maxFutureMs: Infinity, copy: true }));
+        if (BigInt(m.offset) + 1n >= ends.get(batch.partition)!) left.delete(batch.partition);
+      }
+      if (!left.size) done();
+    },
+  });
+  await finished;
+  await consumer.disconnect();
+  return frames;
+}
