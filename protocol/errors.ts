@@ -71,7 +71,15 @@ export class ProtocolError extends EdgewaveError {
     const details: Record<string, unknown> = { ...where.details };
     if (where.field !== undefined) details.field = where.field;
     if (where.offset !== undefined) details.offset = where.offset;
-    super(code, message, { retriable: false, details, cause: where.cause });
+    // Bad input is routine (a bridge may refuse thousands of frames a second) and the offset and
+    // field say where it is wrong: no stack trace, whose capture cost more than the checks.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(code, message, { retriable: false, details, cause: where.cause });
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.offset = where.offset;
     this.field = where.field;
   }

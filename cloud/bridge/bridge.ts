@@ -19,7 +19,7 @@ import { json, listenStatus, tlsOptions } from '../../protocol/node-support.js';
 import { createKafka } from '../common/kafka.js';
 import { defaultClientId, type BridgeConfig } from './config.js';
 import { BridgeError } from './errors.js';
-import { KafkaSink } from './kafka-sink.js';
+import { KafkaSink, recordBytes } from './kafka-sink.js';
 import { createBridgeMetrics, type BridgeMetrics } from './metrics.js';
 import { route, type RouteOptions } from './route.js';
 
@@ -48,6 +48,17 @@ export interface BridgeHandle {
 
 /** Passed to mqtt.js as the outcome of `customHandleAcks`: "do not acknowledge now". */
 const DEFERRED = new Error('acknowledged later, once Kafka has the records');
+
+/** A message received and not yet routed. */
+interface WorkItem {
+  topic: string;
+  payload: Buffer;
+  p: Pending;
+  acks: boolean;
+}
+
+/** How long routing runs before the connection's incoming packets get their turn, ms. */
+const SLICE_MS = 10;
 
 interface Pending {
   messageId: number;
@@ -110,6 +121,10 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
 
   const pending: Pending[] = [];
   let head = 0;
+  /** Messages received and not yet routed, in arrival order. */
+  const work: WorkItem[] = [];
+  let workHead = 0;
+  let working = false;
   let generation = 0;
   let client: MqttClient | undefined;
   let mqttConnected = false;
@@ -149,7 +164,8 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
 
   const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket, release?: () => void) => {
     if (stopping) return; // not acknowledged: the broker delivers it again to the next session
-    const p: Pending = { messageId: packet.messageId ?? 0, generation, at: performance.now(), remaining: 0, ...(release ? { release } : {}) };
+    // One hold until the message is routed: flushAcks must not acknowledge it before its records are queued.
+    const p: Pending = { messageId: packet.messageId ?? 0, generation, at: performance.now(), remaining: 1, ...(release ? { release } : {}) };
     const acks = packet.qos > 0;
     if (acks) pending.push(p);
     counts.messages++;
@@ -158,6 +174,38 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
       metrics.redelivered.inc();
     }
     metrics.bytes.inc(payload.length);
+    // Routed in time slices off the socket's path (below), so that the connection's own packets
+    // (PINGRESP above all) are read while a deep backlog of heavy messages is worked through.
+    work.push({ topic, payload, p, acks });
+    if (!working) {
+      working = true;
+      setImmediate(workSlice);
+    }
+  };
+
+  /** Routes queued messages for up to SLICE_MS, then lets I/O run before the next slice. */
+  const workSlice = () => {
+    const until = performance.now() + SLICE_MS;
+    while (workHead < work.length && !stopping) {
+      const w = work[workHead]!;
+      work[workHead++] = undefined as unknown as WorkItem;
+      handle(w.topic, w.payload, w.p, w.acks);
+      if (performance.now() >= until) break;
+    }
+    if (workHead >= work.length || stopping) {
+      work.length = 0;
+      workHead = 0;
+      working = false;
+    } else {
+      if (workHead > 4096) {
+        work.splice(0, workHead);
+        workHead = 0;
+      }
+      setImmediate(workSlice);
+    }
+  };
+
+  const handle = (topic: string, payload: Buffer, p: Pending, acks: boolean) => {
     const r = route(topic, payload, routeOptions);
     metrics.messages.inc({ topic_kind: topic.slice(topic.lastIndexOf('/') + 1) });
     const settle = () => {
@@ -172,7 +220,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
         key: rec.key,
         ...(rec.parts ? { parts: rec.parts } : {}),
         ...(rec.value ? { value: rec.value } : {}),
-        bytes: rec.value?.length ?? rec.parts!.reduce((n, f) => n + 4 + f.length, 12),
+        bytes: recordBytes(rec.key, rec.value?.length ?? rec.parts!.reduce((n, f) => n + 4 + f.length, 12), { 'ew-gateway': rec.gatewayId }),
         headers: { 'ew-gateway': rec.gatewayId },
         done: () => {
           if (rec.frames) metrics.frames.inc({ kind: rec.topic }, rec.frames);
@@ -181,6 +229,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
       });
     }
     counts.frames += r.frames;
+    let receivedAt: string | undefined;
     for (const d of r.dead) {
       p.remaining++;
       counts.deadLetters++;
@@ -192,14 +241,16 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
         'ew-reason': d.code,
         'ew-message': d.message.slice(0, 1000),
         'ew-mqtt-topic': topic,
-        'ew-received-at': new Date().toISOString(),
+        'ew-received-at': (receivedAt ??= new Date().toISOString()),
         'ew-bytes': String(d.bytes.length),
       };
       if (d.entry !== undefined) headers['ew-entry'] = String(d.entry);
       if (d.offset !== undefined) headers['ew-offset'] = String(d.offset);
       const value = deadLetterValue(d.bytes, config.kafka.maxRecordBytes);
-      sink.add({ topic: kafkaTopic.deadletter, key: d.gatewayId ?? 'unknown', value, bytes: value.length, headers, done: settle });
+      const key = d.gatewayId ?? 'unknown';
+      sink.add({ topic: kafkaTopic.deadletter, key, value, bytes: recordBytes(key, value.length, headers), headers, done: settle });
     }
+    p.remaining--;
     if (acks && p.remaining === 0) flushAcks();
   };
 

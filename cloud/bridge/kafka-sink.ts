@@ -13,6 +13,16 @@ import { CompressionTypes, type Message, type Producer, type TopicMessages } fro
 import type { Logger } from 'pino';
 import { BATCH_HEADER_BYTES, batchOfEncoded } from '../../protocol/index.js';
 
+/**
+ * What a record adds to a Kafka request: its value, key and headers, and about 24 bytes of lengths
+ * and attributes. Headers count: a dead letter's reason and message can outweigh a small frame.
+ */
+export function recordBytes(key: string, valueBytes: number, headers: Record<string, string>): number {
+  let n = 24 + key.length + valueBytes;
+  for (const k in headers) n += 2 + k.length + headers[k]!.length;
+  return n;
+}
+
 export interface SinkRecord {
   topic: string;
   key: string;
@@ -20,7 +30,7 @@ export interface SinkRecord {
   parts?: Uint8Array[];
   /** The record as it is, used when nothing is packed with it (required without parts). */
   value?: Uint8Array;
-  /** Bytes the record adds to a request. */
+  /** Bytes the record adds to a request (`recordBytes`). */
   bytes: number;
   headers: Record<string, string>;
   /** Called once Kafka has acknowledged the record. */
@@ -66,12 +76,21 @@ class SinkLane {
     return this.sending ? Date.now() - this.sendingSince : 0;
   }
 
+  /**
+   * The most bytes of records in one request. The broker's size limit (max.message.bytes) holds for
+   * each partition's record batch, and all of a request's records may go to one partition (dead
+   * letters of one gateway do), so a request stays within maxRecordBytes as well as batchBytes.
+   */
+  private get requestBytes(): number {
+    return Math.min(this.options.batchBytes, this.options.maxRecordBytes);
+  }
+
   add(record: SinkRecord): void {
     if (this.closed) throw new Error('the Kafka sink is closed');
     this.queue.push(record);
     this.queuedBytes += record.bytes;
     if (this.sending) return;
-    if (this.queuedBytes >= this.options.batchBytes || this.options.lingerMs === 0) this.kick();
+    if (this.queuedBytes >= this.requestBytes || this.options.lingerMs === 0) this.kick();
     else this.timer ??= setTimeout(() => this.kick(), this.options.lingerMs);
   }
 
@@ -79,10 +98,11 @@ class SinkLane {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.sending || this.queue.length === 0 || this.closed) return;
-    // Take up to batchBytes (at least one record).
+    // Take up to requestBytes (at least one record).
     let n = 0;
     let bytes = 0;
-    while (n < this.queue.length && (n === 0 || bytes + this.queue[n]!.bytes <= this.options.batchBytes)) bytes += this.queue[n++]!.bytes;
+    const limit = this.requestBytes;
+    while (n < this.queue.length && (n === 0 || bytes + this.queue[n]!.bytes <= limit)) bytes += this.queue[n++]!.bytes;
     const batch = this.queue.splice(0, n);
     this.queuedBytes -= bytes;
     this.sending = batch;
@@ -162,6 +182,9 @@ class SinkLane {
         this.options.onError?.(err as Error, attempt);
         // Say it once per outage; the rest at debug.
         (attempt === 1 ? this.log.warn : this.log.debug).call(this.log, { err: (err as Error).message, attempt, records: batch.length }, 'Kafka refused a batch; holding it (and acknowledging nothing after it) and trying again');
+        if (attempt === 1 && (err as { type?: string }).type === 'MESSAGE_TOO_LARGE') {
+          this.log.error({ bytes, maxRecordBytes: this.options.maxRecordBytes }, 'the broker takes smaller record batches than kafka.maxRecordBytes: set it below the topic\'s max.message.bytes (the bridge keeps trying, acknowledging nothing meanwhile)');
+        }
         await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** Math.min(attempt, 6))));
       }
     }

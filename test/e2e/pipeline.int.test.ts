@@ -24,6 +24,10 @@ const need = s.kafka && s.mosquitto && s.ferretdb ? describe : describe.skip;
 if (!s.kafka || !s.mosquitto || !s.ferretdb) console.warn(`e2e tests skipped: ${JSON.stringify(s.missing)}`);
 
 const tmp = mkdtempSync(join(tmpdir(), 'edgewave-e2e-'));
+/** How long the broker is away in the outage run, seconds (scripts/e2e-long.sh: 60). */
+const OUTAGE_S = Number(process.env.EW_E2E_OUTAGE_S ?? 6);
+/** How many times the processor is SIGKILLed in the first run (scripts/e2e-long.sh: 10). */
+const KILLS = Number(process.env.EW_E2E_KILLS ?? 2);
 
 need('the distributed pipeline, end to end', () => {
   const procs: Proc[] = [];
@@ -135,15 +139,19 @@ need('the distributed pipeline, end to end', () => {
   /** After a clean stop: each sensor sent exactly seqs 0 … n − 1. */
   const sentAfterCleanStop = (dataDir: string) => new Map([...seqFile(dataDir)].map(([id, n]) => [id, Array.from({ length: n }, (_, i) => i)]));
 
-  it('every frame the agents sent is in the inferences exactly once, and at the WebSocket client exactly once, across a SIGKILL of the processor and one of the bridge', async () => {
+  it('every frame the agents sent is in the inferences exactly once, and at the WebSocket client exactly once, across SIGKILLs of the processor and one of the bridge', async () => {
     const c = await cloud('kill', s.mosquitto!.url);
     const gateways = await Promise.all([0, 1].map((g) => agent('kill', g, s.mosquitto!.url, c.topicRoot)));
-    // Mid-run, the processor dies without warning and comes back.
-    await sleep(6000);
-    await stop(c.processor, 'SIGKILL');
-    await sleep(1500);
-    await c.restartProcessor('2');
-    await sleep(3000);
+    // Mid-run, the processor dies without warning at random points and comes back.
+    await sleep(5000);
+    let seed = 3;
+    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    for (let k = 0; k < KILLS; k++) {
+      await stop(c.processor, 'SIGKILL');
+      await sleep(500 + rand() * 1500);
+      await c.restartProcessor(String(k + 2));
+      await sleep(1000 + rand() * 3000);
+    }
     // Then the bridge, between taking messages and acknowledging them: the broker keeps its session
     // (the same client id) and delivers again what was not acknowledged.
     await stop(c.bridge, 'SIGKILL');
@@ -159,8 +167,8 @@ need('the distributed pipeline, end to end', () => {
     expect(sent.size).toBe(24);
     const { total, sessions } = await check(c, sent);
     expect(total).toBeGreaterThan(24 * 8);
-    console.log(`e2e kill: ${sent.size} sensors, ${total} frames, each once in Kafka and at the client; ${sessions} sessions; processor and bridge SIGKILLed once each`);
-  }, 180_000);
+    console.log(`e2e kill: ${sent.size} sensors, ${total} frames, each once in Kafka and at the client; ${sessions} sessions; processor SIGKILLed ${KILLS} times, the bridge once`);
+  }, 180_000 + KILLS * 6000);
 
   it('a broker outage with an agent SIGKILLed in it: nothing the agents stored is lost, nothing is doubled', async () => {
     const broker = new PrivateBroker(await freePort());
@@ -173,9 +181,9 @@ need('the distributed pipeline, end to end', () => {
       const c = await cloud('outage', broker.url, false);
       const gateways = await Promise.all([0, 1].map((g) => agent('outage', g, broker.url, c.topicRoot)));
       await sleep(5000);
-      // The broker goes away; the agents keep sampling into their outboxes.
+      // The broker goes away (the uplink is cut); the agents keep sampling into their outboxes.
       await broker.stop();
-      await sleep(3000);
+      await sleep((OUTAGE_S * 1000) / 2);
       // Agent 0 dies in the outage. What it had accepted is in its outbox on disk; it continues at
       // the sequence numbers it had reserved (seq.json), skipping the ones it never used.
       const crashed = gateways[0]!;
@@ -184,7 +192,7 @@ need('the distributed pipeline, end to end', () => {
       const stored = await outboxHighest(crashed.dataDir);
       expect(stored.size, 'frames waiting in the outbox of the crashed agent').toBe(12);
       gateways[0] = await agent('outage', 0, broker.url, c.topicRoot, '-2');
-      await sleep(3000);
+      await sleep((OUTAGE_S * 1000) / 2);
       await broker.start();
       await sleep(6000);
       const sent = new Map<string, number[]>();
@@ -199,10 +207,10 @@ need('the distributed pipeline, end to end', () => {
       }
       expect(sent.size).toBe(24);
       const { total, sessions } = await check(c, sent);
-      console.log(`e2e outage: ${sent.size} sensors, ${total} frames, each once in Kafka and at the client; ${sessions} sessions; broker away 12 s, an agent SIGKILLed in it`);
+      console.log(`e2e outage: ${sent.size} sensors, ${total} frames, each once in Kafka and at the client; ${sessions} sessions; broker away ${OUTAGE_S} s and more, an agent SIGKILLed in it`);
     } finally {
       await broker.dispose();
     }
-  }, 180_000);
+  }, 180_000 + OUTAGE_S * 2000);
 });
 

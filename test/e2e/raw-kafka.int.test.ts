@@ -31,6 +31,8 @@ const need = s.mosquitto && s.ferretdb && s.minio ? describe : describe.skip;
 if (!s.mosquitto || !s.ferretdb || !s.minio) console.warn(`e2e raw tests skipped: ${JSON.stringify(s.missing)}`);
 
 const tmp = mkdtempSync(join(tmpdir(), 'edgewave-e2e-raw-'));
+/** How long Kafka is away, seconds (scripts/e2e-long.sh: 60). */
+const KAFKA_DOWN_S = Number(process.env.EW_E2E_KAFKA_DOWN_S ?? 8);
 
 /** Every record of a topic to its current end, per partition in offset order, as the frames each holds. */
 async function readRecords(kafka: Kafka, topic: string): Promise<Frame[][]> {
@@ -148,7 +150,7 @@ need('raw mode end to end, Kafka restarted mid-run', () => {
       // Kafka goes away: the bridge stops acknowledging (the broker keeps the messages), the
       // processor's transactions fail and it rebuilds its state when Kafka is back.
       await node.stop();
-      await sleep(8000);
+      await sleep(KAFKA_DOWN_S * 1000);
       await node.start();
       await sleep(8000);
       const sent = new Map<string, number[]>();
@@ -216,10 +218,10 @@ need('raw mode end to end, Kafka restarted mid-run', () => {
         const k = byId.get(`${f.sensorId}#${f.seq}`)!;
         expect({ ...f, data: Array.from(f.data) }).toEqual({ ...k, data: Array.from(k.data) });
       }
-      console.log(`e2e raw: ${sent.size} sensors, ${frames.length} raw frames archived once each, ${windows} windows once in Kafka and at the client, ${started} sessions started as in the fault-free run; Kafka stopped for 8 s`);
+      console.log(`e2e raw: ${sent.size} sensors, ${frames.length} raw frames archived once each, ${windows} windows once in Kafka and at the client, ${started} sessions started as in the fault-free run; Kafka stopped for ${KAFKA_DOWN_S} s`);
     } finally {
       ws.close();
       await reader.stop().catch(() => {});
     }
-  }, 300_000);
+  }, 300_000 + KAFKA_DOWN_S * 2000);
 });
