@@ -90,7 +90,9 @@ function launch(name: string, component: string, config: unknown): Component {
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(config));
   const log = join(logDir, `${name}.log`);
-  const proc = spawn(process.execPath, [join(root, 'bin/edgewave.js'), component, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // EW_BENCH_E2E_NODE_ARGS_<COMPONENT> (e.g. _PROCESSOR="--cpu-prof"): node flags for one component.
+  const nodeArgs = (process.env[`EW_BENCH_E2E_NODE_ARGS_${component.toUpperCase()}`] ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, join(root, 'bin/edgewave.js'), component, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
   proc.stdout!.on('data', (d: Buffer) => chunks.push(d));
   proc.stderr!.on('data', (d: Buffer) => chunks.push(d));
@@ -114,7 +116,7 @@ async function stopComponent(c: Component, signal: NodeJS.Signals = 'SIGTERM'): 
   if (c.proc.exitCode !== null || c.proc.signalCode !== null) return c.proc.exitCode;
   const exited = new Promise<number | null>((r) => c.proc.once('exit', (code) => r(code)));
   c.proc.kill(signal);
-  const timer = setTimeout(() => c.proc.kill('SIGKILL'), 60_000);
+  const timer = setTimeout(() => c.proc.kill('SIGKILL'), 20_000);
   const code = await exited;
   clearTimeout(timer);
   return code;
@@ -411,7 +413,7 @@ try {
     say(`${'total'.padEnd(12)} ${result.cpu_total.toFixed(2).padStart(12)}`);
   }
 } finally {
-  await Promise.all(components.map((c) => stopComponent(c, 'SIGKILL')));
+  await Promise.all(components.map((c) => stopComponent(c)));
   await stopServers(servers);
   if (!args['keep-logs']) rmSync(dir, { recursive: true, force: true });
 }

@@ -202,11 +202,16 @@ export class Engine {
     const changed = new Set<string>();
     const ordered: Frame[] = [];
     for (const f of frames) {
+      const known = this.sensors.has(f.sensorId);
       const s = this.sensor(f);
-      const r = offer(f.kind === 'raw' ? s.raw : s.features, stretch(f), this.o.sequencer);
+      const stream = f.kind === 'raw' ? s.raw : s.features;
+      const heldBefore = stream.pending.length;
+      const r = offer(stream, stretch(f), this.o.sequencer);
       if (r.duplicate) out.duplicates++;
       out.skipped += r.skipped;
-      changed.add(f.sensorId);
+      // Frames held, released out of order or given up on change what a restore cannot work out
+      // from the input; so does a new sensor. A frame simply taken in order may not (see cutRaw).
+      if (!known || heldBefore || stream.pending.length || r.skipped) changed.add(f.sensorId);
       for (const x of r.ready) ordered.push(x.item);
     }
     await this.run(ordered, out, changed);
@@ -245,6 +250,7 @@ export class Engine {
     const cut = new Map<number, { data: Float32Array[][]; results: WindowResult[] }>();
     for (const f of ordered) {
       const s = this.sensors.get(f.sensorId)!;
+      if (s.gatewayId !== f.gatewayId || s.group !== f.group) changed.add(f.sensorId);
       s.gatewayId = f.gatewayId;
       s.group = f.group;
       if (f.kind === 'features') {
@@ -257,8 +263,11 @@ export class Engine {
         }
         continue;
       }
-      if (f.width !== CHANNELS) continue; // raw frames of other widths carry no IMU6 windows
-      this.cutRaw(s, f, (data, t0, rate) => {
+      if (f.width !== CHANNELS) {
+        changed.add(f.sensorId); // raw frames of other widths carry no IMU6 windows
+        continue;
+      }
+      if (!this.cutRaw(s, f, (data, t0, rate) => {
         const ex = this.extractor(rate);
         let c = cut.get(rate);
         if (!c) cut.set(rate, (c = { data: [], results: [] }));
@@ -269,7 +278,7 @@ export class Engine {
         };
         c.results.push(w);
         add(w);
-      });
+      })) changed.add(f.sensorId);
     }
     for (const [rate, c] of cut) {
       const ex = this.extractor(rate);
@@ -314,17 +323,26 @@ export class Engine {
     return w.hop / w.sampleRate;
   }
 
-  /** Adds a raw frame's samples to the sensor's pending samples and calls `emit` for every whole window. */
-  private cutRaw(s: SensorState, f: Frame, emit: (data: Float32Array[], t0: number, rate: number) => void): void {
+  /**
+   * Adds a raw frame's samples to the sensor's pending samples and calls `emit` for every whole
+   * window. Returns true when the frame was only appended to samples a snapshot saves by origin
+   * (no new start, no window): a restore then finds it again in the input, and the sensor's
+   * changelog record need not be written for it.
+   */
+  private cutRaw(s: SensorState, f: Frame, emit: (data: Float32Array[], t0: number, rate: number) => void): boolean {
     const ex = this.extractor(f.sampleRate);
     const { window, hop } = ex.config;
     const expectedT0 = s.pending ? s.pending.t0 + Math.round((s.pending.n * 1e6) / s.pending.rate) : null;
     // A gap (flagged, a skipped seq's worth of time, or another rate) starts the windows again.
+    let appendOnly = true;
     if (!s.pending || s.pending.rate !== f.sampleRate || (f.flags & FLAG_GAP) !== 0 || Math.abs(f.t0 - expectedT0!) > 1e6 / f.sampleRate) {
+      appendOnly = false;
       s.pending = { t0: f.t0, rate: f.sampleRate, n: 0, data: Array.from({ length: CHANNELS }, () => new Float32Array(window + f.count)), sources: [], skip: 0 };
     }
     const p = s.pending;
     if (p.origin) throw new Error(`sensor ${f.sensorId}: its pending samples were never read again from the input (refill)`);
+    // Saved by origin only while every source has its offset, and from a first source on.
+    if (!p.sources.length || (f as SourcedFrame).offset === undefined || p.sources.some((src) => src.offset === undefined)) appendOnly = false;
     p.sources.push({ offset: (f as SourcedFrame).offset, t0: f.t0, count: f.count });
     const n = p.n + f.count;
     if (p.data[0]!.length < n) p.data = p.data.map((ch) => {
@@ -338,6 +356,7 @@ export class Engine {
     }
     p.n = n;
     while (p.n >= window) {
+      appendOnly = false;
       emit(p.data.map((ch) => ch.slice(0, window)), p.t0, p.rate);
       for (const ch of p.data) ch.copyWithin(0, hop, p.n);
       p.n -= hop;
@@ -349,6 +368,7 @@ export class Engine {
       if (drop) p.sources.splice(0, drop);
       p.skip = behind;
     }
+    return appendOnly;
   }
 
   /** Runs the model over the windows of its layout: round r takes every sensor's r-th window, so each sensor's state goes window by window. */
@@ -486,21 +506,29 @@ export class Engine {
       let n = 0;
       let skip = o.skip;
       if (list[0]?.t0 !== o.t0) throw new Error(`sensor ${id}: the frame its pending samples start in (sample time ${o.t0} µs, at or after input offset ${o.offset}) is not in the input read back`);
-      const tolerance = 1e6 / p.rate / 2;
-      let end = -Infinity;
+      // The frames that follow each other from the origin on, as the sequencer took them: the
+      // samples the state counted, and those of frames only appended since it was last written.
+      const tolerance = Math.max(1, 1e6 / p.rate / 2);
+      let end: number | null = null;
       for (const f of list) {
-        if (n >= p.n) break;
-        // A frame overlapping the stretch before it was a duplicate to the sequencer.
-        if (f.t0 < end - tolerance) continue;
+        if (end !== null && f.t0 + Math.round((f.count * 1e6) / p.rate) <= end + tolerance) continue; // a duplicate
+        if (end !== null && Math.abs(f.t0 - end) > tolerance) break; // not next: after a frame still missing
         end = f.t0 + Math.round((f.count * 1e6) / p.rate);
-        const take = Math.min(f.count - skip, p.n - n);
-        for (let c = 0; c < CHANNELS; c++) data[c]!.set(f.data.subarray(c * f.count + skip, c * f.count + skip + take), n);
+        const take = f.count - skip;
+        if (n + take > data[0]!.length) for (let c = 0; c < CHANNELS; c++) {
+          const grown = new Float32Array(2 * (n + take));
+          grown.set(data[c]!.subarray(0, n));
+          data[c] = grown;
+        }
+        for (let c = 0; c < CHANNELS; c++) data[c]!.set(f.data.subarray(c * f.count + skip, (c + 1) * f.count), n);
         sources.push({ offset: f.offset, t0: f.t0, count: f.count });
         n += take;
         skip = 0;
       }
-      if (n !== p.n) throw new Error(`sensor ${id}: ${p.n} pending samples in its state, ${n} found again in the input from offset ${o.offset}`);
+      if (n < p.n) throw new Error(`sensor ${id}: ${p.n} pending samples in its state, ${n} found again in the input from offset ${o.offset}`);
+      if (n >= ex.config.window) throw new Error(`sensor ${id}: ${n} samples found again from offset ${o.offset}, a whole window that should have been emitted`);
       s.pending = { t0: p.t0, rate: p.rate, n, data, sources, skip: o.skip };
+      if (end !== null && (s.raw.end === null || end > s.raw.end)) s.raw.end = end;
     }
   }
 
