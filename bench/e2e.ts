@@ -26,9 +26,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import WebSocket from 'ws';
-import { decodeBatch, decodeFrame, FLAG_GAP, isBatch, type Frame } from '../protocol/index.js';
+import { decodeRecord, FLAG_GAP } from '../protocol/index.js';
 import { startServers, stopServers, type RunningServer } from '../scripts/servers/index.js';
 import { freePort } from '../scripts/servers/process.js';
+import { readRecords } from '../test/e2e/harness.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -244,7 +245,7 @@ try {
       if (!stageOn) return;
       for (const m of batch.messages) {
         const u = new Uint8Array(m.value!.buffer, m.value!.byteOffset, m.value!.byteLength);
-        const fs = isBatch(u) ? decodeBatch(u, { maxFutureMs: Infinity }) : [decodeFrame(u, { maxFutureMs: Infinity })];
+        const fs = decodeRecord(u, { maxFutureMs: Infinity });
         let newest = 0;
         for (const f of fs) newest = Math.max(newest, f.t0 + ((f.kind === 'raw' ? f.count - 1 : f.window - 1 + (f.count - 1) * f.hop) * 1e6) / f.sampleRate);
         stageInput.push(now - newest / 1000);
@@ -327,7 +328,7 @@ try {
   // Every frame of the input topic, to the end (the bridge has acknowledged everything it wrote).
   const inputTopic = MODE === 'raw' ? topics.raw : topics.features;
   await waitIdle(() => seen.length, 3000, 120_000);
-  const frames = await readTopic(inputTopic);
+  const frames = (await readRecords(kafka, inputTopic, `${run}-account`)).flat();
   const framesSeen = new Map<string, Set<number>>();
   let frameCopies = 0;
   let gaps = 0;
@@ -439,34 +440,4 @@ async function waitIdle(count: () => number, quietMs: number, maxMs: number): Pr
     } else if (Date.now() - since >= quietMs) return;
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-/** Every frame of a topic from the beginning to its current end. */
-async function readTopic(topic: string): Promise<Frame[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
-  await admin.disconnect();
-  const left = new Set([...ends].filter(([, high]) => high > 0n).map(([p]) => p));
-  const frames: Frame[] = [];
-  const consumer = kafka.consumer({ groupId: `${run}-account`, maxBytesPerPartition: 8 << 20, maxBytes: 32 << 20 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  let done!: () => void;
-  const finished = new Promise<void>((r) => (done = r));
-  if (!left.size) done();
-  await consumer.run({
-    eachBatch: async ({ batch }) => {
-      for (const m of batch.messages) {
-        const u = new Uint8Array(m.value!.buffer, m.value!.byteOffset, m.value!.byteLength);
-        if (isBatch(u)) for (const f of decodeBatch(u, { maxFutureMs: Infinity, copy: true })) frames.push(f);
-        else frames.push(decodeFrame(u, { maxFutureMs: Infinity, copy: true }));
-        if (BigInt(m.offset) + 1n >= ends.get(batch.partition)!) left.delete(batch.partition);
-      }
-      if (!left.size) done();
-    },
-  });
-  await finished;
-  await consumer.disconnect();
-  return frames;
 }

@@ -127,6 +127,11 @@ export function decodeBatch(bytes: Uint8Array, options: DecodeOptions = {}): Fra
   return splitBatch(bytes).map((e, i) => inEntry(e, i, () => decodeFrame(e.bytes, options)));
 }
 
+/** The frames of one record as the bridge writes them to Kafka: a batch frame's frames, or the one frame. */
+export function decodeRecord(bytes: Uint8Array, options: DecodeOptions = {}): Frame[] {
+  return isBatch(bytes) ? decodeBatch(bytes, options) : [decodeFrame(bytes, options)];
+}
+
 export function batchByteLength(frames: readonly Frame[]): number {
   let n = BATCH_HEADER_BYTES;
   for (const f of frames) n += 4 + frameByteLength(f);

@@ -18,7 +18,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer, Transaction } from 'kafkajs';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { featureLayout, loadDsp, parseFeatureConfig, presetLayoutNames, presetSettings, type DspModule, type FeatureLayout } from '../../dsp/src/index.js';
-import { createLogger, decodeBatch, decodeFrame, isBatch, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
+import { createLogger, decodeRecord, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
 import { json, listenStatus } from '../../protocol/node-support.js';
 import { MongoClient } from 'mongodb';
 import { consumerTimeouts, createKafka } from '../common/kafka.js';
@@ -361,7 +361,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     if (!v) return { frames: [], dead: { code: 'EW_PROTO_TRUNCATED', message: 'empty record' } };
     try {
       const u = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-      return { frames: isBatch(u) ? decodeBatch(u, { maxFutureMs: Infinity, copy: true }) : [decodeFrame(u, { maxFutureMs: Infinity, copy: true })] };
+      return { frames: decodeRecord(u, { maxFutureMs: Infinity, copy: true }) };
     } catch (err) {
       if (!isEdgewaveError(err)) throw err;
       log.warn({ topic, partition, offset: msg.offset, code: err.code }, `dead letter: ${err.message}`);

@@ -12,7 +12,7 @@
 // (MQTT redeliveries the bridge passed on) are written once.
 
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import { decodeBatch, decodeFrame, isBatch, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
+import { decodeRecord, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
 import { consumerTimeouts } from '../common/kafka.js';
 import type { ObjectStore } from '../common/objects.js';
 import { framesToParquet, partsOf, type ArchiveRange } from './archive.js';
@@ -134,7 +134,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
       let fs: Frame[];
       try {
         const u = new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-        fs = isBatch(u) ? decodeBatch(u, { maxFutureMs: Infinity, copy: true }) : [decodeFrame(u, { maxFutureMs: Infinity, copy: true })];
+        fs = decodeRecord(u, { maxFutureMs: Infinity, copy: true });
       } catch (err) {
         if (!isEdgewaveError(err)) throw err;
         stats.unreadable++; // the processor dead-letters it; the archive keeps frames only

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import WebSocket from 'ws';
 import { Outbox } from '../../edge/outbox/outbox.js';
-import { decodeBatch, decodeFrame } from '../../protocol/index.js';
+import { decodeBatch, decodeFrame, decodeRecord, type Frame } from '../../protocol/index.js';
 import type { Observed } from './accounting.js';
 
 export { freePort } from '../../scripts/servers/process.js';
@@ -53,6 +53,18 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Until the process answers 200 on `path` of its status port. */
 export const ready = (p: Proc, port: number, path = '/ready') =>
   until(`${p.name} ${path}`, 60_000, async () => ((await fetch(`http://127.0.0.1:${port}${path}`).catch(() => null))?.ok ? true : undefined), [p]);
+
+/** An API config for a run: open access, the live feed from now on, sessions from `database`. */
+export function apiConfig(o: { port: number; mongodbUrl: string; database: string; brokers: string[]; topics: { inferences: string; sessions: string; status: string }; groupPrefix: string }) {
+  return {
+    http: { port: o.port },
+    mongodb: { url: o.mongodbUrl, database: o.database },
+    kafka: { brokers: o.brokers, topics: { inferences: o.topics.inferences, sessions: o.topics.sessions, status: o.topics.status }, groupPrefix: o.groupPrefix },
+    auth: { open: true },
+    live: { lookbackS: 0 },
+    logLevel: 'info',
+  };
+}
 
 /** Stops a process with a signal and waits for its exit (SIGTERM gets 30 s, then SIGKILL). */
 export async function stop(p: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
@@ -125,4 +137,36 @@ export async function wsInferences(apiPort: number): Promise<{ seen: Observed[];
   ws.send(JSON.stringify({ op: 'subscribe', kinds: ['inferences'] }));
   await until('the WebSocket subscription', 10_000, () => (subscribed ? true : undefined));
   return { seen, close: () => ws.close() };
+}
+
+/** Every record of a topic to its current end, per partition in offset order, as the frames each holds. */
+export async function readRecords(kafka: Kafka, topic: string, groupId: string): Promise<Frame[][]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+  await admin.disconnect();
+  const byPartition = new Map<number, Frame[][]>();
+  const left = new Set([...ends].filter(([, high]) => high > 0).map(([p]) => p));
+  const consumer = kafka.consumer({ groupId, maxBytesPerPartition: 8 << 20, maxBytes: 32 << 20 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await new Promise<void>((resolve, reject) => {
+    if (!left.size) return resolve();
+    consumer
+      .run({
+        eachBatch: async ({ batch }) => {
+          let list = byPartition.get(batch.partition);
+          if (!list) byPartition.set(batch.partition, (list = []));
+          for (const m of batch.messages) {
+            const u = new Uint8Array(m.value!.buffer, m.value!.byteOffset, m.value!.byteLength);
+            list.push(decodeRecord(u, { maxFutureMs: Infinity, copy: true }));
+            if (Number(m.offset) + 1 >= ends.get(batch.partition)!) left.delete(batch.partition);
+          }
+          if (!left.size) resolve();
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  return [...byPartition.keys()].sort((a, b) => a - b).flatMap((p) => byPartition.get(p)!);
 }

@@ -17,7 +17,7 @@ import { createTopics } from '../cloud/processor/harness.js';
 import { servers, uniqueName } from '../config.js';
 import { PrivateBroker } from '../edge/private-broker.js';
 import { account, describeReport } from './accounting.js';
-import { freePort, outboxHighest, readInferences, ready, seqFile, sleep, start, stop, until, wsInferences, type Proc } from './harness.js';
+import { apiConfig, freePort, outboxHighest, readInferences, ready, seqFile, sleep, start, stop, until, wsInferences, type Proc } from './harness.js';
 
 const s = servers();
 const need = s.kafka && s.mosquitto && s.ferretdb ? describe : describe.skip;
@@ -70,14 +70,7 @@ need('the distributed pipeline, end to end', () => {
     const c = {
       name, topics, database, topicRoot,
       processor: start(tmp, `${run}-processor`, 'processor', processorConfig),
-      api: start(tmp, `${run}-api`, 'api', {
-        http: { port: apiPort },
-        mongodb: { url: s.ferretdb!.url, database },
-        kafka: { brokers, topics: { inferences: topics.inferences, sessions: topics.sessions, status: topics.status }, groupPrefix: `${name}-api` },
-        auth: { open: true },
-        live: { lookbackS: 0 },
-        logLevel: 'info',
-      }),
+      api: start(tmp, `${run}-api`, 'api', apiConfig({ port: apiPort, mongodbUrl: s.ferretdb!.url, database, brokers, topics, groupPrefix: `${name}-api` })),
       bridge: start(tmp, `${run}-bridge`, 'bridge', bridgeConfig),
       restartProcessor: async (tag: string) => {
         c.processor = start(tmp, `${run}-processor-${tag}`, 'processor', processorConfig);

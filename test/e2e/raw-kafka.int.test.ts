@@ -18,13 +18,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parquetToFrames } from '../../cloud/store/archive.js';
 import { toDocument } from '../../cloud/store/sessions-store.js';
 import { loadDsp } from '../../dsp/src/index.js';
-import { decodeBatch, decodeFrame, isBatch, type Frame } from '../../protocol/index.js';
+import type { Frame } from '../../protocol/index.js';
 import { KafkaNode } from '../../scripts/servers/kafka.js';
 import { newRunLogDir } from '../../scripts/servers/paths.js';
 import { OutputReader, createTopics, referenceRun } from '../cloud/processor/harness.js';
 import { servers, uniqueName } from '../config.js';
 import { account, describeReport } from './accounting.js';
-import { freePort, ready, seqFile, sleep, start, stop, until, wsInferences, type Proc } from './harness.js';
+import { apiConfig, freePort, readRecords, ready, seqFile, sleep, start, stop, until, wsInferences, type Proc } from './harness.js';
 
 const s = servers();
 const need = s.mosquitto && s.ferretdb && s.minio ? describe : describe.skip;
@@ -33,38 +33,6 @@ if (!s.mosquitto || !s.ferretdb || !s.minio) console.warn(`e2e raw tests skipped
 const tmp = mkdtempSync(join(tmpdir(), 'edgewave-e2e-raw-'));
 /** How long Kafka is away, seconds (scripts/e2e-long.sh: 60). */
 const KAFKA_DOWN_S = Number(process.env.EW_E2E_KAFKA_DOWN_S ?? 8);
-
-/** Every record of a topic to its current end, per partition in offset order, as the frames each holds. */
-async function readRecords(kafka: Kafka, topic: string): Promise<Frame[][]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
-  await admin.disconnect();
-  const byPartition = new Map<number, Frame[][]>();
-  const left = new Set([...ends].filter(([, high]) => high > 0).map(([p]) => p));
-  const consumer = kafka.consumer({ groupId: uniqueName('e2e-records') });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve, reject) => {
-    if (!left.size) return resolve();
-    consumer
-      .run({
-        eachBatch: async ({ batch }) => {
-          let list = byPartition.get(batch.partition);
-          if (!list) byPartition.set(batch.partition, (list = []));
-          for (const m of batch.messages) {
-            const u = new Uint8Array(m.value!.buffer, m.value!.byteOffset, m.value!.byteLength);
-            list.push(isBatch(u) ? decodeBatch(u, { maxFutureMs: Infinity, copy: true }) : [decodeFrame(u, { maxFutureMs: Infinity, copy: true })]);
-            if (Number(m.offset) + 1 >= ends.get(batch.partition)!) left.delete(batch.partition);
-          }
-          if (!left.size) resolve();
-        },
-      })
-      .catch(reject);
-  });
-  await consumer.disconnect();
-  return [...byPartition.keys()].sort((a, b) => a - b).flatMap((p) => byPartition.get(p)!);
-}
 
 need('raw mode end to end, Kafka restarted mid-run', () => {
   const procs: Proc[] = [];
@@ -108,14 +76,7 @@ need('raw mode end to end, Kafka restarted mid-run', () => {
       http: { port: processorPort },
       logLevel: 'info',
     });
-    const api = start(tmp, 'raw-api', 'api', {
-      http: { port: apiPort },
-      mongodb: { url: s.ferretdb!.url, database },
-      kafka: { brokers, topics: { inferences: topics.inferences, sessions: topics.sessions, status: topics.status }, groupPrefix: `${name}-api` },
-      auth: { open: true },
-      live: { lookbackS: 0 },
-      logLevel: 'info',
-    });
+    const api = start(tmp, 'raw-api', 'api', apiConfig({ port: apiPort, mongodbUrl: s.ferretdb!.url, database, brokers, topics, groupPrefix: `${name}-api` }));
     const bridge = start(tmp, 'raw-bridge', 'bridge', {
       mqtt: { url: s.mosquitto!.url, clientId: `${name}-bridge`, shareGroup: null, topicRoot, reconnectMs: 200 },
       kafka: { brokers, topics: { raw: topics.raw, features: topics.features, status: topics.status, deadletter: topics.deadletter } },
@@ -163,10 +124,10 @@ need('raw mode end to end, Kafka restarted mid-run', () => {
 
       // What the bridge wrote; the fault-free run of the engine over it, in the same order.
       await until('the bridge to take every frame', 60_000, async () => {
-        const frames = (await readRecords(kafka, topics.raw)).flat();
+        const frames = (await readRecords(kafka, topics.raw, uniqueName('e2e-records'))).flat();
         return account(sent, frames).ok ? true : undefined;
       }, [bridge]);
-      const records = await readRecords(kafka, topics.raw);
+      const records = await readRecords(kafka, topics.raw, uniqueName('e2e-records'));
       const frames = records.flat();
       const inKafka = account(sent, frames);
       expect(inKafka.ok, describeReport('raw topic', inKafka)).toBe(true);
