@@ -15,7 +15,7 @@
 // Every entry starts 4-byte aligned relative to the batch, so frames keep zero-copy payloads.
 
 import { ProtocolError } from './errors.js';
-import { checkPrefix, decodeFrame, decodeFrameHeader } from './decode-frame.js';
+import { checkPrefix, decodeFrame, decodeFrameAt, decodeFrameHeaderAt } from './decode-frame.js';
 import { encodeFrameInto } from './encode-frame.js';
 import {
   FIXED_HEADER_BYTES,
@@ -50,6 +50,12 @@ export interface BatchEntry {
  * Errors name the byte offset within the batch.
  */
 export function splitBatch(bytes: Uint8Array, options: { maxBatchBytes?: number } = {}): BatchEntry[] {
+  const { starts, lengths } = batchEntries(bytes, options);
+  return starts.map((start, i) => ({ bytes: bytes.subarray(start, start + lengths[i]!), offset: start }));
+}
+
+/** Checks a batch's framing; where its entries' frames start and how long they are. */
+function batchEntries(bytes: Uint8Array, options: { maxBatchBytes?: number } = {}): { starts: number[]; lengths: number[] } {
   const n = bytes.length;
   checkPrefix(bytes, 'batch');
   if (bytes[3] !== KIND_BATCH) {
@@ -77,7 +83,8 @@ export function splitBatch(bytes: Uint8Array, options: { maxBatchBytes?: number 
   if (frameCount > (n - BATCH_HEADER_BYTES) / MIN_ENTRY_BYTES) {
     throw new ProtocolError('EW_PROTO_LENGTH', `frameCount ${frameCount} cannot fit in ${n} bytes`, { field: 'frameCount', offset: 8 });
   }
-  const entries: BatchEntry[] = [];
+  const starts: number[] = [];
+  const lengths: number[] = [];
   let p = BATCH_HEADER_BYTES;
   for (let i = 0; i < frameCount; i++) {
     if (p + 4 > n) throw new ProtocolError('EW_PROTO_TRUNCATED', `batch ends inside the length of entry ${i}`, { offset: p });
@@ -91,40 +98,57 @@ export function splitBatch(bytes: Uint8Array, options: { maxBatchBytes?: number 
     if (p + 4 + length > n) {
       throw new ProtocolError('EW_PROTO_TRUNCATED', `entry ${i} needs ${length} bytes, ${n - p - 4} remain`, { offset: p });
     }
-    entries.push({ bytes: bytes.subarray(p + 4, p + 4 + length), offset: p + 4 });
+    starts.push(p + 4);
+    lengths.push(length);
     p += 4 + length;
   }
   if (p !== n) {
     throw new ProtocolError('EW_PROTO_LENGTH', `${n - p} bytes follow the last of ${frameCount} entries`, { offset: p });
   }
-  return entries;
+  return { starts, lengths };
 }
 
-/** Rethrows a frame's error with its offset shifted to the batch and the entry index named. */
-function inEntry<T>(entry: BatchEntry, index: number, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof ProtocolError) {
-      throw new ProtocolError(err.code, `batch entry ${index}: ${err.message}`, {
-        offset: err.offset === undefined ? entry.offset : entry.offset + err.offset,
-        ...(err.field === undefined ? {} : { field: err.field }),
-        details: { ...err.details, entry: index },
-        cause: err,
-      });
+/** A frame's error with its offset shifted to the batch and the entry index named. */
+function inEntry(err: unknown, start: number, index: number): unknown {
+  if (!(err instanceof ProtocolError)) return err;
+  return new ProtocolError(err.code, `batch entry ${index}: ${err.message}`, {
+    offset: err.offset === undefined ? start : start + err.offset,
+    ...(err.field === undefined ? {} : { field: err.field }),
+    details: { ...err.details, entry: index },
+    cause: err,
+  });
+}
+
+/** Each entry's frame through `decode`, its errors placed in the batch. */
+function decodeEntries<T>(bytes: Uint8Array, entries: { starts: number[]; lengths: number[] }, decode: (bytes: Uint8Array, start: number, length: number) => T): T[] {
+  const { starts, lengths } = entries;
+  const out: T[] = [];
+  for (let i = 0; i < starts.length; i++) {
+    try {
+      out.push(decode(bytes, starts[i]!, lengths[i]!));
+    } catch (err) {
+      throw inEntry(err, starts[i]!, i);
     }
-    throw err;
   }
+  return out;
 }
 
 /** Checks every entry's header (not the payload values) and returns them. */
 export function decodeBatchHeaders(bytes: Uint8Array, options: DecodeOptions = {}): FrameHeader[] {
-  return splitBatch(bytes).map((e, i) => inEntry(e, i, () => decodeFrameHeader(e.bytes, options)));
+  return decodeEntries(bytes, batchEntries(bytes), (b, start, length) => decodeFrameHeaderAt(b, start, length, options));
 }
 
-/** Decodes every frame of a batch; payloads are views into `bytes` where alignment allows. */
+/**
+ * Decodes every frame of a batch; payloads are views into `bytes` when it starts 4-byte aligned.
+ * Otherwise (a Kafka record's value is a slice of a fetch response, anywhere), or with `copy`, the
+ * batch is copied once to aligned memory and the payloads are views into that: one copy instead of
+ * a buffer per frame, which cost more than decoding the frame.
+ */
 export function decodeBatch(bytes: Uint8Array, options: DecodeOptions = {}): Frame[] {
-  return splitBatch(bytes).map((e, i) => inEntry(e, i, () => decodeFrame(e.bytes, options)));
+  const entries = batchEntries(bytes);
+  const aligned = options.copy || bytes.byteOffset % 4 !== 0 ? new Uint8Array(bytes) : bytes;
+  const o = { ...options, copy: false };
+  return decodeEntries(aligned, entries, (b, start, length) => decodeFrameAt(b, start, length, o));
 }
 
 /** The frames of one record as the bridge writes them to Kafka: a batch frame's frames, or the one frame. */

@@ -24,19 +24,51 @@ import { ID_MAX_LENGTH, isIdByte } from './ids.js';
 const MAX_SAFE_HI = 0x1fffff; // high 32 bits of Number.MAX_SAFE_INTEGER
 const TWO_32 = 0x1_0000_0000;
 
-function readAscii(bytes: Uint8Array, start: number, length: number, field: string): string {
-  let s = '';
+// Little-endian reads straight from the bytes: a DataView per frame cost more than the checks.
+const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
+const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 0x100_0000;
+const f32Value = new Float32Array(1);
+const f32Bytes = new Uint8Array(f32Value.buffer);
+function f32(b: Uint8Array, o: number): number {
+  f32Bytes[0] = b[o]!;
+  f32Bytes[1] = b[o + 1]!;
+  f32Bytes[2] = b[o + 2]!;
+  f32Bytes[3] = b[o + 3]!;
+  return f32Value[0]!;
+}
+
+// Ids repeat from frame to frame (every frame of a sensor, of a gateway, of a group), so the string
+// of an id's bytes is made once and found again by a hash of the bytes, checked byte for byte.
+const INTERNED_MAX = 1 << 16;
+const interned = new Map<number, string>();
+
+function sameId(s: string, bytes: Uint8Array, start: number, length: number): boolean {
+  if (s.length !== length) return false;
+  for (let i = 0; i < length; i++) if (s.charCodeAt(i) !== bytes[start + i]) return false;
+  return true;
+}
+
+/** An id's string, its bytes checked; `base` is where the frame starts (errors give offsets within the frame). */
+function readId(bytes: Uint8Array, start: number, length: number, field: string, base: number): string {
+  let h = 0x811c9dc5;
   for (let i = start; i < start + length; i++) {
     const b = bytes[i]!;
     if (!isIdByte(b)) {
       throw new ProtocolError(
         'EW_PROTO_ID',
-        `${field} has byte 0x${b.toString(16).padStart(2, '0')} at offset ${i}, outside [A-Za-z0-9_.:-]`,
-        { field, offset: i },
+        `${field} has byte 0x${b.toString(16).padStart(2, '0')} at offset ${i - base}, outside [A-Za-z0-9_.:-]`,
+        { field, offset: i - base },
       );
     }
-    s += String.fromCharCode(b);
+    h = Math.imul(h ^ b, 0x01000193);
   }
+  const key = h & 0x3fffffff;
+  const known = interned.get(key);
+  if (known !== undefined && sameId(known, bytes, start, length)) return known;
+  let s = '';
+  for (let i = start; i < start + length; i++) s += String.fromCharCode(bytes[i]!);
+  if (interned.size >= INTERNED_MAX) interned.clear();
+  interned.set(key, s);
   return s;
 }
 
@@ -44,10 +76,11 @@ function range(field: string, offset: number, message: string): ProtocolError {
   return new ProtocolError('EW_PROTO_RANGE', `${field} ${message}`, { field, offset });
 }
 
-function readSafeU64(view: DataView, offset: number, field: string): number {
-  const lo = view.getUint32(offset, true);
-  const hi = view.getUint32(offset + 4, true);
-  if (hi > MAX_SAFE_HI) throw range(field, offset, 'exceeds 2^53-1');
+/** A u64 that must fit a safe integer, at frame offset `rel`. */
+function readSafeU64(bytes: Uint8Array, base: number, rel: number, field: string): number {
+  const lo = u32(bytes, base + rel);
+  const hi = u32(bytes, base + rel + 4);
+  if (hi > MAX_SAFE_HI) throw range(field, rel, 'exceeds 2^53-1');
   return hi * TWO_32 + lo;
 }
 
@@ -56,15 +89,20 @@ function readSafeU64(view: DataView, offset: number, field: string): number {
  * Shared by the frame and batch decoders so both name the same first problem.
  */
 export function checkPrefix(bytes: Uint8Array, what: 'frame' | 'batch'): void {
-  const n = bytes.length;
-  if ((n > 0 && bytes[0] !== MAGIC_0) || (n > 1 && bytes[1] !== MAGIC_1)) {
-    throw new ProtocolError('EW_PROTO_MAGIC', `expected magic 45 57 ("EW"), got ${hex(bytes[0])} ${hex(bytes[1])}`, {
+  checkPrefixAt(bytes, 0, bytes.length, what);
+}
+
+function checkPrefixAt(bytes: Uint8Array, base: number, n: number, what: 'frame' | 'batch'): void {
+  const b0 = n > 0 ? bytes[base] : undefined;
+  const b1 = n > 1 ? bytes[base + 1] : undefined;
+  if ((n > 0 && b0 !== MAGIC_0) || (n > 1 && b1 !== MAGIC_1)) {
+    throw new ProtocolError('EW_PROTO_MAGIC', `expected magic 45 57 ("EW"), got ${hex(b0)} ${hex(b1)}`, {
       field: 'magic',
       offset: 0,
     });
   }
-  if (n > 2 && bytes[2] !== FRAME_VERSION) {
-    throw new ProtocolError('EW_PROTO_VERSION', `${what} version ${bytes[2]} is not supported (this decoder reads ${FRAME_VERSION})`, {
+  if (n > 2 && bytes[base + 2] !== FRAME_VERSION) {
+    throw new ProtocolError('EW_PROTO_VERSION', `${what} version ${bytes[base + 2]} is not supported (this decoder reads ${FRAME_VERSION})`, {
       field: 'version',
       offset: 2,
     });
@@ -77,11 +115,18 @@ export function checkPrefix(bytes: Uint8Array, what: 'frame' | 'batch'): void {
  * `bytes` must hold exactly one frame.
  */
 export function decodeFrameHeader(bytes: Uint8Array, options: DecodeOptions = {}): FrameHeader {
-  const n = bytes.length;
+  return decodeFrameHeaderAt(bytes, 0, bytes.length, options);
+}
+
+/**
+ * `decodeFrameHeader` of the frame that is the `n` bytes of `bytes` from `base` (a batch's entry,
+ * without a view of it). Error offsets are within the frame.
+ */
+export function decodeFrameHeaderAt(bytes: Uint8Array, base: number, n: number, options: DecodeOptions = {}): FrameHeader {
   // Identify what the bytes are before complaining that they are short: a stray text message
   // should read as "not an edgewave frame", not as "truncated".
-  checkPrefix(bytes, 'frame');
-  const kindByte = bytes[3]!;
+  checkPrefixAt(bytes, base, n, 'frame');
+  const kindByte = bytes[base + 3]!;
   if (kindByte !== KIND_RAW && kindByte !== KIND_FEATURES) {
     throw new ProtocolError(
       'EW_PROTO_KIND',
@@ -100,27 +145,25 @@ export function decodeFrameHeader(bytes: Uint8Array, options: DecodeOptions = {}
   if (n > maxFrameBytes) {
     throw new ProtocolError('EW_PROTO_LENGTH', `frame of ${n} bytes exceeds the ${maxFrameBytes}-byte limit`, { offset: 0 });
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, n);
-  const flags = view.getUint16(4, true);
+  const flags = u16(bytes, base + 4);
   if ((flags & ~KNOWN_FLAGS) !== 0) {
     throw new ProtocolError('EW_PROTO_FLAGS', `flags 0x${flags.toString(16)} set bits that version 1 does not define`, {
       field: 'flags',
       offset: 4,
     });
   }
-  const headerLength = view.getUint16(6, true);
-  const seq = readSafeU64(view, 8, 'seq');
-  const t0Hi = view.getInt32(20, true);
-  if (t0Hi < 0) throw range('t0', 16, 'is negative');
-  const t0 = readSafeU64(view, 16, 't0');
-  const sampleRate = view.getFloat32(24, true);
+  const headerLength = u16(bytes, base + 6);
+  const seq = readSafeU64(bytes, base, 8, 'seq');
+  if (bytes[base + 23]! & 0x80) throw range('t0', 16, 'is negative');
+  const t0 = readSafeU64(bytes, base, 16, 't0');
+  const sampleRate = f32(bytes, base + 24);
   if (!(sampleRate > 0) || sampleRate === Infinity) throw range('sampleRate', 24, `must be finite and > 0, got ${sampleRate}`);
-  const count = view.getUint32(28, true);
+  const count = u32(bytes, base + 28);
   if (count < 1) throw range('count', 28, 'must be >= 1');
-  const width = view.getUint16(32, true);
+  const width = u16(bytes, base + 32);
   if (width < 1) throw range('width', 32, 'must be >= 1');
-  const window = view.getUint16(34, true);
-  const hop = view.getUint16(36, true);
+  const window = u16(bytes, base + 34);
+  const hop = u16(bytes, base + 36);
   const kind: FrameKind = kindByte === KIND_RAW ? 'raw' : 'features';
   if (kind === 'raw') {
     if (window !== 0) throw range('window', 34, 'must be 0 in a raw frame');
@@ -129,21 +172,19 @@ export function decodeFrameHeader(bytes: Uint8Array, options: DecodeOptions = {}
     if (window < 1) throw range('window', 34, 'must be >= 1 in a feature frame');
     if (hop < 1 || hop > window) throw range('hop', 36, `must be in 1..window (${window}), got ${hop}`);
   }
-  if (view.getUint16(38, true) !== 0) {
+  if (u16(bytes, base + 38) !== 0) {
     throw new ProtocolError('EW_PROTO_RESERVED', 'reserved bytes 38-39 must be zero', { field: 'reserved', offset: 38 });
   }
-  const layoutId = view.getUint32(40, true);
-  const sensorLen = bytes[44]!;
-  const gatewayLen = bytes[45]!;
-  const groupLen = bytes[46]!;
-  if (bytes[47] !== 0) {
+  const layoutId = u32(bytes, base + 40);
+  const sensorLen = bytes[base + 44]!;
+  const gatewayLen = bytes[base + 45]!;
+  const groupLen = bytes[base + 46]!;
+  if (bytes[base + 47] !== 0) {
     throw new ProtocolError('EW_PROTO_RESERVED', 'reserved byte 47 must be zero', { field: 'reserved', offset: 47 });
   }
-  for (const [field, len, off] of [['sensorId', sensorLen, 44], ['gatewayId', gatewayLen, 45], ['group', groupLen, 46]] as const) {
-    if (len < 1 || len > ID_MAX_LENGTH) {
-      throw new ProtocolError('EW_PROTO_ID', `${field} length ${len} is outside 1..${ID_MAX_LENGTH}`, { field, offset: off });
-    }
-  }
+  checkIdLength('sensorId', sensorLen, 44);
+  checkIdLength('gatewayId', gatewayLen, 45);
+  checkIdLength('group', groupLen, 46);
   const expectedHeader = headerLengthFor(sensorLen + gatewayLen + groupLen);
   if (headerLength !== expectedHeader) {
     throw new ProtocolError(
@@ -163,18 +204,24 @@ export function decodeFrameHeader(bytes: Uint8Array, options: DecodeOptions = {}
       { field: 'count', offset: 28, details: { expected: byteLength, actual: n } },
     );
   }
-  let p = FIXED_HEADER_BYTES;
-  const sensorId = readAscii(bytes, p, sensorLen, 'sensorId');
+  let p = base + FIXED_HEADER_BYTES;
+  const sensorId = readId(bytes, p, sensorLen, 'sensorId', base);
   p += sensorLen;
-  const gatewayId = readAscii(bytes, p, gatewayLen, 'gatewayId');
+  const gatewayId = readId(bytes, p, gatewayLen, 'gatewayId', base);
   p += gatewayLen;
-  const group = readAscii(bytes, p, groupLen, 'group');
+  const group = readId(bytes, p, groupLen, 'group', base);
   p += groupLen;
-  for (; p < headerLength; p++) {
-    if (bytes[p] !== 0) throw new ProtocolError('EW_PROTO_RESERVED', `padding byte at offset ${p} must be zero`, { field: 'padding', offset: p });
+  for (; p < base + headerLength; p++) {
+    if (bytes[p] !== 0) throw new ProtocolError('EW_PROTO_RESERVED', `padding byte at offset ${p - base} must be zero`, { field: 'padding', offset: p - base });
   }
   checkAdmission(sensorId, t0, options, true);
   return { kind, flags, sensorId, gatewayId, group, seq, t0, sampleRate, count, width, window, hop, layoutId, headerLength, byteLength };
+}
+
+function checkIdLength(field: string, len: number, offset: number): void {
+  if (len < 1 || len > ID_MAX_LENGTH) {
+    throw new ProtocolError('EW_PROTO_ID', `${field} length ${len} is outside 1..${ID_MAX_LENGTH}`, { field, offset });
+  }
 }
 
 /**
@@ -214,15 +261,20 @@ export function firstNonFinite(data: Float32Array): number {
  * 4-byte aligned (frames are padded so that it is whenever the frame itself is), else a copy.
  */
 export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Frame {
-  const header = decodeFrameHeader(bytes, options);
+  return decodeFrameAt(bytes, 0, bytes.length, options);
+}
+
+/** `decodeFrame` of the frame that is the `n` bytes of `bytes` from `base`. Error offsets are within the frame. */
+export function decodeFrameAt(bytes: Uint8Array, base: number, n: number, options: DecodeOptions = {}): Frame {
+  const header = decodeFrameHeaderAt(bytes, base, n, options);
   const values = header.count * header.width;
-  const start = bytes.byteOffset + header.headerLength;
+  const start = bytes.byteOffset + base + header.headerLength;
   let data: Float32Array;
   if (!options.copy && start % 4 === 0) {
     data = new Float32Array(bytes.buffer, start, values);
   } else {
     data = new Float32Array(values);
-    new Uint8Array(data.buffer).set(bytes.subarray(header.headerLength, header.byteLength));
+    new Uint8Array(data.buffer).set(bytes.subarray(base + header.headerLength, base + header.byteLength));
   }
   const bad = firstNonFinite(data);
   if (bad >= 0) {

@@ -92,6 +92,8 @@ interface Pending {
   /** The frames the samples came from, oldest first; `skip` samples of the first are behind t0. */
   sources: Source[];
   skip: number;
+  /** Every source has its offset; worked out again (from `sources`) when unset. */
+  sourced?: boolean | undefined;
   /** Restored without its samples: they are to be read again from the input (`refill`). */
   origin?: PendingOrigin;
 }
@@ -202,8 +204,9 @@ export class Engine {
     const changed = new Set<string>();
     const ordered: Frame[] = [];
     for (const f of frames) {
-      const known = this.sensors.has(f.sensorId);
-      const s = this.sensor(f);
+      let s = this.sensors.get(f.sensorId);
+      const known = s !== undefined;
+      s ??= this.sensor(f);
       const stream = f.kind === 'raw' ? s.raw : s.features;
       const heldBefore = stream.pending.length;
       const r = offer(stream, stretch(f), this.o.sequencer);
@@ -246,8 +249,9 @@ export class Engine {
       list.push(w);
       out.windows.push(w);
     };
-    // Raw windows are computed together, one kernel call per sample rate.
-    const cut = new Map<number, { data: Float32Array[][]; results: WindowResult[] }>();
+    // Raw windows are computed together, one kernel call per sample rate: each window's channels
+    // are copied once, straight into the rate's input buffer.
+    const cut = new Map<number, { flat: Float32Array; results: WindowResult[] }>();
     for (const f of ordered) {
       const s = this.sensors.get(f.sensorId)!;
       if (s.gatewayId !== f.gatewayId || s.group !== f.group) changed.add(f.sensorId);
@@ -258,7 +262,7 @@ export class Engine {
           const t0 = f.t0 + Math.round((i * f.hop * 1e6) / f.sampleRate);
           add({
             sensorId: f.sensorId, gatewayId: f.gatewayId, group: f.group, seq: f.seq, t0, t1: t0 + Math.round((f.window * 1e6) / f.sampleRate),
-            sampleRate: f.sampleRate, hop: f.hop, layoutId: f.layoutId, source: 'edge', features: f.data.slice(i * f.width, (i + 1) * f.width),
+            sampleRate: f.sampleRate, hop: f.hop, layoutId: f.layoutId, source: 'edge', features: f.data.subarray(i * f.width, (i + 1) * f.width),
           });
         }
         continue;
@@ -269,11 +273,19 @@ export class Engine {
       }
       if (!this.cutRaw(s, f, (data, t0, rate) => {
         const ex = this.extractor(rate);
+        const { window } = ex.config;
+        const per = CHANNELS * window;
         let c = cut.get(rate);
-        if (!c) cut.set(rate, (c = { data: [], results: [] }));
-        c.data.push(data);
+        if (!c) cut.set(rate, (c = { flat: new Float32Array(16 * per), results: [] }));
+        const k = c.results.length;
+        if (c.flat.length < (k + 1) * per) {
+          const grown = new Float32Array(2 * c.flat.length);
+          grown.set(c.flat);
+          c.flat = grown;
+        }
+        for (let j = 0; j < CHANNELS; j++) c.flat.set(data[j]!.subarray(0, window), k * per + j * window);
         const w: WindowResult = {
-          sensorId: f.sensorId, gatewayId: f.gatewayId, group: f.group, seq: f.seq, t0, t1: t0 + Math.round((ex.config.window * 1e6) / rate),
+          sensorId: f.sensorId, gatewayId: f.gatewayId, group: f.group, seq: f.seq, t0, t1: t0 + Math.round((window * 1e6) / rate),
           sampleRate: rate, hop: ex.config.hop, layoutId: ex.layout.id, source: 'processor', features: EMPTY,
         };
         c.results.push(w);
@@ -282,11 +294,10 @@ export class Engine {
     }
     for (const [rate, c] of cut) {
       const ex = this.extractor(rate);
-      const per = CHANNELS * ex.config.window;
-      const flat = new Float32Array(c.data.length * per);
-      c.data.forEach((d, k) => d.forEach((ch, j) => flat.set(ch, k * per + j * ex.config.window)));
-      const w = ex.windows(flat);
-      c.results.forEach((r, k) => (r.features = w.features.slice(k * w.width, (k + 1) * w.width)));
+      const w = ex.windows(c.flat.subarray(0, c.results.length * CHANNELS * ex.config.window));
+      // One copy out of the kernels' memory for all of them, each window a view of it.
+      const all = w.features.slice(0, c.results.length * w.width);
+      c.results.forEach((r, k) => (r.features = all.subarray(k * w.width, (k + 1) * w.width)));
     }
     await this.classify(perSensor);
     // Sessions, window by window in the order the frames came (their Kafka order): how the frames
@@ -329,7 +340,7 @@ export class Engine {
    * (no new start, no window): a restore then finds it again in the input, and the sensor's
    * changelog record need not be written for it.
    */
-  private cutRaw(s: SensorState, f: Frame, emit: (data: Float32Array[], t0: number, rate: number) => void): boolean {
+  private cutRaw(s: SensorState, f: Frame, emit: (channels: Float32Array[], t0: number, rate: number) => void): boolean {
     const ex = this.extractor(f.sampleRate);
     const { window, hop } = ex.config;
     const expectedT0 = s.pending ? s.pending.t0 + Math.round((s.pending.n * 1e6) / s.pending.rate) : null;
@@ -342,8 +353,11 @@ export class Engine {
     const p = s.pending;
     if (p.origin) throw new Error(`sensor ${f.sensorId}: its pending samples were never read again from the input (refill)`);
     // Saved by origin only while every source has its offset, and from a first source on.
-    if (!p.sources.length || (f as SourcedFrame).offset === undefined || p.sources.some((src) => src.offset === undefined)) appendOnly = false;
-    p.sources.push({ offset: (f as SourcedFrame).offset, t0: f.t0, count: f.count });
+    const offset = (f as SourcedFrame).offset;
+    p.sourced ??= !p.sources.some((src) => src.offset === undefined);
+    if (!p.sources.length || offset === undefined || !p.sourced) appendOnly = false;
+    p.sources.push({ offset, t0: f.t0, count: f.count });
+    if (offset === undefined) p.sourced = false;
     const n = p.n + f.count;
     if (p.data[0]!.length < n) p.data = p.data.map((ch) => {
       const grown = new Float32Array(Math.max(n, 2 * ch.length));
@@ -357,7 +371,7 @@ export class Engine {
     p.n = n;
     while (p.n >= window) {
       appendOnly = false;
-      emit(p.data.map((ch) => ch.slice(0, window)), p.t0, p.rate);
+      emit(p.data, p.t0, p.rate); // copied at once, before the samples move
       for (const ch of p.data) ch.copyWithin(0, hop, p.n);
       p.n -= hop;
       p.t0 += Math.round((hop * 1e6) / p.rate);
@@ -365,7 +379,10 @@ export class Engine {
       let behind = p.skip + hop;
       let drop = 0;
       while (drop < p.sources.length && behind >= p.sources[drop]!.count) behind -= p.sources[drop++]!.count;
-      if (drop) p.sources.splice(0, drop);
+      if (drop) {
+        p.sources.splice(0, drop);
+        p.sourced = undefined;
+      }
       p.skip = behind;
     }
     return appendOnly;
@@ -388,13 +405,16 @@ export class Engine {
       });
       const y = await model.run(x, h, live.length);
       live.forEach((q, k) => {
-        const scores = y.scores.slice(k * classes.length, (k + 1) * classes.length);
+        const scores = y.scores.subarray(k * classes.length, (k + 1) * classes.length);
         let best = 0;
         for (let i = 1; i < scores.length; i++) if (scores[i]! > scores[best]!) best = i;
         const w = q.ws[r]!;
         w.scores = scores;
         w.label = classes[best]!;
-        q.s.modelState = Array.from(y.nextState.subarray(k * H, (k + 1) * H));
+        // In place: nothing else holds a sensor's state (a snapshot encodes it at once).
+        let st = q.s.modelState;
+        if (st?.length !== H) st = q.s.modelState = new Array<number>(H);
+        for (let i = 0, from = k * H; i < H; i++) st[i] = y.nextState[from + i]!;
       });
     }
   }
@@ -463,6 +483,7 @@ export class Engine {
       if (!p || p.origin || !p.n) continue;
       if (p.sources.some((src) => src.offset !== undefined && src.offset < offset)) {
         for (const src of p.sources) src.offset = undefined;
+        p.sourced = false;
         pinned.push(id);
       }
     }

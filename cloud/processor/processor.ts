@@ -404,9 +404,16 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       ...[...w.dirtySensors].map((id) => ({ key: `sensor:${id}`, value: JSON.stringify(w.engine.snapshotSensor(id)), partition: p })),
       ...[...w.dirtyGroups].map((g) => ({ key: `group:${g}`, value: JSON.stringify(w.engine.snapshotGroup(g)), partition: p })),
     ];
+    const c0 = performance.now();
     await sendChunked(tx, [{ topic: topics.processorState, messages: state }]);
+    const c1 = performance.now();
     await tx.sendOffsets({ consumerGroupId: config.kafka.groupId, topics: [...w.txNext].map(([topic, offset]) => ({ topic, partitions: [{ partition: p, offset }] })) });
+    const c2 = performance.now();
     await tx.commit();
+    if (log.isLevelEnabled('debug')) {
+      const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
+      log.debug({ partition: p, stateRecords: state.length, stateMs: ms(c0, c1), offsetsMs: ms(c1, c2), endMs: ms(c2, performance.now()) }, 'transaction committed');
+    }
     const c = w.txCounts;
     for (const k of Object.keys(counts) as (keyof Counts)[]) counts[k] += c[k];
     m.batches.inc(c.batches);
@@ -504,6 +511,8 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         return;
       }
       if (w.engine.currentModel !== model) w.engine.setModel(model);
+      // Where a batch's time goes, at debug level: how old its records are, then each step.
+      const T = log.isLevelEnabled('debug') ? { at: performance.now(), ageMs: Date.now() - Number(batch.messages[0]!.timestamp), processed: 0, sent: 0, windows: 0 } : null;
       const frames: Frame[] = [];
       const dead: Message[] = [];
       for (const msg of batch.messages) {
@@ -523,6 +532,10 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       }
       try {
         const out = await w.engine.process(frames);
+        if (T) {
+          T.processed = performance.now();
+          T.windows = out.windows.length;
+        }
         const classes = w.engine.currentModel?.info.classes;
         const classesJson = JSON.stringify(classes ?? []);
         const inferences: Message[] = out.windows.map((x) => ({ key: x.group, value: inferenceJson(x, classesJson) }));
@@ -550,7 +563,12 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         c.deadLetters += dead.length;
         c.duplicates += out.duplicates;
         c.skipped += out.skipped;
+        if (T) T.sent = performance.now();
         if (Date.now() - w.txSince >= config.kafka.commitIntervalMs) await commit(w);
+        if (T) {
+          const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
+          log.debug({ partition: p, records: batch.messages.length, frames: frames.length, windows: T.windows, ageMs: T.ageMs, processMs: ms(T.at, T.processed), sendMs: ms(T.processed, T.sent), commitMs: ms(T.sent, performance.now()) }, 'batch');
+        }
       } catch (err) {
         await fail(w, err, batch.topic, batch.firstOffset()!);
       }

@@ -55,6 +55,11 @@ export function newSequence<T>(): StreamSequence<T> {
 
 /** Offers one frame of the stream; returns what can go on now (possibly nothing, while a missing stretch is awaited). */
 export function offer<T>(s: StreamSequence<T>, frame: Sequenced<T>, o: SequencerOptions): OfferResult<T> {
+  // The usual case, first: nothing held and the frame starts where the stream ends.
+  if (s.pending.length === 0 && s.end !== null && frame.end > frame.start && frame.end > s.end + frame.tolerance && Math.abs(frame.start - s.end) <= frame.tolerance) {
+    s.end = frame.end;
+    return { ready: [frame], duplicate: false, skipped: 0 };
+  }
   const out: OfferResult<T> = { ready: [], duplicate: false, skipped: 0 };
   const covered = (f: Sequenced<T>) => f.end <= f.start || (s.end !== null && f.end <= s.end + f.tolerance);
   if (covered(frame) || s.pending.some((p) => Math.abs(p.start - frame.start) <= frame.tolerance)) {

@@ -60,4 +60,42 @@ describe('batch frames', () => {
   ])('%s', (_, edit, code) => {
     expect(errorOf(ProtocolError, () => decodeBatch(edit(encodeBatch(frames)), ANY_TIME)).code).toBe(code);
   });
+
+  it('decodes a batch that sits at an unaligned offset (a Kafka record value) into aligned views of one copy, not the input', () => {
+    const bytes = encodeBatch(frames);
+    const holder = new Uint8Array(bytes.length + 3);
+    holder.set(bytes, 3);
+    const unaligned = holder.subarray(3);
+    const decoded = decodeBatch(unaligned, ANY_TIME);
+    expect(decoded.map((f) => Array.from(f.data))).toEqual([[1, 2, 3], [4], [5, 6]]);
+    expect(decoded.every((f) => f.data.byteOffset % 4 === 0 && f.data.buffer === decoded[0]!.data.buffer && f.data.buffer !== holder.buffer)).toBe(true);
+    holder.fill(0); // the input reused, as a fetch buffer is: the frames keep their values
+    expect(Array.from(decoded[2]!.data)).toEqual([5, 6]);
+    // copy: true never views the input, aligned or not
+    const copied = decodeBatch(bytes, { ...ANY_TIME, copy: true });
+    expect(copied.every((f) => f.data.buffer !== bytes.buffer)).toBe(true);
+    expect(copied.map((f) => Array.from(f.data))).toEqual([[1, 2, 3], [4], [5, 6]]);
+  });
+
+  it('reads every id right across many distinct ids (the id strings are shared, found by a hash of their bytes)', () => {
+    // Enough ids for hash collisions among them and for the table of known ids to fill and start over.
+    const ids = Array.from({ length: 70_000 }, (_, i) => `s${i.toString(36)}-${(i * 7919) % 10007}`);
+    const perBatch = 500;
+    let decodedIds: string[] = [];
+    for (let round = 0; round < 2; round++) {
+      decodedIds = [];
+      for (let i = 0; i < ids.length; i += perBatch) {
+        const batch = encodeBatch(ids.slice(i, i + perBatch).map((id, k) => ({ ...frame(id, k, [k]), gatewayId: `gw-${id}`, group: `g${k % 5}` })));
+        for (const f of decodeBatch(batch, ANY_TIME)) {
+          expect(f.gatewayId).toBe(`gw-${f.sensorId}`);
+          decodedIds.push(f.sensorId);
+        }
+      }
+      expect(decodedIds).toEqual(ids);
+    }
+    // Two ids with the same hash key in the decoder's table, one after the other and back.
+    const pair = ['imu-22939', 'imu-308914'];
+    const mixed = encodeBatch([pair[0]!, pair[1]!, pair[0]!, pair[1]!].map((id, k) => frame(id, k, [k])));
+    expect(decodeBatch(mixed, ANY_TIME).map((f) => f.sensorId)).toEqual([pair[0], pair[1], pair[0], pair[1]]);
+  });
 });
