@@ -14,8 +14,8 @@
 // Then the raw input again, published at the sensors' own pace (one flush per 50 ms): the
 // processor's CPU share and RSS at 1,000 live sensors, and each window's delay from the flush
 // holding its last sample to a read_committed reader of the inference topic.
-// Run: npm run bench:processor [-- --json]   (EW_BENCH_SENSORS=1000, EW_BENCH_CPU=1 the core,
-// EW_BENCH_NODE_ARGS node flags for the processor, e.g. --cpu-prof)
+// Run: npm run bench:processor [-- --json] [-- --only raw,features,live]   (EW_BENCH_SENSORS=1000,
+// EW_BENCH_CPU=1 the core, EW_BENCH_NODE_ARGS node flags for the processor, e.g. --cpu-prof)
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +30,10 @@ import { decodeBatch, encodeBatch, type Frame } from '../protocol/index.js';
 import { startServers, stopServers } from '../scripts/servers/index.js';
 
 const json = process.argv.includes('--json');
+const PHASES = ['raw', 'features', 'live'] as const;
+const onlyAt = process.argv.indexOf('--only');
+const only = new Set(onlyAt >= 0 ? (process.argv[onlyAt + 1] ?? '').split(',').filter(Boolean) : PHASES);
+for (const p of only) if (!(PHASES as readonly string[]).includes(p)) throw new Error(`--only: unknown phase ${JSON.stringify(p)} (phases: ${PHASES.join(', ')})`);
 const SENSORS = Number(process.env.EW_BENCH_SENSORS ?? 1000);
 const RAW_S = Number(process.env.EW_BENCH_RAW_S ?? 20);
 const FEATURES_S = Number(process.env.EW_BENCH_FEATURES_S ?? 240);
@@ -139,6 +143,8 @@ interface ProcessorRun {
   windowsPerS: number;
   inferencesPerS: number;
   seconds: number;
+  /** Share of its core the processor used while catching up. */
+  cpu: number;
   rssMb: number;
   heapMb: number;
 }
@@ -207,6 +213,8 @@ async function processorRun(input: string, label: string): Promise<ProcessorRun>
   let last: Point | null = null;
   let rss = 0;
   let heap = 0;
+  let cpuFirst = 0;
+  let cpuLast = 0;
   const deadline = Date.now() + 15 * 60_000;
   for (;;) {
     await new Promise((r) => setTimeout(r, 250));
@@ -216,7 +224,12 @@ async function processorRun(input: string, label: string): Promise<ProcessorRun>
     rss = Math.max(rss, procStats(child.pid!).rssMb);
     heap = Math.max(heap, metric(text, 'nodejs_heap_size_used_bytes') / 2 ** 20);
     const point = { t: performance.now(), frames: metric(text, 'frames_total'), windows: metric(text, 'windows_total'), inferences: metric(text, 'inferences_total'), records: done };
-    if (!first && done > 0n) first = point;
+    const cpuS = procStats(child.pid!).cpuS;
+    if (!first && done > 0n) {
+      first = point;
+      cpuFirst = cpuS;
+    }
+    cpuLast = cpuS;
     if (Math.floor(point.t / 5000) !== Math.floor((last?.t ?? 0) / 5000)) say(`  ${label}: ${done}/${total} records committed, ${point.windows} windows`);
     last = point;
     if (done >= total) break;
@@ -232,6 +245,7 @@ async function processorRun(input: string, label: string): Promise<ProcessorRun>
     windowsPerS: (last!.windows - first!.windows) / s,
     inferencesPerS: (last!.inferences - first!.inferences) / s,
     seconds: s,
+    cpu: (cpuLast - cpuFirst) / s,
     rssMb: rss,
     heapMb: heap,
   };
@@ -307,67 +321,80 @@ async function liveRun(records: { key: string; value: Buffer; flush: number }[])
 try {
   say(`bench:processor: ${SENSORS} sensors x ${RATE} Hz, ${RAW_S} s raw and ${FEATURES_S} s of edge features, processor and bare consumer pinned to CPU ${hasTaskset ? CPU : '(taskset missing: not pinned)'}`);
   const raw = await makeInput('raw', RAW_S);
-  const feats = await makeInput('features', FEATURES_S);
+  const feats = only.has('features') ? await makeInput('features', FEATURES_S) : null;
   const rawTopic = `${run}.input.raw`;
   const featTopic = `${run}.input.features`;
   await admin.createTopics({ topics: [rawTopic, featTopic].map((topic) => ({ topic, numPartitions: PARTITIONS })), waitForLeaders: true });
-  await load(rawTopic, raw.records);
-  await load(featTopic, feats.records);
-  say(`loaded ${raw.records.length} raw records (${raw.samples} samples per channel) and ${feats.records.length} feature records (${feats.windows} windows)`);
+  if (only.has('raw')) await load(rawTopic, raw.records);
+  if (feats) await load(featTopic, feats.records);
+  say(`loaded ${only.has('raw') ? raw.records.length : 0} raw records (${raw.samples} samples per channel) and ${feats?.records.length ?? 0} feature records (${feats?.windows ?? 0} windows)`);
 
-  const bareRaw = await bareConsumer(rawTopic, raw.records.length);
-  say(`bare consumer, raw topic: ${bareRaw.msgsPerS.toFixed(0)} records/s`);
-  const pr = await processorRun(rawTopic, 'raw');
-  const samplesPerFrame = raw.samples / raw.frames;
-  const rawSamplesPerS = pr.framesPerS * samplesPerFrame;
-  say(`processor, raw: ${pr.recordsPerS.toFixed(0)} records/s, ${rawSamplesPerS.toFixed(0)} samples/s (${(rawSamplesPerS / (SENSORS * RATE)).toFixed(2)}x real time), ${pr.windowsPerS.toFixed(0)} windows/s, RSS ${pr.rssMb.toFixed(0)} MB (heap used ${pr.heapMb.toFixed(0)} MB)`);
-  const bareFeat = await bareConsumer(featTopic, feats.records.length);
-  const pf = await processorRun(featTopic, 'features');
-  say(`processor, features: ${pf.inferencesPerS.toFixed(0)} inferences/s (bare consumer ${bareFeat.msgsPerS.toFixed(0)} records/s, processor ${pf.recordsPerS.toFixed(0)}), RSS ${pf.rssMb.toFixed(0)} MB (heap used ${pf.heapMb.toFixed(0)} MB)`);
+  let rawResult: { bare: number; pr: ProcessorRun; samplesPerS: number } | null = null;
+  if (only.has('raw')) {
+    const bare = await bareConsumer(rawTopic, raw.records.length);
+    say(`bare consumer, raw topic: ${bare.msgsPerS.toFixed(0)} records/s`);
+    const pr = await processorRun(rawTopic, 'raw');
+    const samplesPerS = pr.framesPerS * (raw.samples / raw.frames);
+    say(`processor, raw: ${pr.recordsPerS.toFixed(0)} records/s, ${samplesPerS.toFixed(0)} samples/s (${(samplesPerS / (SENSORS * RATE)).toFixed(2)}x real time), ${pr.windowsPerS.toFixed(0)} windows/s, ${(pr.cpu * 100).toFixed(0)}% of its core, RSS ${pr.rssMb.toFixed(0)} MB (heap used ${pr.heapMb.toFixed(0)} MB)`);
+    rawResult = { bare: bare.msgsPerS, pr, samplesPerS };
+  }
+  let featResult: { bare: number; pf: ProcessorRun } | null = null;
+  if (feats) {
+    const bare = await bareConsumer(featTopic, feats.records.length);
+    const pf = await processorRun(featTopic, 'features');
+    say(`processor, features: ${pf.inferencesPerS.toFixed(0)} inferences/s (bare consumer ${bare.msgsPerS.toFixed(0)} records/s, processor ${pf.recordsPerS.toFixed(0)}), ${(pf.cpu * 100).toFixed(0)}% of its core, RSS ${pf.rssMb.toFixed(0)} MB (heap used ${pf.heapMb.toFixed(0)} MB)`);
+    featResult = { bare: bare.msgsPerS, pf };
+  }
+  const live = only.has('live') ? await liveRun(raw.records) : null;
+  if (live) say(`processor, live (raw at the sensors' pace): ${live.windows} windows, delay from flush to read_committed reader p50 ${live.p50Ms.toFixed(0)} ms, p99 ${live.p99Ms.toFixed(0)} ms; ${(live.cpu * 100).toFixed(0)}% of a core, RSS ${live.rssMb.toFixed(0)} MB`);
 
-  const live = await liveRun(raw.records);
-  say(`processor, live (raw at the sensors' pace): ${live.windows} windows, delay from flush to read_committed reader p50 ${live.p50Ms.toFixed(0)} ms, p99 ${live.p99Ms.toFixed(0)} ms; ${(live.cpu * 100).toFixed(0)}% of a core, RSS ${live.rssMb.toFixed(0)} MB`);
-
+  const round = (x: number | null | undefined, digits = 0) => (x === undefined || x === null ? null : +x.toFixed(digits));
+  const pr = rawResult?.pr;
+  const pf = featResult?.pf;
   const result = {
     sensors: SENSORS,
     rate_hz: RATE,
-    windows_per_s: Math.round(pr.windowsPerS),
-    inferences_per_s: Math.round(pf.inferencesPerS),
-    raw_samples_per_s: Math.round(rawSamplesPerS),
-    real_time_factor: +(rawSamplesPerS / (SENSORS * RATE)).toFixed(2),
-    processor_records_per_s: Math.round(pr.recordsPerS),
-    bare_consumer_msgs_per_s: Math.round(bareRaw.msgsPerS),
-    ratio: +(pr.recordsPerS / bareRaw.msgsPerS).toFixed(3),
-    features_processor_records_per_s: Math.round(pf.recordsPerS),
-    features_bare_consumer_msgs_per_s: Math.round(bareFeat.msgsPerS),
-    features_ratio: +(pf.recordsPerS / bareFeat.msgsPerS).toFixed(3),
-    rss_mb: Math.round(Math.max(pr.rssMb, pf.rssMb)),
-    live_rss_mb: Math.round(live.rssMb),
-    live_cpu: +live.cpu.toFixed(3),
-    live_windows: live.windows,
-    live_p50_ms: Math.round(live.p50Ms),
-    live_p99_ms: Math.round(live.p99Ms),
+    windows_per_s: round(pr?.windowsPerS),
+    inferences_per_s: round(pf?.inferencesPerS),
+    raw_samples_per_s: round(rawResult?.samplesPerS),
+    real_time_factor: round(rawResult && rawResult.samplesPerS / (SENSORS * RATE), 2),
+    raw_cpu: round(pr?.cpu, 3),
+    processor_records_per_s: round(pr?.recordsPerS),
+    bare_consumer_msgs_per_s: round(rawResult?.bare),
+    ratio: round(rawResult && rawResult.pr.recordsPerS / rawResult.bare, 3),
+    features_processor_records_per_s: round(pf?.recordsPerS),
+    features_bare_consumer_msgs_per_s: round(featResult?.bare),
+    features_ratio: round(featResult && featResult.pf.recordsPerS / featResult.bare, 3),
+    features_cpu: round(pf?.cpu, 3),
+    rss_mb: pr || pf ? Math.round(Math.max(pr?.rssMb ?? 0, pf?.rssMb ?? 0)) : null,
+    live_rss_mb: round(live?.rssMb),
+    live_cpu: round(live?.cpu, 3),
+    live_windows: live?.windows ?? null,
+    live_p50_ms: round(live?.p50Ms),
+    live_p99_ms: round(live?.p99Ms),
     pinned_cpu: hasTaskset ? CPU : null,
   };
   if (json) console.log(JSON.stringify(result));
   else {
     console.log(`\n${'measure'.padEnd(34)} ${'value'.padStart(12)} ${'target'.padStart(10)}`);
-    const rows: [string, number, string][] = [
+    const rows: [string, number | null, string][] = [
       ['raw samples/s (1 core)', result.raw_samples_per_s, `>= ${2 * SENSORS * RATE}`],
       ['real time factor', result.real_time_factor, '>= 2'],
+      ['CPU (raw, share of its core)', result.raw_cpu, ''],
       ['windows/s (raw input)', result.windows_per_s, ''],
       ['inferences/s (edge features)', result.inferences_per_s, '>= 20000'],
       ['processor records/s (raw)', result.processor_records_per_s, ''],
       ['bare consumer records/s (raw)', result.bare_consumer_msgs_per_s, ''],
       ['ratio (processor / bare)', result.ratio, '>= 0.5'],
       ['features ratio', result.features_ratio, ''],
+      ['CPU (features, share of its core)', result.features_cpu, ''],
       ['RSS MB (peak, catching up)', result.rss_mb, ''],
       ['RSS MB (peak, live 1,000 sensors)', result.live_rss_mb, '<= 300'],
       ['CPU (live, share of one core)', result.live_cpu, ''],
       ['live window delay p50 ms', result.live_p50_ms, ''],
       ['live window delay p99 ms', result.live_p99_ms, ''],
     ];
-    for (const [k, v, t] of rows) console.log(`${k.padEnd(34)} ${String(v).padStart(12)} ${t.padStart(10)}`);
+    for (const [k, v, t] of rows) console.log(`${k.padEnd(34)} ${String(v ?? '-').padStart(12)} ${t.padStart(10)}`);
   }
 } finally {
   await admin.disconnect().catch(() => {});
