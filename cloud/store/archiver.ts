@@ -18,6 +18,8 @@ import type { ObjectStore } from '../common/objects.js';
 import { framesToParquet, partsOf, type ArchiveRange } from './archive.js';
 
 export const PLAN_PREFIX = 'ew-archive-plan:';
+/** Frame ids of committed ranges kept per partition for the repeat check (a few seconds of 1,000 sensors). */
+const ARCHIVED_KEPT = 20_000;
 
 export interface ArchiverOptions {
   kafka: Kafka;
@@ -69,6 +71,12 @@ interface Buffer_ {
 export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle> {
   const stats: ArchiverStats = { flushes: 0, objects: 0, frames: 0, bytes: 0, duplicates: 0, unreadable: 0 };
   const buffers = new Map<string, Buffer_>();
+  // Frames of this partition's last committed ranges, kept across rejoins: a repeat of one in a
+  // later range (a request the bridge sent again around a Kafka outage lands twice, at other
+  // offsets) is not written again. Only frames whose objects are committed are here, so skipping
+  // a repeat never loses a frame. A repeat further back, or after this process restarts, is still
+  // written twice (the processor drops it either way).
+  const archived = new Map<string, Set<string>>();
   let generation = 0;
   const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, maxWaitTimeInMs: 500, maxBytesPerPartition: 1 << 20, maxBytes: 4 << 20, ...consumerTimeouts(o.sessionTimeoutMs) });
   const admin = o.kafka.admin();
@@ -130,6 +138,9 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
     }
     const frames: Frame[] = [];
     const seen = new Set<string>();
+    const key = `${b.topic}:${b.partition}`;
+    let done = archived.get(key);
+    if (!done) archived.set(key, (done = new Set()));
     for (const r of records) {
       let fs: Frame[];
       try {
@@ -142,7 +153,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
       }
       for (const f of fs) {
         const id = `${f.kind}\u0000${f.sensorId}\u0000${f.seq}`;
-        if (seen.has(id)) {
+        if (seen.has(id) || done.has(id)) {
           stats.duplicates++;
           continue;
         }
@@ -164,6 +175,10 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
       }),
     );
     await consumer.commitOffsets([{ topic: b.topic, partition: b.partition, offset: String(BigInt(range.last) + 1n), metadata: null }]);
+    for (const id of seen) {
+      done.add(id);
+      if (done.size > ARCHIVED_KEPT) done.delete(done.values().next().value!);
+    }
     if (gen !== generation) return;
     stats.flushes++;
     stats.objects += parts.length;

@@ -77,7 +77,9 @@ export class KafkaNode {
           '',
         ].join('\n'),
       );
-      const clusterId = randomBytes(16).toString('base64url');
+      // As Kafka's own ids: never starting with '-', which the storage tool would read as an option.
+      let clusterId = randomBytes(16).toString('base64url');
+      while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
       await run('java', [...KafkaNode.jvm, '-cp', this.classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props]);
       this.formatted = true;
     }
