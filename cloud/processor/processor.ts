@@ -80,6 +80,8 @@ const CHUNK_BYTES = 512 * 1024;
  * The span over which they keep trying stays about the same (about 90 s).
  */
 const TX_RETRY = { initialRetryTime: 20, maxRetryTime: 5000, retries: 25 };
+/** Milliseconds from a to b, to a tenth, for the debug timings. */
+const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
 
 interface Counts {
   batches: number;
@@ -419,7 +421,6 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const c2 = performance.now();
     await tx.commit();
     if (log.isLevelEnabled('debug')) {
-      const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
       log.debug({ partition: p, stateRecords: state.length, stateMs: ms(c0, c1), offsetsMs: ms(c1, c2), endMs: ms(c2, performance.now()) }, 'transaction committed');
     }
     const c = w.txCounts;
@@ -574,7 +575,6 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         if (T) T.sent = performance.now();
         if (Date.now() - w.txSince >= config.kafka.commitIntervalMs) await commit(w);
         if (T) {
-          const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
           log.debug({ partition: p, records: batch.messages.length, frames: frames.length, windows: T.windows, ageMs: T.ageMs, processMs: ms(T.at, T.processed), sendMs: ms(T.processed, T.sent), commitMs: ms(T.sent, performance.now()) }, 'batch');
         }
       } catch (err) {

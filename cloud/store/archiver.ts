@@ -8,8 +8,9 @@
 //   3. it commits `last + 1` (no plan).
 // A consumer that takes the partition on after a crash between 1 and 3 starts at `first`, reads the
 // plan, and flushes exactly at `last` again: the same objects under the same names, overwritten.
-// A crash before 1 leaves nothing written; after 3, nothing to redo. Frames repeated within a range
-// (MQTT redeliveries the bridge passed on) are written once.
+// A crash before 1 leaves nothing written; after 3, nothing to redo. Frames repeated within a range,
+// or repeating one of the partition's last committed ranges (MQTT redeliveries, or requests the
+// bridge sent again, that it passed on), are written once.
 
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { decodeRecord, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
