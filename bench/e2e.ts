@@ -15,7 +15,10 @@
 //
 // Run: npm run bench:e2e -- [--json] [--sensors 1000] [--rate 200] [--mode raw|features]
 //        [--seconds 30] [--warmup 10] [--gateways 4] [--flush-ms 50] [--commit-ms 100]
-//        [--partitions 4] [--stages] [--keep-logs]
+//        [--partitions 4] [--spread-s 0] [--stages] [--keep-logs]
+// --spread-s S starts the sensors over S seconds instead of all at once, so their windows end at
+// different times, as in a fleet of sensors powered up at different moments. With 0 (the default)
+// every sensor ends a window at the same instant: the processor gets them all as one burst.
 // --stages also reads the input topic, for the latency up to Kafka (it costs this process CPU).
 // The servers come from scripts/servers (started here, or the ones npm run servers -- start runs).
 
@@ -43,6 +46,7 @@ const { values: args } = parseArgs({
     'flush-ms': { type: 'string', default: '50' },
     'commit-ms': { type: 'string', default: '100' },
     partitions: { type: 'string', default: '4' },
+    'spread-s': { type: 'string', default: '0' },
     'keep-logs': { type: 'boolean', default: false },
     stages: { type: 'boolean', default: false },
   },
@@ -63,6 +67,11 @@ const GATEWAYS = Math.min(int('gateways', 1, 64), SENSORS);
 const FLUSH_MS = int('flush-ms', 5, 10_000);
 const COMMIT_MS = int('commit-ms', 0, 10_000);
 const PARTITIONS = int('partitions', 1, 64);
+const SPREAD_S = Number(args['spread-s']);
+if (!(SPREAD_S >= 0 && SPREAD_S <= 3600)) {
+  console.error(`bench:e2e: --spread-s must be a number of seconds from 0 to 3600 (got ${JSON.stringify(args['spread-s'])})`);
+  process.exit(2);
+}
 const MODE = args.mode;
 if (MODE !== 'raw' && MODE !== 'features') {
   console.error(`bench:e2e: --mode must be raw or features (got ${JSON.stringify(MODE)})`);
@@ -175,7 +184,7 @@ try {
     waitForLeaders: true,
   });
   await admin.disconnect();
-  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, processor commit interval ${COMMIT_MS} ms, ${PARTITIONS} partitions; warm-up ${WARMUP} s, measured ${SECONDS} s`);
+  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, processor commit interval ${COMMIT_MS} ms, ${PARTITIONS} partitions${SPREAD_S ? `; sensors started over ${SPREAD_S} s` : '; sensors started together'}; warm-up ${WARMUP} s, measured ${SECONDS} s`);
 
   // The cloud tier.
   const [bridgePort, processorPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
@@ -272,7 +281,7 @@ try {
       mqtt: { url: env.EW_MQTT_URL, topicRoot, clientId: `${run}-gw${g}` },
       outbox: { fsync: 'interval' },
       flushMs: FLUSH_MS,
-      sources: [{ type: 'synthetic', sensors, rate: RATE, groups: 5, seed: g + 1 }],
+      sources: [{ type: 'synthetic', sensors, rate: RATE, groups: 5, seed: g + 1, startSpreadS: SPREAD_S }],
       groups: { default: { mode: MODE, decimate: 1 } },
       http: { port },
       logLevel: 'warn',
@@ -375,6 +384,7 @@ try {
     mode: MODE,
     flush_ms: FLUSH_MS,
     commit_ms: COMMIT_MS,
+    spread_s: SPREAD_S,
     seconds: Number(seconds.toFixed(1)),
     windows: measured.length,
     p50_ms: Math.round(percentile(latencies, 0.5)),

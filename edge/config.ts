@@ -62,6 +62,7 @@ export const syntheticSource = z.strictObject({
   seed: z.number().int().default(1),
   signals: z.number().int().min(1).max(1024).default(64).describe('distinct simulator signals, generated at start and cycled through by every sensor'),
   seconds: z.number().int().min(2).max(60).default(4).describe('length of each pre-generated signal'),
+  startSpreadS: z.number().min(0).max(3600).default(0).describe('sensor i of n starts i/n of this many seconds after the first, as sensors powered up at different times do (their windows then end at different times); 0: all at once'),
 }).describe('load testing: sensors replay a few pre-generated simulator signals, so generating them costs next to nothing');
 
 export const edgeConfigSchema = z.strictObject({

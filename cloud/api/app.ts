@@ -44,6 +44,8 @@ export interface ApiDeps {
   build: string;
   /** More routes (the live ones), registered with the same hooks. */
   extraRoutes?: (app: FastifyInstance) => void;
+  /** More metrics (the live feed's), in /metrics. */
+  extraMetrics?: (registry: Registry) => void;
 }
 
 const sessionSchema = {
@@ -127,6 +129,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'edgewave_api_' });
   const requests = new Counter({ name: 'edgewave_api_requests_total', help: 'requests answered, by route and status', labelNames: ['route', 'status'], registers: [registry] });
+  deps.extraMetrics?.(registry);
   const duration = new Histogram({ name: 'edgewave_api_request_seconds', help: 'time to answer, by route', labelNames: ['route'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] });
 
   app.addSchema(errorSchema);

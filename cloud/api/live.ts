@@ -19,65 +19,125 @@ export interface LiveTopics {
   status: string;
 }
 
-/** Reads sensor and group from the head of an inference record as the processor writes it; else parses it. */
-const INFERENCE_HEAD = /^\{"sensorId":"([^"\\]*)","gatewayId":"[^"\\]*","group":"([^"\\]*)"/;
+/** Reads sensor, group and window seq from the head of an inference record as the processor writes it; else parses it. */
+const INFERENCE_HEAD = /^\{"sensorId":"([^"\\]*)","gatewayId":"[^"\\]*","group":"([^"\\]*)","seq":(\d+),/;
+
+export interface LiveFeedOptions {
+  /** Inferences and session events from this long ago are read back at start (seconds). */
+  lookbackS?: number;
+  /**
+   * Inferences go out as soon as the processor writes them, before its transaction commits
+   * (read_uncommitted), each window once: a window already sent for its sensor (the same or an
+   * earlier seq) is not sent again. False: only committed inferences, up to the processor's
+   * commit interval later. Session events and statuses are always read committed.
+   */
+  readUncommitted?: boolean;
+}
 
 /**
- * Starts this replica's feed. Its group is new, so before it runs, its offsets are set to where the
- * current state can be rebuilt from: inferences and session events from `lookbackS` ago, gateway
- * statuses (births, with their layouts' feature names) from the start of the topic. Records from
- * before the start update the state late joiners get; only newer ones go out live.
+ * Starts this replica's feed. Its groups are new, so before they run, their offsets are set to
+ * where the current state can be rebuilt from: inferences and session events from `lookbackS` ago,
+ * gateway statuses (births, with their layouts' feature names) from the start of the topic. Records
+ * from before the start update the state late joiners get; only newer ones go out live.
+ *
+ * Why inferences may be read before their commit: the processor is deterministic. A transaction
+ * it aborts (it died, or was fenced) is processed again from the same input offsets and the same
+ * restored state, so the windows it wrote come again with the same sensor and seq, and are
+ * recognised here as already sent. A window is shown once, and the committed record is the same
+ * window (its scores may differ in the last bits: a batch of other sensors' windows around it).
  */
-export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: LiveTopics, hub: Hub, log: Logger, lookbackS = 120): Promise<{ stop(): Promise<void> }> {
+export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: LiveTopics, hub: Hub, log: Logger, options: LiveFeedOptions = {}): Promise<{ stop(): Promise<void>; stats(): { repeats: number } }> {
+  const lookbackS = options.lookbackS ?? 120;
+  const early = options.readUncommitted ?? true;
   const groupId = `${groupPrefix}-${hostname()}-${randomBytes(4).toString('hex')}`;
+  // Early inferences: a group of their own, read_uncommitted.
+  const earlyGroupId = early ? `${groupId}-early` : null;
   const startedAt = Date.now();
   const admin = kafka.admin();
   await admin.connect();
   try {
     for (const topic of [topics.inferences, topics.sessions]) {
       const partitions = await admin.fetchTopicOffsetsByTimestamp(topic, startedAt - lookbackS * 1000);
-      await admin.setOffsets({ groupId, topic, partitions });
+      await admin.setOffsets({ groupId: topic === topics.inferences && earlyGroupId ? earlyGroupId : groupId, topic, partitions });
     }
     const status = await admin.fetchTopicOffsets(topics.status);
     await admin.setOffsets({ groupId, topic: topics.status, partitions: status.map((p) => ({ partition: p.partition, offset: p.low })) });
   } finally {
     await admin.disconnect().catch(() => {});
   }
-  const consumer: Consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 20, ...consumerTimeouts(10_000) });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topics.inferences, topics.sessions, topics.status], fromBeginning: false });
-  await consumer.run({
-    eachBatch: async ({ batch }) => {
-      const kind: LiveKind = batch.topic === topics.sessions ? 'sessions' : batch.topic === topics.status ? 'status' : 'inferences';
-      for (const m of batch.messages) {
-        if (!m.value) continue;
-        const json = m.value.toString();
-        const live = Number(m.timestamp) >= startedAt;
-        try {
-          if (kind === 'inferences') {
-            const head = INFERENCE_HEAD.exec(json);
-            if (head) hub.publish(kind, json, { sensorId: head[1]!, group: head[2]! }, live);
-            else {
-              const v = JSON.parse(json) as { sensorId?: string; group?: string };
-              hub.publish(kind, json, { ...(v.sensorId ? { sensorId: v.sensorId } : {}), ...(v.group ? { group: v.group } : {}) }, live);
-            }
-          } else if (kind === 'status') {
-            // A gateway's birth, health or death (keyed by gateway): for every status subscriber.
-            // A birth names the features of each layout the gateway sends.
-            const st = JSON.parse(json) as { layouts?: unknown };
-            if (Array.isArray(st.layouts)) for (const l of st.layouts as { id?: unknown; names?: unknown }[]) if (typeof l?.id === 'number' && Array.isArray(l.names) && l.names.every((n) => typeof n === 'string')) hub.layoutNames.set(l.id, l.names as string[]);
-            hub.publish(kind, json, { gatewayId: m.key?.toString() ?? '' }, live);
-          } else {
-            const e = JSON.parse(json) as { type?: string; session?: { sessionId?: string; group?: string } };
-            hub.publish(kind, json, { ...(e.session?.group ? { group: e.session.group } : {}), ...(e.session?.sessionId ? { sessionId: e.session.sessionId } : {}), ended: e.type === 'ended' }, live);
-          }
-        } catch (err) {
-          log.warn({ topic: batch.topic, partition: batch.partition, offset: m.offset, err: (err as Error).message }, 'a record that is not JSON; skipped');
-        }
+
+  // Per sensor, the seq of the latest window sent: the processor writes a sensor's windows in seq
+  // order, so a seq at or below it is a window written again after an aborted transaction.
+  const lastSeq = new Map<string, number>();
+  let repeats = 0;
+  const onInference = (json: string, live: boolean) => {
+    const head = INFERENCE_HEAD.exec(json);
+    let sensorId: string | undefined;
+    let group: string | undefined;
+    let seq: number | undefined;
+    if (head) [sensorId, group, seq] = [head[1]!, head[2]!, Number(head[3])];
+    else ({ sensorId, group, seq } = JSON.parse(json) as { sensorId?: string; group?: string; seq?: number });
+    if (earlyGroupId && sensorId !== undefined && typeof seq === 'number') {
+      const last = lastSeq.get(sensorId);
+      if (last !== undefined && seq <= last) {
+        repeats++;
+        return;
       }
+      lastSeq.set(sensorId, seq);
+    }
+    hub.publish('inferences', json, { ...(sensorId ? { sensorId } : {}), ...(group ? { group } : {}) }, live);
+  };
+
+  const consume = async (consumer: Consumer, subscribed: string[]) => {
+    await consumer.connect();
+    await consumer.subscribe({ topics: subscribed, fromBeginning: false });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        const kind: LiveKind = batch.topic === topics.sessions ? 'sessions' : batch.topic === topics.status ? 'status' : 'inferences';
+        for (const m of batch.messages) {
+          if (!m.value) continue;
+          const json = m.value.toString();
+          const live = Number(m.timestamp) >= startedAt;
+          try {
+            if (kind === 'inferences') onInference(json, live);
+            else if (kind === 'status') {
+              // A gateway's birth, health or death (keyed by gateway): for every status subscriber.
+              // A birth names the features of each layout the gateway sends.
+              const st = JSON.parse(json) as { layouts?: unknown };
+              if (Array.isArray(st.layouts)) for (const l of st.layouts as { id?: unknown; names?: unknown }[]) if (typeof l?.id === 'number' && Array.isArray(l.names) && l.names.every((n) => typeof n === 'string')) hub.layoutNames.set(l.id, l.names as string[]);
+              hub.publish(kind, json, { gatewayId: m.key?.toString() ?? '' }, live);
+            } else {
+              const e = JSON.parse(json) as { type?: string; session?: { sessionId?: string; group?: string } };
+              hub.publish(kind, json, { ...(e.session?.group ? { group: e.session.group } : {}), ...(e.session?.sessionId ? { sessionId: e.session.sessionId } : {}), ended: e.type === 'ended' }, live);
+            }
+          } catch (err) {
+            log.warn({ topic: batch.topic, partition: batch.partition, offset: m.offset, err: (err as Error).message }, 'a record that is not JSON; skipped');
+          }
+        }
+      },
+    });
+  };
+  const consumers: Consumer[] = [];
+  try {
+    const committed = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 20, ...consumerTimeouts(10_000) });
+    consumers.push(committed);
+    await consume(committed, earlyGroupId ? [topics.sessions, topics.status] : [topics.inferences, topics.sessions, topics.status]);
+    if (earlyGroupId) {
+      const uncommitted = kafka.consumer({ groupId: earlyGroupId, readUncommitted: true, maxWaitTimeInMs: 20, ...consumerTimeouts(10_000) });
+      consumers.push(uncommitted);
+      await consume(uncommitted, [topics.inferences]);
+    }
+  } catch (err) {
+    await Promise.all(consumers.map((c) => c.disconnect().catch(() => {})));
+    throw err;
+  }
+  return {
+    stop: async () => {
+      await Promise.all(consumers.map((c) => c.disconnect()));
+      if (earlyGroupId) log.info({ repeats }, 'live feed stopped; inferences written again after an aborted transaction, not sent again: repeats');
     },
-  });
-  return { stop: () => consumer.disconnect() };
+    stats: () => ({ repeats }),
+  };
 }
 
 interface SubscribeRequest {

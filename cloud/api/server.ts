@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { MongoClient } from 'mongodb';
+import { Counter, type Registry } from 'prom-client';
 import { createLogger, type Logger } from '../../protocol/index.js';
 import { createKafka } from '../common/kafka.js';
 import type { Kafka } from 'kafkajs';
@@ -19,6 +20,8 @@ export interface ApiHandle {
   readonly app: FastifyInstance;
   /** The live fan-out, when Kafka is configured. */
   readonly hub: Hub | null;
+  /** Its Kafka feed: `repeats` counts inferences not sent again (written again after an aborted transaction). */
+  readonly feed: { stats(): { repeats: number } } | null;
   stop(): Promise<void>;
 }
 
@@ -59,14 +62,28 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
     };
   }
   let hub: Hub | null = null;
-  let feed: { stop(): Promise<void> } | null = null;
+  let feed: Awaited<ReturnType<typeof startLiveFeed>> | null = null;
   if (config.kafka) {
     hub = new Hub(config.live);
-    feed = await startLiveFeed(options.kafka ?? createKafka(config.kafka, log, { initialRetryTime: 200, retries: 10 }), config.kafka.groupPrefix, config.kafka.topics, hub, log, config.live.lookbackS);
+    feed = await startLiveFeed(options.kafka ?? createKafka(config.kafka, log, { initialRetryTime: 200, retries: 10 }), config.kafka.groupPrefix, config.kafka.topics, hub, log, { lookbackS: config.live.lookbackS, readUncommitted: config.live.readUncommitted });
   }
   const liveHub = hub;
+  const liveFeed = feed;
   const app = await buildApi({
     config, sessions, keys, checks, version: pkg.version, build: process.env.EW_BUILD ?? 'dev',
+    ...(liveFeed
+      ? {
+          extraMetrics: (registry: Registry) => {
+            new Counter({
+              name: 'edgewave_api_live_repeats_total', help: 'inferences read before their commit and written again after the transaction was aborted: recognised by sensor and seq, not sent again', registers: [registry],
+              collect() {
+                this.reset();
+                this.inc(liveFeed.stats().repeats);
+              },
+            });
+          },
+        }
+      : {}),
     ...(liveHub
       ? {
           extraRoutes: (a: FastifyInstance) =>
@@ -98,6 +115,7 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
     url,
     app,
     hub,
+    feed,
     stop: cleanUp,
   };
 }

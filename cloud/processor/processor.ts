@@ -106,6 +106,13 @@ interface Worker {
   /** The open transaction: batches processed since the last commit, committed together. */
   tx: Transaction | null;
   txSince: number;
+  /**
+   * The open transaction's sends, one after another in batch order: a batch's outputs go out while
+   * the next batch is processed, and a commit waits for them. It always resolves; a send that
+   * failed leaves its error in `sendError`, the sends after it are not made, and the commit fails.
+   */
+  sending: Promise<void>;
+  sendError: unknown;
   /** Per input topic: the offset the open transaction's first batch began at (where an abort goes back to) ... */
   txStart: Map<string, string>;
   /** ... and the offset after its last batch (what the commit stores). */
@@ -335,7 +342,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const producer = kafka.producer({ transactionalId: `${config.kafka.transactionalIdPrefix}-${p}`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: config.kafka.transactionTimeoutMs, retry: TX_RETRY });
     const w: Worker = {
       partition: p, engine: new Engine({ ...engineOptions, model }), producer, ready: Promise.resolve(), chain: Promise.resolve(),
-      tx: null, txSince: 0, txStart: new Map(), txNext: new Map(), dirtySensors: new Set(), dirtyGroups: new Set(), txCounts: zeroCounts(), failures: 0, rawNext: null,
+      tx: null, txSince: 0, sending: Promise.resolve(), sendError: undefined, txStart: new Map(), txNext: new Map(), dirtySensors: new Set(), dirtyGroups: new Set(), txCounts: zeroCounts(), failures: 0, rawNext: null,
     };
     workers.set(p, w);
     w.ready = restore(w, delayMs);
@@ -360,6 +367,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       // A restore under way finishes (or sees it is no longer wanted) before its producer goes.
       await w.ready.catch(() => {});
       // What was not committed is the next owner's to process again.
+      await w.sending;
       await w.tx?.abort().catch(() => {});
       w.tx = null;
       await w.producer.disconnect().catch(() => {});
@@ -409,6 +417,8 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const tx = w.tx;
     if (!tx) return;
     const p = w.partition;
+    await w.sending;
+    if (w.sendError !== undefined) throw w.sendError;
     if (w.rawNext !== null) for (const id of w.engine.pinPendingBefore(w.rawNext - REFILL_MAX_RECORDS)) w.dirtySensors.add(id);
     const state: Message[] = [
       ...[...w.dirtySensors].map((id) => ({ key: `sensor:${id}`, value: JSON.stringify(w.engine.snapshotSensor(id)), partition: p })),
@@ -450,6 +460,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
    */
   async function fail(w: Worker, err: unknown, topic: string, batchStart?: string): Promise<void> {
     const p = w.partition;
+    await w.sending;
     await w.tx?.abort().catch(() => {});
     w.tx = null;
     if (workers.get(p) !== w) {
@@ -552,13 +563,21 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         if (!w.tx) {
           w.tx = await w.producer.transaction();
           w.txSince = Date.now();
+          w.sending = Promise.resolve();
+          w.sendError = undefined;
         }
         if (!w.txStart.has(batch.topic)) w.txStart.set(batch.topic, batch.firstOffset()!);
-        await sendChunked(w.tx, [
+        // Sent while the next batch is processed: the results reach read_uncommitted readers (the
+        // API's live feed) a round trip sooner, and the partition does not wait for the broker.
+        const tx = w.tx;
+        const outputs = [
           { topic: topics.inferences, messages: inferences },
           { topic: topics.sessions, messages: sessions },
           { topic: topics.deadletter, messages: dead },
-        ]);
+        ];
+        w.sending = w.sending
+          .then(() => (w.sendError === undefined ? sendChunked(tx, outputs) : undefined))
+          .catch((err: unknown) => void (w.sendError ??= err));
         w.txNext.set(batch.topic, String(BigInt(batch.lastOffset()) + 1n));
         if (batch.topic === topics.raw) w.rawNext = Number(batch.lastOffset()) + 1;
         for (const id of out.changedSensors) w.dirtySensors.add(id);

@@ -14,6 +14,8 @@ export interface SyntheticSourceConfig {
   seed: number;
   signals: number;
   seconds: number;
+  /** Sensor i of n starts i/n of this many seconds after the first (0: all at once). */
+  startSpreadS: number;
   prefix: string;
 }
 
@@ -24,22 +26,30 @@ export function startSyntheticSource(c: SyntheticSourceConfig, tickMs: number, c
   const signals = step.samples.map((s) => s.slice());
   const ids = Array.from({ length: c.sensors }, (_, i) => `${c.prefix}-${i}`);
   ids.forEach((sensorId, i) => ctx.register({ sensorId, group: `group-${i % c.groups}`, sampleRate: c.rate }));
+  // The sample (counted from the source's start) each sensor's first one is.
+  const firstSample = ids.map((_, i) => Math.round((i * c.startSpreadS * c.rate) / c.sensors));
   const scratch = new Map<number, Float32Array>();
   let produced = 0;
   const stop = startClock(c.rate, tickMs, (n, t0) => {
-    let out = scratch.get(n);
-    if (!out) scratch.set(n, (out = new Float32Array(6 * n)));
+    let samples = 0;
     for (let i = 0; i < c.sensors; i++) {
+      // A sensor not started yet sends nothing; one starting within this step sends from its first sample.
+      const skip = Math.max(0, firstSample[i]! - produced);
+      if (skip >= n) continue;
+      const m = n - skip;
+      let out = scratch.get(m);
+      if (!out) scratch.set(m, (out = new Float32Array(6 * m)));
       const sig = signals[i % c.signals]!;
-      const at = (produced + i * 37) % len;
+      const at = (produced + skip + i * 37) % len;
       for (let ch = 0; ch < 6; ch++) {
-        const first = Math.min(n, len - at);
-        copyRange(out, ch * n, sig, ch * len + at, first);
-        if (first < n) copyRange(out, ch * n + first, sig, ch * len, n - first);
+        const first = Math.min(m, len - at);
+        copyRange(out, ch * m, sig, ch * len + at, first);
+        if (first < m) copyRange(out, ch * m + first, sig, ch * len, m - first);
       }
-      ctx.add(ids[i]!, out, t0, false);
+      ctx.add(ids[i]!, out, skip ? t0 + Math.round((skip * 1e6) / c.rate) : t0, false);
+      samples += m;
     }
-    ctx.metrics.samples.inc(n * c.sensors);
+    ctx.metrics.samples.inc(samples);
     produced += n;
   });
   return { done: new Promise(() => undefined), stop: async () => stop() };

@@ -46,7 +46,7 @@ need('the distributed pipeline, end to end', () => {
   });
 
   /** Kafka topics, the processor, the API and a bridge on `mqttUrl`, each ready; and the two readers of the outputs. */
-  async function cloud(run: string, mqttUrl: string, shared = true) {
+  async function cloud(run: string, mqttUrl: string, shared = true, commitIntervalMs = 100) {
     const name = uniqueName(`e2e-${run}`);
     const topics = { raw: `${name}.raw`, features: `${name}.features`, status: `${name}.status`, inferences: `${name}.inferences`, sessions: `${name}.sessions`, deadletter: `${name}.deadletter`, processorState: `${name}.state` };
     await createTopics(kafka, topics);
@@ -55,7 +55,7 @@ need('the distributed pipeline, end to end', () => {
     const [bridgePort, processorPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
     const topicRoot = `ew-${name}`;
     const processorConfig = {
-      kafka: { brokers, topics: { raw: topics.raw, features: topics.features, inferences: topics.inferences, sessions: topics.sessions, deadletter: topics.deadletter, processorState: topics.processorState }, groupId: `${name}-processor`, transactionalIdPrefix: `${name}-processor`, sessionTimeoutMs: 6000 },
+      kafka: { brokers, topics: { raw: topics.raw, features: topics.features, inferences: topics.inferences, sessions: topics.sessions, deadletter: topics.deadletter, processorState: topics.processorState }, groupId: `${name}-processor`, transactionalIdPrefix: `${name}-processor`, sessionTimeoutMs: 6000, commitIntervalMs },
       mongodb: { url: s.ferretdb!.url, database },
       sessions: { minSensors: 2, startAfterS: 2, idleGapS: 10 },
       http: { port: processorPort },
@@ -86,7 +86,9 @@ need('the distributed pipeline, end to end', () => {
     procs.push(c.processor, c.api, c.bridge);
     await Promise.all([ready(c.processor, processorPort), ready(c.api, apiPort, '/health'), ready(c.bridge, bridgePort)]);
     const ws = await wsInferences(apiPort);
-    return { ...c, ws };
+    /** Inferences the API read before their commit, then again after an aborted transaction, and did not send twice. */
+    const repeats = async () => /^edgewave_api_live_repeats_total (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text())?.[1];
+    return { ...c, ws, repeats };
   }
 
   /** An edge agent of 12 simulated sensors (features: one frame per window), with its own data directory. */
@@ -124,6 +126,9 @@ need('the distributed pipeline, end to end', () => {
     expect(inKafka.ok, describeReport('inferences (read_committed)', inKafka)).toBe(true);
     const atClient = account(sent, c.ws.seen);
     expect(atClient.ok, describeReport('WebSocket client', atClient)).toBe(true);
+    // What the client was sent (some of it before its commit) is what was committed.
+    expect(c.ws.features).toEqual(inferences.features);
+    expect(c.ws.labels).toEqual(inferences.labels);
     const sessions = await mongo.db(c.database).collection('sessions').countDocuments();
     expect(sessions).toBeGreaterThan(0);
     return { total, sessions };
@@ -133,13 +138,22 @@ need('the distributed pipeline, end to end', () => {
   const sentAfterCleanStop = (dataDir: string) => new Map([...seqFile(dataDir)].map(([id, n]) => [id, Array.from({ length: n }, (_, i) => i)]));
 
   it('every frame the agents sent is in the inferences exactly once, and at the WebSocket client exactly once, across SIGKILLs of the processor and one of the bridge', async () => {
-    const c = await cloud('kill', s.mosquitto!.url);
+    // Transactions of 2 s: each kill below lands in one that has written inferences, which the API
+    // has sent (it reads before the commit) and which the next processor writes again.
+    const c = await cloud('kill', s.mosquitto!.url, true, 2000);
     const gateways = await Promise.all([0, 1].map((g) => agent('kill', g, s.mosquitto!.url, c.topicRoot)));
+    const committed = await readInferences(kafka, c.topics.inferences, `${c.name}-committed`);
+    const key = (o: { sensorId: string; seq: number }) => `${o.sensorId}#${o.seq}`;
     // Mid-run, the processor dies without warning at random points and comes back.
     await sleep(5000);
     let seed = 3;
     const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
     for (let k = 0; k < KILLS; k++) {
+      // A point where the client has a window that is not committed yet.
+      await until('an inference sent before its commit', 30_000, () => {
+        const done = new Set(committed.seen.map(key));
+        return c.ws.seen.some((o) => !done.has(key(o))) ? true : undefined;
+      }, [c.processor]);
       await stop(c.processor, 'SIGKILL');
       await sleep(500 + rand() * 1500);
       await c.restartProcessor(String(k + 2));
@@ -158,9 +172,13 @@ need('the distributed pipeline, end to end', () => {
       for (const [id, seqs] of sentAfterCleanStop(g.dataDir)) sent.set(id, seqs);
     }
     expect(sent.size).toBe(24);
+    await committed.stop();
     const { total, sessions } = await check(c, sent);
     expect(total).toBeGreaterThan(24 * 8);
-    console.log(`e2e kill: ${sent.size} sensors, ${total} frames, each once in Kafka and at the client; ${sessions} sessions; processor SIGKILLed ${KILLS} times, the bridge once`);
+    // The aborted transactions' inferences reached the API, and were recognised when written again.
+    const repeats = Number(await c.repeats());
+    expect(repeats).toBeGreaterThan(0);
+    console.log(`e2e kill: ${sent.size} sensors, ${total} frames, each once in Kafka and at the client (${repeats} written again after aborted transactions, recognised by the API); ${sessions} sessions; processor SIGKILLed ${KILLS} times, the bridge once`);
   }, 180_000 + KILLS * 6000);
 
   it('a broker outage with an agent SIGKILLed in it: nothing the agents stored is lost, nothing is doubled', async () => {

@@ -145,10 +145,14 @@ need('raw mode end to end, Kafka restarted mid-run', () => {
       expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(reference.sessions));
       const started = [...reference.sessions.values()].flat().filter((e) => e.type === 'started').length;
 
-      // The WebSocket client: each window once.
+      // The WebSocket client: each window once, with the features and class the fault-free run has.
+      // The API sends inferences before their transaction commits: what a transaction aborted at
+      // the Kafka restart had written reached the client, and was written again after it.
       await until('every window at the WebSocket client', 30_000, () => (ws.seen.length >= windows ? true : undefined)).catch(() => {});
       const atClient = account(reference.seqs, ws.seen);
       expect(atClient.ok, describeReport('WebSocket client', atClient)).toBe(true);
+      expect(ws.features).toEqual(reference.features);
+      expect(ws.labels).toEqual(reference.labels);
 
       // MongoDB: each session once, as of its newest event.
       const newest = new Map<string, ReturnType<typeof toDocument>>();
@@ -179,7 +183,8 @@ need('raw mode end to end, Kafka restarted mid-run', () => {
         const k = byId.get(`${f.sensorId}#${f.seq}`)!;
         expect({ ...f, data: Array.from(f.data) }).toEqual({ ...k, data: Array.from(k.data) });
       }
-      console.log(`e2e raw: ${sent.size} sensors, ${frames.length} raw frames archived once each, ${windows} windows once in Kafka and at the client, ${started} sessions started as in the fault-free run; Kafka stopped for ${KAFKA_DOWN_S} s`);
+      const repeats = /^edgewave_api_live_repeats_total (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text())?.[1];
+      console.log(`e2e raw: ${sent.size} sensors, ${frames.length} raw frames archived once each, ${windows} windows once in Kafka and at the client (${repeats} written again after aborted transactions, recognised by the API), ${started} sessions started as in the fault-free run; Kafka stopped for ${KAFKA_DOWN_S} s`);
     } finally {
       ws.close();
       await reader.stop().catch(() => {});

@@ -1,5 +1,5 @@
 // Sources: CSV replay (rate from timestamps, gaps, bad lines, real time), UDP frames (binary,
-// JSON, batches; refusals counted by code).
+// JSON, batches; refusals counted by code), the synthetic source's spread start.
 
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../edge/metrics.js';
 import { startCsvSource } from '../../edge/sources/csv-source.js';
 import type { SourceContext } from '../../edge/sources/source.js';
+import { startSyntheticSource } from '../../edge/sources/synthetic-source.js';
 import { startUdpSource } from '../../edge/sources/udp-source.js';
 import { FLAG_GAP, encodeBatch, encodeFrame, encodeJsonFrame, type Frame } from '../../protocol/index.js';
 
@@ -96,5 +97,30 @@ describe('UDP source', () => {
     expect(seen.registered.map((r) => r.sensorId).sort()).toEqual(['u1', 'u2', 'u3']);
     expect(seen.adds.map((a) => [a.sensorId, a.gap])).toEqual([['u1', false], ['u1', false], ['u1', true], ['u2', false], ['u3', false], ['u3', true]]);
     expect(seen.rejected.sort()).toEqual(['EW_PROTO_KIND', 'EW_PROTO_MAGIC']);
+  });
+});
+
+describe('synthetic source', () => {
+  it('starts the sensors over startSpreadS: each from its own first sample, at its time, continuous after it', async () => {
+    const { ctx, seen } = context();
+    const rate = 200;
+    // 4 sensors over 1 s: the first samples are 0, 50, 100 and 150 of the source's clock.
+    const src = startSyntheticSource({ sensors: 4, rate, groups: 2, seed: 1, signals: 2, seconds: 2, startSpreadS: 1, prefix: 'gw' }, 20, ctx);
+    await new Promise((r) => setTimeout(r, 1500));
+    await src.stop();
+    const byId = new Map<string, { t0Us: number; n: number }[]>();
+    for (const a of seen.adds) {
+      let list = byId.get(a.sensorId);
+      if (!list) byId.set(a.sensorId, (list = []));
+      list.push({ t0Us: a.t0Us, n: a.samples.length / 6 });
+    }
+    expect([...byId.keys()].sort()).toEqual(['gw-0', 'gw-1', 'gw-2', 'gw-3']);
+    const first = (id: string) => byId.get(id)![0]!.t0Us;
+    const stepUs = 1e6 / rate;
+    for (let i = 1; i < 4; i++) expect(first(`gw-${i}`) - first('gw-0'), `gw-${i}`).toBe(i * 50 * stepUs);
+    // Each sensor's chunks follow on from each other, and it has as many samples as its later start leaves.
+    const total = (id: string) => byId.get(id)!.reduce((n, c) => n + c.n, 0);
+    for (const [id, chunks] of byId) for (let k = 1; k < chunks.length; k++) expect(chunks[k]!.t0Us, id).toBe(chunks[k - 1]!.t0Us + chunks[k - 1]!.n * stepUs);
+    for (let i = 1; i < 4; i++) expect(total('gw-0') - total(`gw-${i}`), `gw-${i}`).toBe(i * 50);
   });
 });

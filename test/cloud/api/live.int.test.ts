@@ -152,6 +152,18 @@ describe.runIf(s.kafka && s.ferretdb)('WebSocket fan-out (Kafka)', () => {
     await producer?.disconnect();
     await api?.stop();
   });
+  /** Another API replica on the same topics and database. */
+  const replica = (groupPrefix: string, live: Record<string, unknown> = {}) =>
+    startApi(
+      parseApiConfig({
+        http: { port: 0 },
+        mongodb: { url: s.ferretdb!.url, database: name.replace(/-/g, '_') },
+        kafka: { brokers: s.kafka!.brokers, topics, groupPrefix },
+        auth: { keys: [{ id: 'live', sha256: sha256Hex(KEY), scopes: ['read'] }], ratePerMinute: 100_000 },
+        live,
+        logLevel: 'warn',
+      }),
+    );
 
   it('a connection without a key is refused with 401', async () => {
     await expect(Client.open(api.url, null)).rejects.toMatchObject({ status: 401 });
@@ -314,15 +326,7 @@ describe.runIf(s.kafka && s.ferretdb)('WebSocket fan-out (Kafka)', () => {
     // The first replica has them all, live.
     await until(() => api.hub!.sensor('s-late')?.json.includes('"seq":5') === true, 10_000, `the first replica to read the records (it has ${api.hub!.sensor('s-late')?.json.slice(0, 200)}; published ${api.hub!.published})`);
 
-    const second = await startApi(
-      parseApiConfig({
-        http: { port: 0 },
-        mongodb: { url: s.ferretdb!.url, database: name.replace(/-/g, '_') },
-        kafka: { brokers: s.kafka!.brokers, topics, groupPrefix: `${name}-second` },
-        auth: { keys: [{ id: 'live', sha256: sha256Hex(KEY), scopes: ['read'] }], ratePerMinute: 100_000 },
-        logLevel: 'warn',
-      }),
-    );
+    const second = await replica(`${name}-second`);
     try {
       const get = (path: string) => fetch(`${second.url}${path}`, { headers: { 'x-api-key': KEY } });
       // Every sensor the first replica knows, the second knows, with the same latest record.
@@ -353,6 +357,56 @@ describe.runIf(s.kafka && s.ferretdb)('WebSocket fan-out (Kafka)', () => {
       status.ws.close();
     } finally {
       await second.stop();
+    }
+  }, 90_000);
+
+  it('inferences go out as soon as the processor writes them, each window once across an aborted transaction; with readUncommitted false, only committed ones', async () => {
+    const committedApi = await replica(`${name}-committed`, { lookbackS: 0, readUncommitted: false });
+    const kafka = new Kafka({ clientId: 'edgewave-test-live-tx', brokers: s.kafka!.brokers, logLevel: logLevel.NOTHING });
+    const tx = kafka.producer({ transactionalId: `${name}-tx`, idempotent: true, maxInFlightRequests: 1 });
+    await tx.connect();
+    try {
+      for (let n = 1000, end = Date.now() + 30_000; committedApi.hub!.published === 0; n++) {
+        if (Date.now() > end) throw new Error('the committed feed never joined');
+        await producer.send({ topic: topics.inferences, messages: [inference(99, n)] });
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const group = 'g-tx';
+      const window = (n: number) => inference('s-tx', n, { id: 0xe8d33268, features: new Float32Array(4).fill(n), group });
+      const early = await Client.open(api.url);
+      await early.subscribe({ kinds: ['inferences'], sensors: ['s-tx'] });
+      const late = await Client.open(committedApi.url);
+      await late.subscribe({ kinds: ['inferences'], sensors: ['s-tx'] });
+      const seqs = (c: Client) => c.of('inferences').map((m) => m.data!.seq);
+      const repeatsBefore = api.feed!.stats().repeats;
+
+      // Written, not committed: the early feed sends them, the committed one does not.
+      const first = await tx.transaction();
+      await first.send({ topic: topics.inferences, messages: [window(1), window(2)] });
+      await until(() => seqs(early).length === 2, 10_000, 'the uncommitted windows at the early client');
+      expect(seqs(early)).toEqual([1, 2]);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(seqs(late)).toEqual([]);
+      // The transaction is aborted; the same windows are written again with the next one, and committed.
+      await first.abort();
+      const second = await tx.transaction();
+      await second.send({ topic: topics.inferences, messages: [window(1), window(2), window(3)] });
+      await second.commit();
+      await until(() => seqs(late).length === 3, 10_000, 'the committed windows at the committed client');
+      await until(() => seqs(early).length === 3, 10_000, 'the new window at the early client');
+      // Each window once at both; the early feed recognised the two written again.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(seqs(early)).toEqual([1, 2, 3]);
+      expect(seqs(late)).toEqual([1, 2, 3]);
+      expect(api.feed!.stats().repeats - repeatsBefore).toBe(2);
+      expect(committedApi.feed!.stats().repeats).toBe(0);
+      const metrics = await (await fetch(`${api.url}/metrics`, { headers: { 'x-api-key': KEY } })).text();
+      expect(Number(/^edgewave_api_live_repeats_total (\d+)$/m.exec(metrics)?.[1])).toBe(api.feed!.stats().repeats);
+      early.ws.close();
+      late.ws.close();
+    } finally {
+      await tx.disconnect();
+      await committedApi.stop();
     }
   }, 90_000);
 });
