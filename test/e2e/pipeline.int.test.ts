@@ -179,7 +179,7 @@ need('the distributed pipeline, end to end', () => {
     const repeats = Number(await c.repeats());
     expect(repeats).toBeGreaterThan(0);
     console.log(`e2e kill: ${sent.size} sensors, ${total} frames, each once in Kafka and at the client (${repeats} written again after aborted transactions, recognised by the API); ${sessions} sessions; processor SIGKILLed ${KILLS} times, the bridge once`);
-  }, 180_000 + KILLS * 6000);
+  }, 180_000 + KILLS * 15_000);
 
   it('a broker outage with an agent SIGKILLed in it: nothing the agents stored is lost, nothing is doubled', async () => {
     const broker = new PrivateBroker(await freePort());
