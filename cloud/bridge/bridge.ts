@@ -16,7 +16,7 @@ import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { createLogger, mqttTopics, type Logger } from '../../protocol/index.js';
 import { json, listenStatus, tlsOptions } from '../../protocol/node-support.js';
-import { createKafka } from '../common/kafka.js';
+import { createKafka, deadLetterValue } from '../common/kafka.js';
 import { defaultClientId, type BridgeConfig } from './config.js';
 import { BridgeError } from './errors.js';
 import { KafkaSink, recordBytes } from './kafka-sink.js';
@@ -70,9 +70,6 @@ interface Pending {
   /** MQTT 3.1.1: mqtt.js's callback that sends the PUBACK (MQTT 5 sends it through _sendPacket). */
   release?: () => void;
 }
-
-/** Dead-letter values stay under Kafka's record limit; the original length is in a header. */
-const deadLetterValue = (bytes: Uint8Array, max: number) => (bytes.length > max - 4096 ? bytes.subarray(0, max - 4096) : bytes);
 
 export interface BridgeOptions {
   /** The log client, instead of one made from `config.kafka` (the embedded mode passes its in-process log). */

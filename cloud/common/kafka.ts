@@ -12,6 +12,13 @@ import { tlsOptions, type TlsFiles } from '../../protocol/node-support.js';
 
 export const tlsSchema = z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) });
 
+/**
+ * A dead letter's value: the refused bytes, cut to leave 4 KiB of the record limit for its key and
+ * headers (its `ew-bytes` header says how long the original was). A dead letter over the broker's
+ * limit would be refused, and the input behind it never get past it.
+ */
+export const deadLetterValue = <T extends Uint8Array>(bytes: T, maxRecordBytes: number): T => (bytes.length > maxRecordBytes - 4096 ? (bytes.subarray(0, maxRecordBytes - 4096) as T) : bytes);
+
 /** The connection keys of a component's `kafka` section. */
 export const kafkaConnection = {
   brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1).describe('bootstrap servers, host:port'),

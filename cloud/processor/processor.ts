@@ -21,7 +21,7 @@ import { featureLayout, loadDsp, parseFeatureConfig, presetLayoutNames, presetSe
 import { createLogger, decodeRecord, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
 import { json, listenStatus } from '../../protocol/node-support.js';
 import { MongoClient } from 'mongodb';
-import { consumerTimeouts, createKafka } from '../common/kafka.js';
+import { consumerTimeouts, createKafka, deadLetterValue } from '../common/kafka.js';
 import { openObjects } from '../common/objects.js';
 import { createS3 } from '../common/s3.js';
 import { ActivityModel } from '../model/model.js';
@@ -545,8 +545,8 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         if (r.dead) {
           dead.push({
             key: msg.key,
-            value: msg.value,
-            headers: { 'ew-reason': r.dead.code, 'ew-message': r.dead.message.slice(0, 1000), 'ew-topic': batch.topic, 'ew-partition': String(p), 'ew-offset': msg.offset, 'ew-received-at': new Date().toISOString() },
+            value: msg.value && deadLetterValue(msg.value, config.kafka.maxRecordBytes),
+            headers: { 'ew-reason': r.dead.code, 'ew-message': r.dead.message.slice(0, 1000), 'ew-topic': batch.topic, 'ew-partition': String(p), 'ew-offset': msg.offset, 'ew-received-at': new Date().toISOString(), 'ew-bytes': String(msg.value?.length ?? 0) },
           });
         }
       }

@@ -62,7 +62,7 @@ export class OutputReader {
   /** Each window's features: base64 of their float32 bytes. */
   readonly features = new Map<string, string>();
   readonly sessions = new Map<string, SessionEvent[]>();
-  readonly dead: { reason: string; value: Buffer }[] = [];
+  readonly dead: { reason: string; value: Buffer; bytes: number }[] = [];
   private consumer: Consumer | undefined;
   constructor(private readonly kafka: Kafka, private readonly topics: ReturnType<typeof topicsFor>) {}
   async start(): Promise<this> {
@@ -72,7 +72,7 @@ export class OutputReader {
     await this.consumer.run({
       eachMessage: async ({ topic, message }) => {
         if (topic === this.topics.deadletter) {
-          this.dead.push({ reason: String(message.headers?.['ew-reason']), value: message.value! });
+          this.dead.push({ reason: String(message.headers?.['ew-reason']), value: message.value!, bytes: Number(String(message.headers?.['ew-bytes'])) });
           return;
         }
         const v = JSON.parse(message.value!.toString());

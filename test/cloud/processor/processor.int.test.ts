@@ -298,17 +298,21 @@ need('processor on real Kafka', () => {
     }
   }, 240_000);
 
-  it('a record that is no frame goes to the dead-letter topic with its reason; the frames around it are processed', async () => {
+  it('a record that is no frame goes to the dead-letter topic with its reason, one near the broker\'s limit cut to fit; the frames around them are processed', async () => {
     const name = uniqueName('proc');
     const topics = topicsFor(name);
     await createTopics(kafka, topics);
     const batches = (await edgeFrames(dsp, 4, 20)).filter((fs) => fs[0]!.group === 'group-0');
     const half = Math.floor(batches.length / 2);
     const poison = Buffer.from('EW definitely not a frame');
-    await producer.send({
-      topic: topics.features,
-      messages: [...batches.slice(0, half).map((fs) => ({ key: 'group-0', value: Buffer.from(encodeBatch(fs)) })), { key: 'group-0', value: poison }, ...batches.slice(half).map((fs) => ({ key: 'group-0', value: Buffer.from(encodeBatch(fs)) }))],
-    });
+    // Within the broker's record batch limit (1,048,588 bytes by default) by 109 bytes, so not with
+    // a dead letter's headers on top: sent as it is, that dead letter would be refused, and the
+    // transaction with it, again and again.
+    const large = Buffer.alloc(1_048_400, 0x5a);
+    const records = (from: number, to: number) => batches.slice(from, to).map((fs) => ({ key: 'group-0', value: Buffer.from(encodeBatch(fs)) }));
+    await producer.send({ topic: topics.features, messages: [...records(0, half), { key: 'group-0', value: poison }] });
+    await producer.send({ topic: topics.features, messages: [{ key: 'group-0', value: large }] });
+    await producer.send({ topic: topics.features, messages: records(half, batches.length) });
     const windows = batches.flat().reduce((n, f) => n + f.count, 0);
     const file = join(dir, `${name}.json`);
     writeFileSync(file, JSON.stringify(configFor(name, topics)));
@@ -316,10 +320,14 @@ need('processor on real Kafka', () => {
     const p = spawnProcessor(file);
     try {
       await p.up;
-      await reader.until(() => reader.windows.size >= windows && reader.dead.length >= 1, 60_000, 'the windows and the dead letter');
-      expect(reader.dead).toHaveLength(1);
-      expect(reader.dead[0]!.reason).toMatch(/^EW_PROTO_/);
+      await reader.until(() => reader.windows.size >= windows && reader.dead.length >= 2, 60_000, 'the windows and the dead letters');
+      expect(reader.dead).toHaveLength(2);
+      expect(reader.dead.map((d) => d.reason)).toEqual([expect.stringMatching(/^EW_PROTO_/), expect.stringMatching(/^EW_PROTO_/)]);
       expect(reader.dead[0]!.value.equals(poison)).toBe(true);
+      expect(reader.dead[0]!.bytes).toBe(poison.length);
+      // The large one: its first 1,000,000 - 4,096 bytes (kafka.maxRecordBytes), and its length.
+      expect(reader.dead[1]!.value.equals(large.subarray(0, 1_000_000 - 4096))).toBe(true);
+      expect(reader.dead[1]!.bytes).toBe(large.length);
       expect(reader.windows.size).toBe(windows);
     } finally {
       await stopProcessor(p);
