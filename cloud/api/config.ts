@@ -46,7 +46,7 @@ export const apiConfigSchema = z.strictObject({
     closeAfterMs: z.number().int().min(100).default(30_000).describe('a client whose queue stays full this long is closed with code 4008'),
     heartbeatMs: z.number().int().min(100).default(15_000).describe('ping interval; a client that misses two pongs is dropped'),
     lookbackS: z.number().int().min(0).default(120).describe('at start, inferences and session events from this long ago are read back, so late joiners and /sensors have the current state at once (gateway statuses are read from the start of their topic)'),
-    readUncommitted: z.boolean().default(true).describe('inferences go out as soon as the processor writes them, before its transaction commits, each window once (one written again after an aborted transaction is recognised by sensor and seq); false: only committed ones, up to the processor\'s commit interval later. Session events and statuses are always read committed'),
+    readUncommitted: z.boolean().default(true).describe('inferences go out as soon as the processor writes them, before its transaction commits, each window once (one written again after an aborted transaction is recognised by sensor, seq and start); false: only committed ones, up to the processor\'s commit interval later. Session events and statuses are always read committed'),
   }).default({ highWaterBytes: 1 << 20, maxQueue: 2000, closeAfterMs: 30_000, heartbeatMs: 15_000, lookbackS: 120, readUncommitted: true }),
   auth: z.strictObject({
     keys: z.array(apiKeySchema).default([]).describe('API keys, stored as SHA-256 digests'),

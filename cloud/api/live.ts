@@ -19,8 +19,8 @@ export interface LiveTopics {
   status: string;
 }
 
-/** Reads sensor, group and window seq from the head of an inference record as the processor writes it; else parses it. */
-const INFERENCE_HEAD = /^\{"sensorId":"([^"\\]*)","gatewayId":"[^"\\]*","group":"([^"\\]*)","seq":(\d+),/;
+/** Reads sensor, group, seq and start of a window from the head of an inference record as the processor writes it; else parses it. */
+const INFERENCE_HEAD = /^\{"sensorId":"([^"\\]*)","gatewayId":"[^"\\]*","group":"([^"\\]*)","seq":(\d+),"t0":(-?\d+),/;
 
 export interface LiveFeedOptions {
   /** Inferences and session events from this long ago are read back at start (seconds). */
@@ -28,7 +28,7 @@ export interface LiveFeedOptions {
   /**
    * Inferences go out as soon as the processor writes them, before its transaction commits
    * (read_uncommitted), each window once: a window already sent for its sensor (the same or an
-   * earlier seq) is not sent again. False: only committed inferences, up to the processor's
+   * earlier seq and start) is not sent again. False: only committed inferences, up to the processor's
    * commit interval later. Session events and statuses are always read committed.
    */
   readUncommitted?: boolean;
@@ -42,7 +42,7 @@ export interface LiveFeedOptions {
  *
  * Why inferences may be read before their commit: the processor is deterministic. A transaction
  * it aborts (it died, or was fenced) is processed again from the same input offsets and the same
- * restored state, so the windows it wrote come again with the same sensor and seq, and are
+ * restored state, so the windows it wrote come again with the same sensor, seq and start, and are
  * recognised here as already sent. A window is shown once, and the committed record is the same
  * window (its scores may differ in the last bits: a batch of other sensors' windows around it).
  */
@@ -66,24 +66,27 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
     await admin.disconnect().catch(() => {});
   }
 
-  // Per sensor, the seq of the latest window sent: the processor writes a sensor's windows in seq
-  // order, so a seq at or below it is a window written again after an aborted transaction.
-  const lastSeq = new Map<string, number>();
+  // Per sensor, the latest window sent, as (seq, start): the processor writes a sensor's windows in
+  // that order (a window's seq is the frame that completed it, and one frame may complete several,
+  // one hop apart), so a window at or before it is one written again after an aborted transaction.
+  const last = new Map<string, { seq: number; t0: number }>();
   let repeats = 0;
   const onInference = (json: string, live: boolean) => {
     const head = INFERENCE_HEAD.exec(json);
     let sensorId: string | undefined;
     let group: string | undefined;
     let seq: number | undefined;
-    if (head) [sensorId, group, seq] = [head[1]!, head[2]!, Number(head[3])];
-    else ({ sensorId, group, seq } = JSON.parse(json) as { sensorId?: string; group?: string; seq?: number });
-    if (earlyGroupId && sensorId !== undefined && typeof seq === 'number') {
-      const last = lastSeq.get(sensorId);
-      if (last !== undefined && seq <= last) {
+    let t0: number | undefined;
+    if (head) [sensorId, group, seq, t0] = [head[1]!, head[2]!, Number(head[3]), Number(head[4])];
+    else ({ sensorId, group, seq, t0 } = JSON.parse(json) as { sensorId?: string; group?: string; seq?: number; t0?: number });
+    if (earlyGroupId && sensorId !== undefined && typeof seq === 'number' && typeof t0 === 'number') {
+      const prev = last.get(sensorId);
+      if (prev && (seq < prev.seq || (seq === prev.seq && t0 <= prev.t0))) {
         repeats++;
         return;
       }
-      lastSeq.set(sensorId, seq);
+      if (prev) [prev.seq, prev.t0] = [seq, t0];
+      else last.set(sensorId, { seq, t0 });
     }
     hub.publish('inferences', json, { ...(sensorId ? { sensorId } : {}), ...(group ? { group } : {}) }, live);
   };

@@ -75,7 +75,7 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
       ? {
           extraMetrics: (registry: Registry) => {
             new Counter({
-              name: 'edgewave_api_live_repeats_total', help: 'inferences read before their commit and written again after the transaction was aborted: recognised by sensor and seq, not sent again', registers: [registry],
+              name: 'edgewave_api_live_repeats_total', help: 'inferences read before their commit and written again after the transaction was aborted: recognised by sensor, seq and start, not sent again', registers: [registry],
               collect() {
                 this.reset();
                 this.inc(liveFeed.stats().repeats);

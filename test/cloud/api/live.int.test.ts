@@ -25,10 +25,10 @@ const KEY = 'ew_live_test_key_0123456789';
 const CLASSES = JSON.stringify(['idle', 'walking', 'running', 'jumping', 'fall']);
 
 /** Records of 400 features (about 2.3 KB): enough bytes that a client which stops reading fills the socket buffers and its queue. */
-function inference(sensor: number | string, n: number, layout?: { id: number; features: Float32Array; group: string }): { key: string; value: string } {
+function inference(sensor: number | string, n: number, layout?: { id: number; features: Float32Array; group: string }, seq = n): { key: string; value: string } {
   const group = layout?.group ?? `g${Number(sensor) % 3}`;
   const w: WindowResult = {
-    sensorId: typeof sensor === 'number' ? `s${sensor}` : sensor, gatewayId: 'gw', group, seq: n, t0: 1_795_000_000_000_000 + n * 1_280_000, t1: 1_795_000_000_000_000 + (n + 1) * 1_280_000,
+    sensorId: typeof sensor === 'number' ? `s${sensor}` : sensor, gatewayId: 'gw', group, seq, t0: 1_795_000_000_000_000 + n * 1_280_000, t1: 1_795_000_000_000_000 + (n + 1) * 1_280_000,
     sampleRate: 200, hop: 256, layoutId: layout?.id ?? 0xe8d33268, source: 'edge', features: layout?.features ?? new Float32Array(400).fill(n), label: 'walking', scores: new Float32Array([0.1, 0.6, 0.1, 0.1, 0.1]),
   };
   return { key: group, value: inferenceJson(w, CLASSES) };
@@ -372,33 +372,36 @@ describe.runIf(s.kafka && s.ferretdb)('WebSocket fan-out (Kafka)', () => {
         await new Promise((r) => setTimeout(r, 300));
       }
       const group = 'g-tx';
-      const window = (n: number) => inference('s-tx', n, { id: 0xe8d33268, features: new Float32Array(4).fill(n), group });
+      // Window n starts n hops in; windows 3 and 2 share a seq (one frame completed both).
+      const window = (n: number) => inference('s-tx', n, { id: 0xe8d33268, features: new Float32Array(4).fill(n), group }, n >= 3 ? n - 1 : n);
       const early = await Client.open(api.url);
       await early.subscribe({ kinds: ['inferences'], sensors: ['s-tx'] });
       const late = await Client.open(committedApi.url);
       await late.subscribe({ kinds: ['inferences'], sensors: ['s-tx'] });
       const seqs = (c: Client) => c.of('inferences').map((m) => m.data!.seq);
+      const starts = (c: Client) => c.of('inferences').map((m) => ((m.data as { t0: number }).t0 - 1_795_000_000_000_000) / 1_280_000);
       const repeatsBefore = api.feed!.stats().repeats;
 
       // Written, not committed: the early feed sends them, the committed one does not.
       const first = await tx.transaction();
-      await first.send({ topic: topics.inferences, messages: [window(1), window(2)] });
-      await until(() => seqs(early).length === 2, 10_000, 'the uncommitted windows at the early client');
-      expect(seqs(early)).toEqual([1, 2]);
+      await first.send({ topic: topics.inferences, messages: [window(1), window(2), window(3)] });
+      await until(() => seqs(early).length === 3, 10_000, 'the uncommitted windows at the early client');
+      expect(seqs(early)).toEqual([1, 2, 2]);
       await new Promise((r) => setTimeout(r, 1000));
       expect(seqs(late)).toEqual([]);
       // The transaction is aborted; the same windows are written again with the next one, and committed.
       await first.abort();
       const second = await tx.transaction();
-      await second.send({ topic: topics.inferences, messages: [window(1), window(2), window(3)] });
+      await second.send({ topic: topics.inferences, messages: [window(1), window(2), window(3), window(4)] });
       await second.commit();
-      await until(() => seqs(late).length === 3, 10_000, 'the committed windows at the committed client');
-      await until(() => seqs(early).length === 3, 10_000, 'the new window at the early client');
-      // Each window once at both; the early feed recognised the two written again.
+      await until(() => seqs(late).length === 4, 10_000, 'the committed windows at the committed client');
+      await until(() => seqs(early).length === 4, 10_000, 'the new window at the early client');
+      // Each window once at both; the early feed recognised the three written again.
       await new Promise((r) => setTimeout(r, 1000));
-      expect(seqs(early)).toEqual([1, 2, 3]);
-      expect(seqs(late)).toEqual([1, 2, 3]);
-      expect(api.feed!.stats().repeats - repeatsBefore).toBe(2);
+      expect(starts(early)).toEqual([1, 2, 3, 4]);
+      expect(seqs(early)).toEqual([1, 2, 2, 3]);
+      expect(starts(late)).toEqual([1, 2, 3, 4]);
+      expect(api.feed!.stats().repeats - repeatsBefore).toBe(3);
       expect(committedApi.feed!.stats().repeats).toBe(0);
       const metrics = await (await fetch(`${api.url}/metrics`, { headers: { 'x-api-key': KEY } })).text();
       expect(Number(/^edgewave_api_live_repeats_total (\d+)$/m.exec(metrics)?.[1])).toBe(api.feed!.stats().repeats);
