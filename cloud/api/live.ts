@@ -19,8 +19,8 @@ export interface LiveTopics {
   status: string;
 }
 
-/** Reads sensor, group, seq and start of a window from the head of an inference record as the processor writes it; else parses it. */
-const INFERENCE_HEAD = /^\{"sensorId":"([^"\\]*)","gatewayId":"[^"\\]*","group":"([^"\\]*)","seq":(\d+),"t0":(-?\d+),/;
+/** Reads sensor, group, seq, start and source of a window from the head of an inference record as the processor writes it; else parses it. */
+const INFERENCE_HEAD = /^\{"sensorId":"([^"\\]*)","gatewayId":"[^"\\]*","group":"([^"\\]*)","seq":(\d+),"t0":(-?\d+),"t1":-?\d+,"sampleRate":[^,]*,"hop":\d+,"layoutId":\d+,"source":"([a-z]+)"/;
 
 export interface LiveFeedOptions {
   /** Inferences and session events from this long ago are read back at start (seconds). */
@@ -66,9 +66,10 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
     await admin.disconnect().catch(() => {});
   }
 
-  // Per sensor, the latest window sent, as (seq, start): the processor writes a sensor's windows in
-  // that order (a window's seq is the frame that completed it, and one frame may complete several,
-  // one hop apart), so a window at or before it is one written again after an aborted transaction.
+  // Per sensor and source (windows cut by the processor from raw frames, or sent by the edge), the
+  // latest window sent, as (seq, start): the processor writes those in that order (a window's seq
+  // is the frame that completed it, and one frame may complete several, one hop apart), so a window
+  // at or before it is one written again after an aborted transaction.
   const last = new Map<string, { seq: number; t0: number }>();
   let repeats = 0;
   const onInference = (json: string, live: boolean) => {
@@ -77,16 +78,18 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
     let group: string | undefined;
     let seq: number | undefined;
     let t0: number | undefined;
-    if (head) [sensorId, group, seq, t0] = [head[1]!, head[2]!, Number(head[3]), Number(head[4])];
-    else ({ sensorId, group, seq, t0 } = JSON.parse(json) as { sensorId?: string; group?: string; seq?: number; t0?: number });
+    let source: string | undefined;
+    if (head) [sensorId, group, seq, t0, source] = [head[1]!, head[2]!, Number(head[3]), Number(head[4]), head[5]!];
+    else ({ sensorId, group, seq, t0, source } = JSON.parse(json) as { sensorId?: string; group?: string; seq?: number; t0?: number; source?: string });
     if (earlyGroupId && sensorId !== undefined && typeof seq === 'number' && typeof t0 === 'number') {
-      const prev = last.get(sensorId);
+      const stream = `${source ?? ''}\u0000${sensorId}`;
+      const prev = last.get(stream);
       if (prev && (seq < prev.seq || (seq === prev.seq && t0 <= prev.t0))) {
         repeats++;
         return;
       }
       if (prev) [prev.seq, prev.t0] = [seq, t0];
-      else last.set(sensorId, { seq, t0 });
+      else last.set(stream, { seq, t0 });
     }
     hub.publish('inferences', json, { ...(sensorId ? { sensorId } : {}), ...(group ? { group } : {}) }, live);
   };

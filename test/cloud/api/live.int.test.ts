@@ -402,6 +402,13 @@ describe.runIf(s.kafka && s.ferretdb)('WebSocket fan-out (Kafka)', () => {
       expect(seqs(early)).toEqual([1, 2, 2, 3]);
       expect(starts(late)).toEqual([1, 2, 3, 4]);
       expect(api.feed!.stats().repeats - repeatsBefore).toBe(3);
+      // The same sensor's windows cut by the processor from raw frames are another stream, with
+      // seqs of their own: an earlier seq there is no repeat.
+      const fromRaw = JSON.parse(window(1).value) as WindowResult & { features: string };
+      const cut: WindowResult = { ...fromRaw, source: 'processor', features: new Float32Array(4).fill(1), scores: new Float32Array([0.1, 0.6, 0.1, 0.1, 0.1]), label: 'walking' };
+      await producer.send({ topic: topics.inferences, messages: [{ key: group, value: inferenceJson(cut, CLASSES) }] });
+      await until(() => seqs(early).length === 5, 10_000, 'the window cut from raw frames');
+      expect(early.of('inferences').map((m) => (m.data as { source: string }).source)).toEqual(['edge', 'edge', 'edge', 'edge', 'processor']);
       expect(committedApi.feed!.stats().repeats).toBe(0);
       const metrics = await (await fetch(`${api.url}/metrics`, { headers: { 'x-api-key': KEY } })).text();
       expect(Number(/^edgewave_api_live_repeats_total (\d+)$/m.exec(metrics)?.[1])).toBe(api.feed!.stats().repeats);
