@@ -140,7 +140,7 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
   return {
     stop: async () => {
       await Promise.all(consumers.map((c) => c.disconnect()));
-      if (earlyGroupId) log.info({ repeats }, 'live feed stopped; inferences written again after an aborted transaction, not sent again: repeats');
+      if (earlyGroupId) log.info({ repeats }, 'live feed stopped (repeats: inferences written again after an aborted transaction, not sent twice)');
     },
     stats: () => ({ repeats }),
   };

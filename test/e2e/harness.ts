@@ -105,30 +105,33 @@ export async function outboxHighest(dataDir: string): Promise<Map<string, number
   return out;
 }
 
-/** Every (sensorId, seq) of the inference topic, read_committed, and each one's label and features by `sensorId@t0`; `stop` ends the reading. */
-export async function readInferences(kafka: Kafka, topic: string, groupId: string): Promise<{ seen: Observed[]; labels: Map<string, string>; features: Map<string, string>; stop: () => Promise<void> }> {
-  const seen: Observed[] = [];
-  const labels = new Map<string, string>();
-  const features = new Map<string, string>();
+/** Inference records as an output holds them: every (sensorId, seq), copies included, and each window's label and features by `sensorId@t0`. */
+class Inferences {
+  readonly seen: Observed[] = [];
+  readonly labels = new Map<string, string>();
+  readonly features = new Map<string, string>();
+  add(r: { sensorId: string; seq: number; t0: number; label: string; features: string }): void {
+    this.seen.push({ sensorId: r.sensorId, seq: r.seq });
+    this.labels.set(`${r.sensorId}@${r.t0}`, r.label);
+    this.features.set(`${r.sensorId}@${r.t0}`, r.features);
+  }
+}
+
+/** The inference topic, read_committed; `stop` ends the reading. */
+export async function readInferences(kafka: Kafka, topic: string, groupId: string): Promise<Inferences & { stop: () => Promise<void> }> {
+  const out = new Inferences();
   const consumer = kafka.consumer({ groupId, readUncommitted: false });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
-    eachMessage: async ({ message }) => {
-      const r = JSON.parse(message.value!.toString()) as { sensorId: string; seq: number; t0: number; label: string; features: string };
-      seen.push({ sensorId: r.sensorId, seq: r.seq });
-      labels.set(`${r.sensorId}@${r.t0}`, r.label);
-      features.set(`${r.sensorId}@${r.t0}`, r.features);
-    },
+    eachMessage: async ({ message }) => out.add(JSON.parse(message.value!.toString())),
   });
-  return { seen, labels, features, stop: () => consumer.disconnect() };
+  return Object.assign(out, { stop: () => consumer.disconnect() });
 }
 
-/** A WebSocket client of the API subscribed to every inference: each one's (sensorId, seq), and its label and features by `sensorId@t0`. */
-export async function wsInferences(apiPort: number): Promise<{ seen: Observed[]; labels: Map<string, string>; features: Map<string, string>; close: () => void }> {
-  const seen: Observed[] = [];
-  const labels = new Map<string, string>();
-  const features = new Map<string, string>();
+/** A WebSocket client of the API subscribed to every inference. */
+export async function wsInferences(apiPort: number): Promise<Inferences & { close: () => void }> {
+  const out = new Inferences();
   const ws = new WebSocket(`ws://127.0.0.1:${apiPort}/ws`);
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -136,17 +139,13 @@ export async function wsInferences(apiPort: number): Promise<{ seen: Observed[];
   });
   let subscribed = false;
   ws.on('message', (b) => {
-    const m = JSON.parse(b.toString()) as { type: string; data: { sensorId: string; seq: number; t0: number; label: string; features: string } };
+    const m = JSON.parse(b.toString()) as { type: string; data: Parameters<Inferences['add']>[0] };
     if (m.type === 'subscribed') subscribed = true;
-    if (m.type === 'inferences') {
-      seen.push({ sensorId: m.data.sensorId, seq: m.data.seq });
-      labels.set(`${m.data.sensorId}@${m.data.t0}`, m.data.label);
-      features.set(`${m.data.sensorId}@${m.data.t0}`, m.data.features);
-    }
+    if (m.type === 'inferences') out.add(m.data);
   });
   ws.send(JSON.stringify({ op: 'subscribe', kinds: ['inferences'] }));
   await until('the WebSocket subscription', 10_000, () => (subscribed ? true : undefined));
-  return { seen, labels, features, close: () => ws.close() };
+  return Object.assign(out, { close: () => ws.close() });
 }
 
 /** Every record of a topic to its current end, per partition in offset order, as the frames each holds. */
