@@ -18,7 +18,7 @@ import { MongoClient } from 'mongodb';
 import WebSocket from 'ws';
 import { sha256Hex } from '../cloud/api/auth.js';
 import type { WindowResult } from '../cloud/processor/engine.js';
-import { inferenceJson } from '../cloud/processor/records.js';
+import { inferenceLines, inferenceMessages } from '../cloud/processor/records.js';
 import { newGroupState, observe, type SessionEvent } from '../cloud/processor/sessions.js';
 import { SessionStore, toDocument } from '../cloud/store/sessions-store.js';
 import { startServers, stopServers } from '../scripts/servers/index.js';
@@ -49,14 +49,14 @@ const kafka = new Kafka({ clientId: 'bench-api', brokers, logLevel: logLevel.NOT
 let child: ChildProcess | undefined;
 const sockets: WebSocket[] = [];
 
-function record(sensor: number, seq: number): { key: string; value: string } {
+function window(sensor: number, seq: number): WindowResult {
   const group = `g${sensor % 50}`;
   const now = Date.now() * 1000;
   const w: WindowResult = {
     sensorId: `s${sensor}`, gatewayId: `gw${sensor % 20}`, group, seq, t0: now - 1_280_000, t1: now, sampleRate: 200, hop: 256, layoutId: 0xe8d33268, source: 'edge',
     features: new Float32Array(16).fill(seq % 7), label: 'walking', scores: new Float32Array([0.1, 0.6, 0.1, 0.1, 0.1]),
   };
-  return { key: group, value: inferenceJson(w, CLASSES) };
+  return w;
 }
 
 /** 2,000 sessions in 50 groups, made by the processor's own session logic. */
@@ -152,7 +152,7 @@ try {
     eachBatch: async ({ batch }) => {
       const now = Date.now();
       if (!measuring) return;
-      for (const m of batch.messages) bareLatencies.push(now - Number(T1.exec(m.value!.toString())![1]) / 1000);
+      for (const m of batch.messages) for (const line of inferenceLines(m.value!.toString())) bareLatencies.push(now - Number(T1.exec(line)![1]) / 1000);
     },
   });
   const producer = kafka.producer();
@@ -164,9 +164,10 @@ try {
     let next = performance.now();
     let cursor = 0;
     while (producing) {
-      const messages = [];
-      for (let k = 0; k < perTick; k++) messages.push(record((cursor++) % SENSORS, seq++));
-      await producer.send({ topic: topics.inferences, messages });
+      // As the processor writes them: windows of a group together, a JSON line each.
+      const windows = [];
+      for (let k = 0; k < perTick; k++) windows.push(window((cursor++) % SENSORS, seq++));
+      await producer.send({ topic: topics.inferences, messages: inferenceMessages(windows, CLASSES) });
       next += 50;
       const wait = next - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));

@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import WebSocket from 'ws';
+import { inferenceLines } from '../cloud/processor/records.js';
 import { decodeRecord, FLAG_GAP } from '../protocol/index.js';
 import { startServers, stopServers, type RunningServer } from '../scripts/servers/index.js';
 import { freePort } from '../scripts/servers/process.js';
@@ -265,7 +266,7 @@ try {
     eachBatch: async ({ batch }) => {
       const now = Date.now();
       if (!stageOn) return;
-      for (const m of batch.messages) stageInference.push(now - (Number(T1.exec(m.value!.toString())![1]) - 1e6 / RATE) / 1000);
+      for (const m of batch.messages) for (const line of inferenceLines(m.value!.toString())) stageInference.push(now - (Number(T1.exec(line)![1]) - 1e6 / RATE) / 1000);
     },
   });
 

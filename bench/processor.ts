@@ -22,6 +22,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import { inferenceLines } from '../cloud/processor/records.js';
 import { loadDsp, presetSettings } from '../dsp/src/index.js';
 import { Pipeline } from '../edge/pipeline.js';
 import { SeqStore } from '../edge/seq-store.js';
@@ -278,10 +279,12 @@ async function liveRun(records: { key: string; value: Buffer; flush: number }[])
     eachBatch: async ({ batch }) => {
       const now = performance.now();
       for (const m of batch.messages) {
-        const w = JSON.parse(m.value!.toString()) as { t1: number };
-        // The window's last sample is in the flush that ends at or after t1.
-        const flushEnd = Math.ceil((w.t1 - T0) / 50_000) * 50;
-        delays.push(now - (start + flushEnd));
+        for (const line of inferenceLines(m.value!.toString())) {
+          const w = JSON.parse(line) as { t1: number };
+          // The window's last sample is in the flush that ends at or after t1.
+          const flushEnd = Math.ceil((w.t1 - T0) / 50_000) * 50;
+          delays.push(now - (start + flushEnd));
+        }
       }
     },
   });

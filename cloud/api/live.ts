@@ -9,7 +9,7 @@ import type { Consumer, Kafka } from 'kafkajs';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../protocol/index.js';
 import { consumerTimeouts } from '../common/kafka.js';
-import { parseInference } from '../processor/records.js';
+import { inferenceLines, parseInference } from '../processor/records.js';
 import { ApiError } from './errors.js';
 import { LIVE_KINDS, type Hub, type LiveClient, type LiveKind } from './hub.js';
 
@@ -104,9 +104,19 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
           if (!m.value) continue;
           const json = m.value.toString();
           const live = Number(m.timestamp) >= startedAt;
+          if (kind === 'inferences') {
+            // A record holds windows of one group, a JSON line each.
+            for (const line of inferenceLines(json)) {
+              try {
+                onInference(line, live);
+              } catch (err) {
+                log.warn({ topic: batch.topic, partition: batch.partition, offset: m.offset, err: (err as Error).message }, 'an inference line that is not JSON; skipped');
+              }
+            }
+            continue;
+          }
           try {
-            if (kind === 'inferences') onInference(json, live);
-            else if (kind === 'status') {
+            if (kind === 'status') {
               // A gateway's birth, health or death (keyed by gateway): for every status subscriber.
               // A birth names the features of each layout the gateway sends.
               const st = JSON.parse(json) as { layouts?: unknown };

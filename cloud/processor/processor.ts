@@ -32,7 +32,7 @@ import { SessionStore, type SessionRepository } from '../store/sessions-store.js
 import { coPartitionedAssigner } from './assigner.js';
 import type { ProcessorConfig } from './config.js';
 import { Engine, type EngineOptions, type SensorSnapshot, type SourcedFrame } from './engine.js';
-import { inferenceJson, type SessionRecord } from './records.js';
+import { INFERENCE_RECORD_BYTES, inferenceMessages, type SessionRecord } from './records.js';
 import type { GroupState } from './sessions.js';
 
 export type { InferenceRecord, SessionRecord } from './records.js';
@@ -175,6 +175,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   const namesByLayout = presetLayoutNames();
 
   const topics = config.kafka.topics;
+  const inferenceBytes = Math.min(INFERENCE_RECORD_BYTES, config.kafka.maxRecordBytes - 4096);
   const kafka = options.kafka ?? createKafka(config.kafka, log, { initialRetryTime: 200, maxRetryTime: 5000, retries: 20 });
 
   const registry = new Registry();
@@ -558,7 +559,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         }
         const classes = w.engine.currentModel?.info.classes;
         const classesJson = JSON.stringify(classes ?? []);
-        const inferences: Message[] = out.windows.map((x) => ({ key: x.group, value: inferenceJson(x, classesJson) }));
+        const inferences: Message[] = inferenceMessages(out.windows, classesJson, inferenceBytes);
         const sessions: Message[] = out.sessions.map((ev) => ({ key: ev.session.group, value: JSON.stringify(ev satisfies SessionRecord) }));
         if (!w.tx) {
           w.tx = await w.producer.transaction();

@@ -20,7 +20,7 @@ import { parquetToFrames } from '../store/archive.js';
 import type { ProcessorConfig } from './config.js';
 import { Engine, type EngineOutput } from './engine.js';
 import { engineOptionsFor, modelLayout } from './processor.js';
-import { inferenceJson } from './records.js';
+import { inferenceJson, inferenceMessages } from './records.js';
 
 export interface ReplayOptions {
   /** The archive: s3://bucket/prefix, or file:///path of a directory. */
@@ -99,7 +99,7 @@ async function openOutput(to: string, config: ProcessorConfig, log: Logger): Pro
   return {
     async write(out, classes) {
       const topicMessages = [
-        { topic: m[1]!, messages: out.windows.map((w) => ({ key: w.group, value: inferenceJson(w, JSON.stringify(classes ?? [])) })) },
+        { topic: m[1]!, messages: inferenceMessages(out.windows, JSON.stringify(classes ?? [])) },
         { topic: m[2]!, messages: out.sessions.map((e) => ({ key: e.session.group, value: JSON.stringify(e) })) },
       ].filter((t) => t.messages.length);
       if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });

@@ -8,6 +8,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import WebSocket from 'ws';
+import { inferenceLines } from '../../cloud/processor/records.js';
 import { Outbox } from '../../edge/outbox/outbox.js';
 import { decodeBatch, decodeFrame, decodeRecord, type Frame } from '../../protocol/index.js';
 import type { Observed } from './accounting.js';
@@ -124,7 +125,9 @@ export async function readInferences(kafka: Kafka, topic: string, groupId: strin
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
-    eachMessage: async ({ message }) => out.add(JSON.parse(message.value!.toString())),
+    eachMessage: async ({ message }) => {
+      for (const line of inferenceLines(message.value!.toString())) out.add(JSON.parse(line));
+    },
   });
   return Object.assign(out, { stop: () => consumer.disconnect() });
 }

@@ -15,7 +15,7 @@ import { parseApiConfig } from '../../../cloud/api/config.js';
 import { SLOW_CONSUMER_CLOSE } from '../../../cloud/api/hub.js';
 import { startApi, type ApiHandle } from '../../../cloud/api/server.js';
 import type { WindowResult } from '../../../cloud/processor/engine.js';
-import { inferenceJson } from '../../../cloud/processor/records.js';
+import { inferenceJson, inferenceMessages } from '../../../cloud/processor/records.js';
 import type { Session } from '../../../cloud/processor/sessions.js';
 import { SessionStore } from '../../../cloud/store/sessions-store.js';
 import { servers, uniqueName } from '../../config.js';
@@ -24,14 +24,19 @@ const s = servers();
 const KEY = 'ew_live_test_key_0123456789';
 const CLASSES = JSON.stringify(['idle', 'walking', 'running', 'jumping', 'fall']);
 
-/** Records of 400 features (about 2.3 KB): enough bytes that a client which stops reading fills the socket buffers and its queue. */
-function inference(sensor: number | string, n: number, layout?: { id: number; features: Float32Array; group: string }, seq = n): { key: string; value: string } {
+/** Windows of 400 features (about 2.3 KB): enough bytes that a client which stops reading fills the socket buffers and its queue. */
+function inferenceWindow(sensor: number | string, n: number, layout?: { id: number; features: Float32Array; group: string }, seq = n): WindowResult {
   const group = layout?.group ?? `g${Number(sensor) % 3}`;
   const w: WindowResult = {
     sensorId: typeof sensor === 'number' ? `s${sensor}` : sensor, gatewayId: 'gw', group, seq, t0: 1_795_000_000_000_000 + n * 1_280_000, t1: 1_795_000_000_000_000 + (n + 1) * 1_280_000,
     sampleRate: 200, hop: 256, layoutId: layout?.id ?? 0xe8d33268, source: 'edge', features: layout?.features ?? new Float32Array(400).fill(n), label: 'walking', scores: new Float32Array([0.1, 0.6, 0.1, 0.1, 0.1]),
   };
-  return { key: group, value: inferenceJson(w, CLASSES) };
+  return w;
+}
+
+/** A record of one window. */
+function inference(sensor: number | string, n: number, layout?: { id: number; features: Float32Array; group: string }, seq = n): { key: string; value: string } {
+  return { key: layout?.group ?? `g${Number(sensor) % 3}`, value: inferenceJson(inferenceWindow(sensor, n, layout, seq), CLASSES) };
 }
 
 /** A test client: every message it received, parsed. */
@@ -186,13 +191,18 @@ describe.runIf(s.kafka && s.ferretdb)('WebSocket fan-out (Kafka)', () => {
     const ROUNDS = 2500;
     const SENSORS = 9;
     const session = (type: string, group: string, sessionId = `${group}-1`) => ({ key: group, value: JSON.stringify({ type, session: { sessionId, group, status: type === 'ended' ? 'ended' : 'active' } }) });
+    let records = 0;
     for (let n = 1; n <= ROUNDS; n += 50) {
-      const messages = [];
-      for (let k = n; k < n + 50; k++) for (let i = 0; i < SENSORS; i++) messages.push(inference(i, k));
+      // As the processor writes them: a record holds many windows of one group, a line each.
+      const windows = [];
+      for (let k = n; k < n + 50; k++) for (let i = 0; i < SENSORS; i++) windows.push(inferenceWindow(i, k));
+      const messages = inferenceMessages(windows, CLASSES);
+      records += messages.length;
       await producer.send({ topic: topics.inferences, messages });
       if (n === 1) await producer.send({ topic: topics.sessions, messages: [session('started', 'g2'), session('started', 'g1')] });
     }
     const total = ROUNDS * SENSORS;
+    expect(records).toBeLessThan(total / 10);
     await until(() => everything.of('inferences').filter((m) => m.data!.sensorId !== 's99').length >= total, 60_000, 'every inference at the everything client');
     await until(() => bySensor.of('inferences').length >= 2 * ROUNDS && byGroup.of('inferences').length >= 3 * ROUNDS, 20_000, 'the others');
 
@@ -389,10 +399,12 @@ describe.runIf(s.kafka && s.ferretdb)('WebSocket fan-out (Kafka)', () => {
       expect(seqs(early)).toEqual([1, 2, 2]);
       await new Promise((r) => setTimeout(r, 1000));
       expect(seqs(late)).toEqual([]);
-      // The transaction is aborted; the same windows are written again with the next one, and committed.
+      // The transaction is aborted; the same windows are written again with the next one, and
+      // committed, in records of two windows each (a JSON line each): the second holds a repeat and a new one.
       await first.abort();
       const second = await tx.transaction();
-      await second.send({ topic: topics.inferences, messages: [window(1), window(2), window(3), window(4)] });
+      const lines = (...ws: { value: string }[]) => ({ key: group, value: ws.map((w) => w.value).join('\n') });
+      await second.send({ topic: topics.inferences, messages: [lines(window(1), window(2)), lines(window(3), window(4))] });
       await second.commit();
       await until(() => seqs(late).length === 4, 10_000, 'the committed windows at the committed client');
       await until(() => seqs(early).length === 4, 10_000, 'the new window at the early client');

@@ -9,6 +9,7 @@ import type { Consumer, Kafka, Producer } from 'kafkajs';
 import { ActivityModel } from '../../../cloud/model/model.js';
 import { SHIPPED_MODEL } from '../../../cloud/processor/config.js';
 import { Engine, f32ToBase64 } from '../../../cloud/processor/engine.js';
+import { inferenceLines, type InferenceRecord } from '../../../cloud/processor/records.js';
 import type { SessionEvent } from '../../../cloud/processor/sessions.js';
 import { featureLayout, parseFeatureConfig, presetSettings, type DspModule } from '../../../dsp/src/index.js';
 import { Pipeline } from '../../../edge/pipeline.js';
@@ -63,6 +64,10 @@ export class OutputReader {
   readonly features = new Map<string, string>();
   readonly sessions = new Map<string, SessionEvent[]>();
   readonly dead: { reason: string; value: Buffer; bytes: number }[] = [];
+  /** Windows in a record whose key is not their group. */
+  readonly wrongKeys: string[] = [];
+  /** Inference records read, and the windows in them. */
+  inferenceRecords = 0;
   private consumer: Consumer | undefined;
   constructor(private readonly kafka: Kafka, private readonly topics: ReturnType<typeof topicsFor>) {}
   async start(): Promise<this> {
@@ -75,16 +80,21 @@ export class OutputReader {
           this.dead.push({ reason: String(message.headers?.['ew-reason']), value: message.value!, bytes: Number(String(message.headers?.['ew-bytes'])) });
           return;
         }
-        const v = JSON.parse(message.value!.toString());
         if (topic === this.topics.sessions) {
-          const e = v as SessionEvent;
+          const e = JSON.parse(message.value!.toString()) as SessionEvent;
           let list = this.sessions.get(e.session.group);
           if (!list) this.sessions.set(e.session.group, (list = []));
           list.push(e);
-        } else {
+          return;
+        }
+        // An inference record: windows of one group, a JSON line each.
+        this.inferenceRecords++;
+        for (const line of inferenceLines(message.value!.toString())) {
+          const v = JSON.parse(line) as InferenceRecord;
+          if (v.group !== message.key?.toString()) this.wrongKeys.push(`${v.sensorId}@${v.t0}: group ${v.group}, key ${message.key?.toString()}`);
           const k = `${v.sensorId}@${v.t0}`;
           this.windows.set(k, (this.windows.get(k) ?? 0) + 1);
-          this.labels.set(k, v.label);
+          this.labels.set(k, v.label!);
           this.features.set(k, v.features);
         }
       },

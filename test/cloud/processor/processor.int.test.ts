@@ -158,6 +158,9 @@ need('processor on real Kafka', () => {
       const dups = [...reader.windows].filter(([, n]) => n > 1);
       expect(dups, 'windows seen more than once').toEqual([]);
       expect(reader.windows.size).toBe(expected.size);
+      // Windows travel many to a record, each under its group's key.
+      expect(reader.wrongKeys).toEqual([]);
+      expect(reader.inferenceRecords).toBeLessThan(expected.size / 4);
 
       // The uninterrupted run: the same frames, in the same order per group, through one engine.
       const { sessions: reference, labels } = await referenceRun(dsp, batches);

@@ -1,11 +1,12 @@
 // The inference record's JSON, written by hand for speed, reads back as the window: every field,
 // and features and scores to the bit (as float32, which they are), with the classes and the top
-// score when classified.
+// score when classified. A record holds windows of one group, a JSON line each: every window is in
+// exactly one record, in order, under its group's key, and records stay under their size.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { WindowResult } from '../../../cloud/processor/engine.js';
-import { inferenceJson, parseInference } from '../../../cloud/processor/records.js';
+import { inferenceJson, inferenceLines, inferenceMessages, parseInference, parseInferences } from '../../../cloud/processor/records.js';
 
 const CLASSES = ['idle', 'walking', 'running', 'jumping', 'fall'];
 const id = fc.stringMatching(/^[A-Za-z0-9_.:-]{1,20}$/);
@@ -48,5 +49,51 @@ describe('inference records', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('group windows by group, in order, a JSON line each, every record within its size', () => {
+    // Any text in the ids (newlines, quotes, other scripts): JSON escapes what would split a line.
+    const anyId = fc.oneof(id, fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }), fc.constantFrom('a\nb', '"\n"', 'ä\u2028'));
+    const windowsArb = fc.array(fc.record({ sensorId: anyId, group: fc.oneof(fc.constantFrom('g1', 'g2', 'g\n3'), anyId), n: fc.integer({ min: 0, max: 64 }) }), { maxLength: 200 });
+    fc.assert(
+      fc.property(windowsArb, fc.integer({ min: 200, max: 8000 }), (specs, maxBytes) => {
+        const windows: WindowResult[] = specs.map((x, i) => ({
+          sensorId: x.sensorId, gatewayId: 'gw', group: x.group, seq: i, t0: i * 1000, t1: i * 1000 + 999, sampleRate: 200, hop: 128, layoutId: 1, source: 'edge',
+          features: new Float32Array(x.n).fill(i), label: 'walking', scores: Float32Array.from([0.1, 0.6, 0.1, 0.1, 0.1]),
+        }));
+        const records = inferenceMessages(windows, JSON.stringify(CLASSES), maxBytes);
+        const byGroup = new Map<string, number[]>();
+        for (const r of records) {
+          const lines = inferenceLines(r.value);
+          expect(lines.length).toBeGreaterThan(0);
+          // Within the size, unless a window alone is longer.
+          if (lines.length > 1) expect(Buffer.byteLength(r.value)).toBeLessThanOrEqual(maxBytes);
+          for (const w of parseInferences(r.value)) {
+            expect(w.group).toBe(r.key);
+            byGroup.set(r.key, [...(byGroup.get(r.key) ?? []), w.seq]);
+          }
+        }
+        // Every window once, in its group's order.
+        const expected = new Map<string, number[]>();
+        windows.forEach((w) => expected.set(w.group, [...(expected.get(w.group) ?? []), w.seq]));
+        expect(byGroup).toEqual(expected);
+        // As few records as the size allows: two of a group never fit into one.
+        const sizes = new Map<string, number[]>();
+        for (const r of records) sizes.set(r.key, [...(sizes.get(r.key) ?? []), Buffer.byteLength(r.value)]);
+        for (const [g, list] of sizes) {
+          const firstLines = records.filter((r) => r.key === g).map((r) => Buffer.byteLength(inferenceLines(r.value)[0]!));
+          for (let i = 0; i + 1 < list.length; i++) expect(list[i]! + 1 + firstLines[i + 1]!).toBeGreaterThan(maxBytes);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a record of one window is the window\'s JSON; empty lines are skipped', () => {
+    const w: WindowResult = { sensorId: 's1', gatewayId: 'gw', group: 'g', seq: 7, t0: 1, t1: 2, sampleRate: 200, hop: 128, layoutId: 1, source: 'processor', features: Float32Array.from([1, 2]) };
+    const [r, ...more] = inferenceMessages([w], '[]');
+    expect(more).toEqual([]);
+    expect(r).toEqual({ key: 'g', value: inferenceJson(w, '[]') });
+    expect(parseInferences(`\n${r!.value}\n\n${r!.value}\n`).map((x) => x.seq)).toEqual([7, 7]);
   });
 });
