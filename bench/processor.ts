@@ -204,6 +204,16 @@ async function startChild(input: string, label: string): Promise<Child> {
   return { child, url, groupId, topics: { ...topics, [copyTo]: input } };
 }
 
+/** Stops a processor: SIGTERM, then SIGKILL after 15 s. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const hard = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(hard);
+}
+
 /** One processor over `input` from the start, until its committed offsets reach the end. */
 async function processorRun(input: string, label: string): Promise<ProcessorRun> {
   const { child, url, groupId } = await startChild(input, label);
@@ -216,29 +226,32 @@ async function processorRun(input: string, label: string): Promise<ProcessorRun>
   let heap = 0;
   let cpuFirst = 0;
   let cpuLast = 0;
-  const deadline = Date.now() + 15 * 60_000;
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 250));
-    const [offs] = await admin.fetchOffsets({ groupId, topics: [input] });
-    const done = (offs?.partitions ?? []).reduce((n, p) => n + (Number(p.offset) > 0 ? BigInt(p.offset) : 0n), 0n);
-    const text = await (await fetch(`${url}/metrics`)).text();
-    rss = Math.max(rss, procStats(child.pid!).rssMb);
-    heap = Math.max(heap, metric(text, 'nodejs_heap_size_used_bytes') / 2 ** 20);
-    const point = { t: performance.now(), frames: metric(text, 'frames_total'), windows: metric(text, 'windows_total'), inferences: metric(text, 'inferences_total'), records: done };
-    const cpuS = procStats(child.pid!).cpuS;
-    if (!first && done > 0n) {
-      first = point;
-      cpuFirst = cpuS;
+  try {
+    const deadline = Date.now() + 15 * 60_000;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 250));
+      const [offs] = await admin.fetchOffsets({ groupId, topics: [input] });
+      const done = (offs?.partitions ?? []).reduce((n, p) => n + (Number(p.offset) > 0 ? BigInt(p.offset) : 0n), 0n);
+      const text = await (await fetch(`${url}/metrics`)).text();
+      rss = Math.max(rss, procStats(child.pid!).rssMb);
+      heap = Math.max(heap, metric(text, 'nodejs_heap_size_used_bytes') / 2 ** 20);
+      const point = { t: performance.now(), frames: metric(text, 'frames_total'), windows: metric(text, 'windows_total'), inferences: metric(text, 'inferences_total'), records: done };
+      const cpuS = procStats(child.pid!).cpuS;
+      if (!first && done > 0n) {
+        first = point;
+        cpuFirst = cpuS;
+      }
+      cpuLast = cpuS;
+      if (Math.floor(point.t / 5000) !== Math.floor((last?.t ?? 0) / 5000)) say(`  ${label}: ${done}/${total} records committed, ${point.windows} windows`);
+      last = point;
+      if (done >= total) break;
+      if (Date.now() > deadline) throw new Error(`${label}: the processor did not finish in 15 minutes (${done}/${total} records)`);
     }
-    cpuLast = cpuS;
-    if (Math.floor(point.t / 5000) !== Math.floor((last?.t ?? 0) / 5000)) say(`  ${label}: ${done}/${total} records committed, ${point.windows} windows`);
-    last = point;
-    if (done >= total) break;
-    if (Date.now() > deadline) throw new Error(`${label}: the processor did not finish in 15 minutes (${done}/${total} records)`);
+  } finally {
+    // The processor's pid is taskset's when pinned: taskset execs, so it is the same process. Stopped
+    // on a failure too: one left running would take CPU from every later run.
+    await stopChild(child);
   }
-  // The processor's pid is taskset's when pinned: taskset execs, so it is the same process.
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
   const s = (last!.t - first!.t) / 1000;
   return {
     recordsPerS: Number(last!.records - first!.records) / s,
@@ -270,55 +283,57 @@ async function liveRun(records: { key: string; value: Buffer; flush: number }[])
   const input = `${run}.live.raw`;
   await admin.createTopics({ topics: [{ topic: input, numPartitions: PARTITIONS }], waitForLeaders: true });
   const { child, topics } = await startChild(input, 'live');
-  const delays: number[] = [];
-  const reader = kafka.consumer({ groupId: `${run}-live-reader`, readUncommitted: false, maxWaitTimeInMs: 20 });
-  await reader.connect();
-  await reader.subscribe({ topic: topics.inferences, fromBeginning: true });
-  let start = 0;
-  await reader.run({
-    eachBatch: async ({ batch }) => {
-      const now = performance.now();
-      for (const m of batch.messages) {
-        for (const line of inferenceLines(m.value!.toString())) {
-          const w = JSON.parse(line) as { t1: number };
-          // The window's last sample is in the flush that ends at or after t1.
-          const flushEnd = Math.ceil((w.t1 - T0) / 50_000) * 50;
-          delays.push(now - (start + flushEnd));
+  try {
+    const delays: number[] = [];
+    const reader = kafka.consumer({ groupId: `${run}-live-reader`, readUncommitted: false, maxWaitTimeInMs: 20 });
+    await reader.connect();
+    await reader.subscribe({ topic: topics.inferences, fromBeginning: true });
+    let start = 0;
+    await reader.run({
+      eachBatch: async ({ batch }) => {
+        const now = performance.now();
+        for (const m of batch.messages) {
+          for (const line of inferenceLines(m.value!.toString())) {
+            const w = JSON.parse(line) as { t1: number };
+            // The window's last sample is in the flush that ends at or after t1.
+            const flushEnd = Math.ceil((w.t1 - T0) / 50_000) * 50;
+            delays.push(now - (start + flushEnd));
+          }
         }
-      }
-    },
-  });
-  await new Promise((r) => setTimeout(r, 3000)); // the reader joins its group
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
-  const before = procStats(child.pid!);
-  let rss = before.rssMb;
-  start = performance.now();
-  const byFlush = new Map<number, { key: string; value: Buffer }[]>();
-  for (const r of records) {
-    let list = byFlush.get(r.flush);
-    if (!list) byFlush.set(r.flush, (list = []));
-    list.push({ key: r.key, value: r.value });
+      },
+    });
+    await new Promise((r) => setTimeout(r, 3000)); // the reader joins its group
+    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    const before = procStats(child.pid!);
+    let rss = before.rssMb;
+    start = performance.now();
+    const byFlush = new Map<number, { key: string; value: Buffer }[]>();
+    for (const r of records) {
+      let list = byFlush.get(r.flush);
+      if (!list) byFlush.set(r.flush, (list = []));
+      list.push({ key: r.key, value: r.value });
+    }
+    const flushes = [...byFlush.keys()].sort((a, b) => a - b);
+    for (const k of flushes) {
+      // Flush k holds samples up to (k + 1) * 50 ms.
+      const due = start + (k + 1) * 50;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await producer.send({ topic: input, acks: -1, messages: byFlush.get(k)! });
+      if (k % 20 === 0) rss = Math.max(rss, procStats(child.pid!).rssMb);
+    }
+    const after = procStats(child.pid!);
+    const seconds = (performance.now() - start) / 1000;
+    await new Promise((r) => setTimeout(r, 3000));
+    await producer.disconnect();
+    await reader.disconnect();
+    const sorted = delays.slice().sort((a, b) => a - b);
+    const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+    return { windows: delays.length, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: sorted.at(-1) ?? NaN, cpu: (after.cpuS - before.cpuS) / seconds, rssMb: Math.max(rss, after.rssMb) };
+  } finally {
+    await stopChild(child);
   }
-  const flushes = [...byFlush.keys()].sort((a, b) => a - b);
-  for (const k of flushes) {
-    // Flush k holds samples up to (k + 1) * 50 ms.
-    const due = start + (k + 1) * 50;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    await producer.send({ topic: input, acks: -1, messages: byFlush.get(k)! });
-    if (k % 20 === 0) rss = Math.max(rss, procStats(child.pid!).rssMb);
-  }
-  const after = procStats(child.pid!);
-  const seconds = (performance.now() - start) / 1000;
-  await new Promise((r) => setTimeout(r, 3000));
-  await producer.disconnect();
-  await reader.disconnect();
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-  const sorted = delays.slice().sort((a, b) => a - b);
-  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-  return { windows: delays.length, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: sorted.at(-1) ?? NaN, cpu: (after.cpuS - before.cpuS) / seconds, rssMb: Math.max(rss, after.rssMb) };
 }
 
 try {

@@ -146,7 +146,32 @@ function count(session: Session, o: Observation, opts: SessionOptions): void {
   session.dominant = argmax(session.labels, windowsOf);
 }
 
-const copy = (s: Session): Session => JSON.parse(JSON.stringify(s)) as Session;
+/** A number as JSON gives it back. */
+const j = (v: number): number => (Number.isFinite(v) ? v + 0 : (null as unknown as number));
+
+/**
+ * A session as it stands, sharing nothing with the one that goes on counting: what
+ * `JSON.parse(JSON.stringify(s))` gives (-0 becomes 0, a value overflowed to infinity null), at a
+ * fraction of the cost (an event copies the aggregates of every sensor of its group).
+ */
+export function copySession(s: Session): Session {
+  const sensors: Record<string, SensorAggregate> = {};
+  for (const id in s.sensors) {
+    const a = s.sensors[id]!;
+    const labels: Record<string, number> = {};
+    for (const l in a.labels) labels[l] = j(a.labels[l]!);
+    const stats: Record<string, Stat> = {};
+    for (const k in a.stats) {
+      const t = a.stats[k]!;
+      stats[k] = { n: j(t.n), mean: j(t.mean), m2: j(t.m2), min: j(t.min), max: j(t.max) };
+    }
+    sensors[id] = { windows: j(a.windows), durationS: j(a.durationS), labels, dominant: a.dominant, stats };
+  }
+  const labels: Record<string, { windows: number; durationS: number }> = {};
+  for (const l in s.labels) labels[l] = { windows: j(s.labels[l]!.windows), durationS: j(s.labels[l]!.durationS) };
+  return { sessionId: s.sessionId, group: s.group, status: s.status, start: j(s.start), end: s.end === null ? null : j(s.end), windows: j(s.windows), sensors, labels, dominant: s.dominant, updatedAt: j(s.updatedAt) };
+}
+const copy = copySession;
 
 /**
  * Takes one window of the group's sensor and returns the session events it causes (started,

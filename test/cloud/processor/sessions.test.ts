@@ -2,7 +2,7 @@
 // updates, and come out the same from a replay or from state saved and restored midway.
 
 import { describe, expect, it } from 'vitest';
-import { newGroupState, observe, statStd, type GroupState, type Observation, type SessionEvent, type SessionOptions } from '../../../cloud/processor/sessions.js';
+import { copySession, newGroupState, observe, statStd, type GroupState, type Observation, type SessionEvent, type SessionOptions } from '../../../cloud/processor/sessions.js';
 
 const CLASSES = ['idle', 'walking', 'running', 'jumping', 'fall'];
 const opts: SessionOptions = { minSensors: 2, startAfterS: 5, idleGapS: 10, summaries: ['acc.mag_std'], updateEveryS: 10, staleUs: 3_000_000 };
@@ -75,6 +75,38 @@ describe('sessions', () => {
     const first = feed(walkTogether.slice(0, half), g);
     const restored = JSON.parse(JSON.stringify(g)) as GroupState;
     expect([...first, ...feed(walkTogether.slice(half), restored)]).toEqual(whole);
+  });
+
+  it('an event\'s session is what a JSON round trip of the running one gives, and shares nothing with it', () => {
+    // Odd values too: -0, and values large enough that the sums of squares overflow (no float32 feature is).
+    const odd = windows(['a', 'b', 'c'], 60, (s, t) => (t >= 5 && s !== 'c' ? 'running' : 'idle')).map((o, i) => ({ ...o, features: { 'acc.mag_std': [-0, 1e300, -1e300][Math.floor(i / 3) % 3]! } }));
+    const g = newGroupState();
+    let checked = 0;
+    for (const o of odd) {
+      observe(g, o, opts, CLASSES);
+      if (!g.session) continue;
+      const live = g.session;
+      const c = copySession(live);
+      expect(JSON.stringify(c)).toBe(JSON.stringify(live));
+      expect(c).toStrictEqual(JSON.parse(JSON.stringify(live)));
+      expect(Object.is(c.sensors.a!.stats['acc.mag_std']?.min, -0)).toBe(false);
+      // Counting goes on in the live session only.
+      const before = JSON.stringify(c);
+      live.sensors.a!.windows += 1000;
+      live.sensors.a!.labels.running = -1;
+      live.labels.running!.windows += 1000;
+      if (live.sensors.a!.stats['acc.mag_std']) live.sensors.a!.stats['acc.mag_std'].n += 1000;
+      expect(JSON.stringify(c)).toBe(before);
+      checked++;
+      break;
+    }
+    expect(checked).toBe(1);
+    // A whole run's events are the same as with the JSON copy.
+    const events = feed(odd);
+    expect(events.length).toBeGreaterThan(1);
+    for (const e of events) expect(e.session).toStrictEqual(JSON.parse(JSON.stringify(e.session)));
+    const m2 = events.at(-1)!.session.sensors.a!.stats['acc.mag_std']!.m2;
+    expect(m2).toBeNull();
   });
 
   it('a feature threshold can define activity instead of the classes', () => {
