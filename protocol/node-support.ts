@@ -70,12 +70,22 @@ export interface ComponentCommand<C, H> {
   describe: (config: C, handle: H) => string;
   /** On SIGTERM or SIGINT. */
   stop: (handle: H, signal: string) => Promise<void>;
+  /**
+   * How long `stop` may take before the process exits anyway, with code 1 (a stop can wait on a
+   * server that is gone: Kafka down, retries without end). Only for components that lose nothing
+   * when cut short; none: wait for as long as it takes.
+   */
+  stopTimeoutMs?: number;
+  /** Exits the process (tests pass their own). */
+  exit?: (code: number) => void;
 }
 
 /**
  * The life of `edgewave <component> --config file`: a bad config (or a start that fails with an
  * edgewave error) exits 2 with the message and its code; `--check` validates and exits 0; otherwise
  * it starts, prints one line saying what it does, runs until SIGTERM or SIGINT, stops, exits 0.
+ * A stop that takes longer than `stopTimeoutMs` is given up: it says so and exits 1 (a second
+ * signal, with no handler left, ends the process at once).
  */
 export async function runComponentCommand<C, H>(c: ComponentCommand<C, H>): Promise<number> {
   const fail = (err: unknown) => {
@@ -101,10 +111,28 @@ export async function runComponentCommand<C, H>(c: ComponentCommand<C, H>): Prom
     return fail(err);
   }
   console.error(`edgewave ${c.name}: ${c.describe(config, handle)}`);
+  // The first signal starts the stop; both handlers go, so a second one (either) ends the process.
   const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    const on = (name: string) => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(name);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
   });
-  await c.stop(handle, signal);
+  if (c.stopTimeoutMs === undefined) {
+    await c.stop(handle, signal);
+    return 0;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), c.stopTimeoutMs)));
+  const outcome = await Promise.race([c.stop(handle, signal).then(() => 'stopped' as const), late]);
+  clearTimeout(timer);
+  if (outcome === 'late') {
+    console.error(`edgewave ${c.name}: not stopped ${c.stopTimeoutMs! / 1000} s after ${signal} (waiting on a server that does not answer?); exiting without finishing the stop`);
+    (c.exit ?? process.exit)(1);
+    return 1;
+  }
   return 0;
 }

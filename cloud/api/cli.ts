@@ -19,6 +19,8 @@ export function runApiCommand(options: { config?: string; check?: boolean }): Pr
       return { api: await startApi(config, log), log };
     },
     describe: (config, { api }) => `REST on ${api.url} (OpenAPI at ${api.url}/docs), sessions from ${config.mongodb.url.replace(/\/\/[^@/]*@/, '//***@')} ${config.mongodb.database}.${config.mongodb.collection}${config.auth.open ? '; OPEN: no API keys needed' : ''}`,
+    // Cut short, nothing is lost: it holds nothing of its own. Under the chart's grace period.
+    stopTimeoutMs: 20_000,
     stop: async ({ api, log }, signal) => {
       log.info({ signal }, 'stopping');
       await api.stop();

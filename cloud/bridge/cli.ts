@@ -21,6 +21,8 @@ export function runBridgeCommand(options: { config?: string; check?: boolean }):
       const t = config.kafka.topics;
       return `${config.mqtt.url} (${config.mqtt.shareGroup === null ? '' : `$share/${config.mqtt.shareGroup}/`}${config.mqtt.topicRoot}/…, client ${bridge.clientId}, at most ${config.mqtt.inFlight} unacknowledged) → Kafka ${config.kafka.brokers.join(',')} (${t.raw}, ${t.features}, ${t.status}, dead letters ${t.deadletter}); health, ready and metrics on ${bridge.httpUrl}`;
     },
+    // Cut short, nothing is lost: a message not yet in Kafka has no PUBACK, and the broker sends it again. Under the chart's grace period.
+    stopTimeoutMs: 45_000,
     stop: async ({ bridge, log }, signal) => {
       log.info({ signal }, 'stopping');
       await bridge.stop();

@@ -31,6 +31,8 @@ export function runProcessorCommand(options: { config?: string; check?: boolean 
       const t = config.kafka.topics;
       return `Kafka ${config.kafka.brokers.join(',')} group ${config.kafka.groupId}: ${t.raw} + ${t.features} → ${t.inferences}, ${t.sessions} (state in ${t.processorState}, exactly once); model ${config.model.path} on ${processor.model.backend}; health, ready and metrics on ${processor.httpUrl}`;
     },
+    // Cut short, nothing is lost: an open transaction is aborted when the next owner fences it, and its input processed again. Under the chart's grace period.
+    stopTimeoutMs: 45_000,
     stop: async ({ processor, log }, signal) => {
       log.info({ signal }, 'stopping');
       await processor.stop();
