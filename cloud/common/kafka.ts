@@ -7,7 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Kafka, logLevel as kafkaLogLevel, type RetryOptions, type SASLOptions } from 'kafkajs';
 import { z } from 'zod';
-import type { Logger } from '../../protocol/index.js';
+import { EdgewaveError, type Logger } from '../../protocol/index.js';
 import { tlsOptions, type TlsFiles } from '../../protocol/node-support.js';
 
 export const tlsSchema = z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) });
@@ -17,6 +17,25 @@ export const tlsSchema = z.strictObject({ ca: z.string().optional(), cert: z.str
  * headers (its `ew-bytes` header says how long the original was). A dead letter over the broker's
  * limit would be refused, and the input behind it never get past it.
  */
+/**
+ * Refuses to start on topics that do not exist, naming them (`EW_KAFKA_TOPICS`): a broker that
+ * creates topics on first use would make them with its defaults (the changelog not compacted), and
+ * one that does not answers a subscription with an error kafkajs does not retry.
+ */
+export async function requireTopics(kafka: Kafka, names: readonly string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const have = new Set(await admin.listTopics());
+    const missing = [...new Set(names)].filter((t) => !have.has(t));
+    if (missing.length) {
+      throw new EdgewaveError('EW_KAFKA_TOPICS', `Kafka has no topic ${missing.join(', ')}: create ${missing.length > 1 ? 'them' : 'it'} first (the Helm chart does, with their settings), or name the ones to use in kafka.topics`, { details: { missing } });
+    }
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
 export const deadLetterValue = <T extends Uint8Array>(bytes: T, maxRecordBytes: number): T => (bytes.length > maxRecordBytes - 4096 ? (bytes.subarray(0, maxRecordBytes - 4096) as T) : bytes);
 
 /** The connection keys of a component's `kafka` section. */

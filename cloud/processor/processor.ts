@@ -21,7 +21,7 @@ import { featureLayout, loadDsp, parseFeatureConfig, presetLayoutNames, presetSe
 import { createLogger, decodeRecord, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
 import { json, listenStatus } from '../../protocol/node-support.js';
 import { MongoClient } from 'mongodb';
-import { consumerTimeouts, createKafka, deadLetterValue } from '../common/kafka.js';
+import { consumerTimeouts, createKafka, deadLetterValue, requireTopics } from '../common/kafka.js';
 import { openObjects } from '../common/objects.js';
 import { createS3 } from '../common/s3.js';
 import { ActivityModel } from '../model/model.js';
@@ -177,6 +177,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   const topics = config.kafka.topics;
   const inferenceBytes = Math.min(INFERENCE_RECORD_BYTES, config.kafka.maxRecordBytes - 4096);
   const kafka = options.kafka ?? createKafka(config.kafka, log, { initialRetryTime: 200, maxRetryTime: 5000, retries: 20 });
+  if (!options.kafka) await requireTopics(kafka, Object.values(topics));
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'edgewave_processor_' });

@@ -301,6 +301,30 @@ need('processor on real Kafka', () => {
     }
   }, 240_000);
 
+  it('topics that do not exist: the CLI exits 2 naming them, and creates none (the dev broker would, with its defaults)', async () => {
+    const name = uniqueName('proc-notopics');
+    const topics = topicsFor(name);
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      // Two of the six exist.
+      await admin.createTopics({ topics: [topics.raw, topics.features].map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
+      const file = join(dir, `${name}.json`);
+      writeFileSync(file, JSON.stringify(configFor(name, topics)));
+      const p = spawnProcessor(file);
+      const code = await new Promise<number | null>((r) => p.proc.once('exit', (c) => r(c)));
+      await p.up.catch(() => {});
+      const said = readFileSync(p.log, 'utf8');
+      expect(code).toBe(2);
+      expect(said).toContain(`edgewave processor: Kafka has no topic ${[topics.inferences, topics.sessions, topics.deadletter, topics.processorState].join(', ')}: create them first`);
+      expect(said).toContain('[EW_KAFKA_TOPICS]');
+      expect(said).not.toMatch(/KafkaJS|at .*node_modules/);
+      expect((await admin.listTopics()).filter((t) => t.startsWith(`${name}.`)).sort()).toEqual([topics.features, topics.raw].sort());
+    } finally {
+      await admin.disconnect();
+    }
+  }, 60_000);
+
   it('a record that is no frame goes to the dead-letter topic with its reason, one near the broker\'s limit cut to fit; the frames around them are processed', async () => {
     const name = uniqueName('proc');
     const topics = topicsFor(name);
