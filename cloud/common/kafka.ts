@@ -17,6 +17,8 @@ export const tlsSchema = z.strictObject({ ca: z.string().optional(), cert: z.str
  * headers (its `ew-bytes` header says how long the original was). A dead letter over the broker's
  * limit would be refused, and the input behind it never get past it.
  */
+export const deadLetterValue = <T extends Uint8Array>(bytes: T, maxRecordBytes: number): T => (bytes.length > maxRecordBytes - 4096 ? (bytes.subarray(0, maxRecordBytes - 4096) as T) : bytes);
+
 /**
  * Refuses to start on topics that do not exist, naming them (`EW_KAFKA_TOPICS`): a broker that
  * creates topics on first use would make them with its defaults (the changelog not compacted), and
@@ -35,8 +37,6 @@ export async function requireTopics(kafka: Kafka, names: readonly string[]): Pro
     await admin.disconnect().catch(() => {});
   }
 }
-
-export const deadLetterValue = <T extends Uint8Array>(bytes: T, maxRecordBytes: number): T => (bytes.length > maxRecordBytes - 4096 ? (bytes.subarray(0, maxRecordBytes - 4096) as T) : bytes);
 
 /** The connection keys of a component's `kafka` section. */
 export const kafkaConnection = {

@@ -73,8 +73,7 @@ export function inferenceMessages(windows: readonly WindowResult[], classesJson:
 
 /** The windows of an inference record, one JSON text each (empty lines skipped). */
 export function inferenceLines(value: string): string[] {
-  const lines = value.split('\n');
-  return lines.every((l) => l.length) ? lines : lines.filter((l) => l.length);
+  return value.split('\n').filter((l) => l.length > 0);
 }
 
 /** Every window of an inference record, with features and scores as numbers. */

@@ -171,7 +171,6 @@ export function copySession(s: Session): Session {
   for (const l in s.labels) labels[l] = { windows: j(s.labels[l]!.windows), durationS: j(s.labels[l]!.durationS) };
   return { sessionId: s.sessionId, group: s.group, status: s.status, start: j(s.start), end: s.end === null ? null : j(s.end), windows: j(s.windows), sensors, labels, dominant: s.dominant, updatedAt: j(s.updatedAt) };
 }
-const copy = copySession;
 
 /**
  * Takes one window of the group's sensor and returns the session events it causes (started,
@@ -188,7 +187,7 @@ export function observe(g: GroupState, o: Observation, opts: SessionOptions, cla
   if (g.session && g.lastActive !== null && now - g.lastActive >= opts.idleGapS * 1e6) {
     g.session.status = 'ended';
     g.session.end = g.lastActive;
-    events.push({ type: 'ended', session: copy(g.session) });
+    events.push({ type: 'ended', session: copySession(g.session) });
     g.session = null;
     g.candidateSince = null;
     g.pendingUpdate = false;
@@ -211,7 +210,7 @@ export function observe(g: GroupState, o: Observation, opts: SessionOptions, cla
     g.session = { sessionId: `${o.group}-${start}`, group: o.group, status: 'active', start, end: null, windows: 0, sensors: {}, labels: {}, dominant: '', updatedAt: now };
     g.lastUpdateEmit = now;
     count(g.session, o, opts);
-    events.push({ type: 'started', session: copy(g.session) });
+    events.push({ type: 'started', session: copySession(g.session) });
     return events;
   }
   if (g.session) {
@@ -220,7 +219,7 @@ export function observe(g: GroupState, o: Observation, opts: SessionOptions, cla
     if (now - g.lastUpdateEmit >= opts.updateEveryS * 1e6) {
       g.lastUpdateEmit = now;
       g.pendingUpdate = false;
-      events.push({ type: 'updated', session: copy(g.session) });
+      events.push({ type: 'updated', session: copySession(g.session) });
     }
   }
   return events;
