@@ -135,11 +135,11 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
   };
   const consumers: Consumer[] = [];
   try {
-    const committed = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 20, ...consumerTimeouts(10_000) });
+    const committed = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 20, ...consumerTimeouts(10_000) });
     consumers.push(committed);
     await consume(committed, earlyGroupId ? [topics.sessions, topics.status] : [topics.inferences, topics.sessions, topics.status]);
     if (earlyGroupId) {
-      const uncommitted = kafka.consumer({ groupId: earlyGroupId, readUncommitted: true, maxWaitTimeInMs: 20, ...consumerTimeouts(10_000) });
+      const uncommitted = kafka.consumer({ groupId: earlyGroupId, readUncommitted: true, allowAutoTopicCreation: false, maxWaitTimeInMs: 20, ...consumerTimeouts(10_000) });
       consumers.push(uncommitted);
       await consume(uncommitted, [topics.inferences]);
     }

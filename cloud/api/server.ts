@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { MongoClient } from 'mongodb';
 import { Counter, type Registry } from 'prom-client';
 import { createLogger, type Logger } from '../../protocol/index.js';
-import { createKafka } from '../common/kafka.js';
+import { createKafka, requireTopics } from '../common/kafka.js';
 import type { Kafka } from 'kafkajs';
 import { SessionStore, type SessionRepository } from '../store/sessions-store.js';
 import { buildApi, hasWebApp, sessionView } from './app.js';
@@ -37,6 +37,10 @@ export interface ApiOptions {
 export async function startApi(config: ApiConfig, log: Logger = createLogger('api', { level: config.logLevel }), options: ApiOptions = {}): Promise<ApiHandle> {
   const keys = new KeyRing(config.auth);
   if (!keys.open && keys.size === 0) log.warn('no API keys are configured: every route but /, /health, /ready, /metrics and /docs answers 401');
+  // The live feed's topics, before anything else starts: a broker that creates topics on first use
+  // would make them with its defaults, one that does not fails the subscription with a kafkajs error.
+  const feedKafka = config.kafka ? (options.kafka ?? createKafka(config.kafka, log, { initialRetryTime: 200, retries: 10 })) : null;
+  if (config.kafka && feedKafka && !options.kafka) await requireTopics(feedKafka, Object.values(config.kafka.topics));
   let mongo: MongoClient | null = null;
   let store: SessionRepository;
   if (options.sessions) store = options.sessions;
@@ -65,7 +69,7 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
   let feed: Awaited<ReturnType<typeof startLiveFeed>> | null = null;
   if (config.kafka) {
     hub = new Hub(config.live);
-    feed = await startLiveFeed(options.kafka ?? createKafka(config.kafka, log, { initialRetryTime: 200, retries: 10 }), config.kafka.groupPrefix, config.kafka.topics, hub, log, { lookbackS: config.live.lookbackS, readUncommitted: config.live.readUncommitted });
+    feed = await startLiveFeed(feedKafka!, config.kafka.groupPrefix, config.kafka.topics, hub, log, { lookbackS: config.live.lookbackS, readUncommitted: config.live.readUncommitted });
   }
   const liveHub = hub;
   const liveFeed = feed;

@@ -16,7 +16,7 @@ import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { createLogger, mqttTopics, type Logger } from '../../protocol/index.js';
 import { json, listenStatus, tlsOptions } from '../../protocol/node-support.js';
-import { createKafka, deadLetterValue } from '../common/kafka.js';
+import { createKafka, deadLetterValue, missingTopics, missingTopicsError } from '../common/kafka.js';
 import { defaultClientId, type BridgeConfig } from './config.js';
 import { BridgeError } from './errors.js';
 import { KafkaSink, recordBytes } from './kafka-sink.js';
@@ -41,7 +41,7 @@ export interface BridgeHandle {
   readonly clientId: string;
   stats(): BridgeStats;
   /** Broker and Kafka both reachable, and Kafka taking records. */
-  ready(): { ready: boolean; mqtt: { connected: boolean; subscribed: boolean }; kafka: { connected: boolean; stalledMs: number; lastError?: string } };
+  ready(): { ready: boolean; mqtt: { connected: boolean; subscribed: boolean }; kafka: { connected: boolean; stalledMs: number; lastError?: string; missingTopics?: string[] } };
   /** Stops taking messages, gives Kafka up to drainMs for what was received, acknowledges that, disconnects. */
   stop(): Promise<void>;
 }
@@ -115,6 +115,31 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     }
   };
   const kafkaReady = connectKafka();
+
+  // Topics Kafka does not have: records for them wait (kafkajs retries without end, and nothing
+  // else would say why), so say it once, name them in /ready, and look again every 5 s. The bridge
+  // goes on holding what it received: nothing is acknowledged that Kafka does not have.
+  const kindsOf = { batch: ['raw', 'features'], raw: ['raw'], features: ['features'], status: ['status'] } as const;
+  const needed = [...new Set([...config.mqtt.subscribe.flatMap((k) => kindsOf[k]), 'deadletter' as const])].map((k) => kafkaTopic[k]);
+  let absent: string[] = [];
+  let topicTimer: NodeJS.Timeout | undefined;
+  const checkTopics = async (): Promise<void> => {
+    if (stopping) return;
+    try {
+      const missing = await missingTopics(kafka, needed);
+      if (missing.join() !== absent.join()) {
+        if (missing.length) {
+          const e = missingTopicsError(missing);
+          log.error({ code: e.code, missing }, `${e.message}; the bridge holds what it receives until they exist`);
+        } else log.info({ topics: needed }, 'the topics are there now');
+      }
+      absent = missing;
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'cannot list the topics; trying again');
+    }
+    if (absent.length && !stopping) topicTimer = setTimeout(() => void checkTopics(), 5000);
+  };
+  const topicsChecked = config.kafka.allowAutoTopicCreation || injected.kafka ? Promise.resolve() : kafkaReady.then(checkTopics);
 
   const pending: Pending[] = [];
   let head = 0;
@@ -322,8 +347,8 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
   });
 
   const ready = () => {
-    const k = { connected: kafkaConnectedNow() && !sink.lastError, stalledMs: sink.stalledMs, ...(sink.lastError ? { lastError: sink.lastError.message } : {}) };
-    return { ready: subscribed && k.connected && k.stalledMs < 10_000, mqtt: { connected: mqttConnected, subscribed }, kafka: k };
+    const k = { connected: kafkaConnectedNow() && !sink.lastError, stalledMs: sink.stalledMs, ...(sink.lastError ? { lastError: sink.lastError.message } : {}), ...(absent.length ? { missingTopics: absent } : {}) };
+    return { ready: subscribed && k.connected && k.stalledMs < 10_000 && !absent.length, mqtt: { connected: mqttConnected, subscribed }, kafka: k };
   };
   const { server, url: httpUrl } = await listenStatus(config.http.host, config.http.port, async (path) => {
     if (path === '/health') return json(200, { status: 'ok' });
@@ -359,12 +384,14 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     stop() {
       return (stopped ??= (async () => {
         stopping = true;
+        clearTimeout(topicTimer);
         const drained = await sink.drain(config.drainMs);
         flushAcks();
         sink.close();
         // Disconnect without removing the session: the broker keeps queueing for this bridge.
         await client!.endAsync(false, v5 ? { properties: { sessionExpiryInterval: config.mqtt.sessionExpiryS } } : {}).catch(() => {});
-        await Promise.race([kafkaReady, new Promise((r) => setTimeout(r, 100))]);
+        await Promise.race([Promise.all([kafkaReady, topicsChecked]), new Promise((r) => setTimeout(r, 100))]);
+        clearTimeout(topicTimer);
         await Promise.all(producers.map((p) => p.disconnect().catch(() => {})));
         await new Promise((r) => server.close(r));
         log.info({ drained, ...counts }, drained ? 'bridge stopped; everything received was in Kafka and acknowledged' : 'bridge stopped; what Kafka did not take will be delivered again by the broker');

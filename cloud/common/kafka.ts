@@ -19,23 +19,31 @@ export const tlsSchema = z.strictObject({ ca: z.string().optional(), cert: z.str
  */
 export const deadLetterValue = <T extends Uint8Array>(bytes: T, maxRecordBytes: number): T => (bytes.length > maxRecordBytes - 4096 ? (bytes.subarray(0, maxRecordBytes - 4096) as T) : bytes);
 
+/** Which of these topics Kafka does not have. */
+export async function missingTopics(kafka: Kafka, names: readonly string[]): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const have = new Set(await admin.listTopics());
+    return [...new Set(names)].filter((t) => !have.has(t));
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+/** The error for topics Kafka does not have (`EW_KAFKA_TOPICS`), naming them. */
+export function missingTopicsError(missing: readonly string[]): EdgewaveError {
+  return new EdgewaveError('EW_KAFKA_TOPICS', `Kafka has no topic ${missing.join(', ')}: create ${missing.length > 1 ? 'them' : 'it'} first (the Helm chart does, with their settings), or name the ones to use in kafka.topics`, { details: { missing: [...missing] } });
+}
+
 /**
  * Refuses to start on topics that do not exist, naming them (`EW_KAFKA_TOPICS`): a broker that
  * creates topics on first use would make them with its defaults (the changelog not compacted), and
  * one that does not answers a subscription with an error kafkajs does not retry.
  */
 export async function requireTopics(kafka: Kafka, names: readonly string[]): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const have = new Set(await admin.listTopics());
-    const missing = [...new Set(names)].filter((t) => !have.has(t));
-    if (missing.length) {
-      throw new EdgewaveError('EW_KAFKA_TOPICS', `Kafka has no topic ${missing.join(', ')}: create ${missing.length > 1 ? 'them' : 'it'} first (the Helm chart does, with their settings), or name the ones to use in kafka.topics`, { details: { missing } });
-    }
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
+  const missing = await missingTopics(kafka, names);
+  if (missing.length) throw missingTopicsError(missing);
 }
 
 /** The connection keys of a component's `kafka` section. */

@@ -170,6 +170,28 @@ describe.runIf(s.kafka && s.ferretdb)('WebSocket fan-out (Kafka)', () => {
       }),
     );
 
+  it('output topics Kafka does not have: the API refuses to start, naming them (EW_KAFKA_TOPICS), and creates none', async () => {
+    const other = uniqueName('live-missing');
+    const wanted = { inferences: topics.inferences, sessions: `${other}.sessions`, status: `${other}.status` };
+    const start = startApi(
+      parseApiConfig({
+        http: { port: 0 },
+        mongodb: { url: s.ferretdb!.url, database: name.replace(/-/g, '_') },
+        kafka: { brokers: s.kafka!.brokers, topics: wanted, groupPrefix: other },
+        logLevel: 'silent',
+      }),
+    );
+    await expect(start).rejects.toMatchObject({ code: 'EW_KAFKA_TOPICS', details: { missing: [wanted.sessions, wanted.status] } });
+    await expect(start).rejects.toThrow(`Kafka has no topic ${wanted.sessions}, ${wanted.status}: create them first`);
+    const admin = new Kafka({ clientId: 'edgewave-test-live', brokers: s.kafka!.brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      expect((await admin.listTopics()).filter((t) => t.startsWith(`${other}.`))).toEqual([]);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
   it('a connection without a key is refused with 401', async () => {
     await expect(Client.open(api.url, null)).rejects.toMatchObject({ status: 401 });
     await expect(Client.open(api.url, 'ew_unknown')).rejects.toMatchObject({ status: 401 });

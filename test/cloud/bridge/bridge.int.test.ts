@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
+import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startBridge, type BridgeHandle } from '../../../cloud/bridge/bridge.js';
 import { parseBridgeConfig, type BridgeConfigInput } from '../../../cloud/bridge/config.js';
@@ -25,7 +26,7 @@ const need = s.kafka && s.mosquitto ? describe : describe.skip;
 if (!s.kafka || !s.mosquitto) console.warn(`bridge integration tests skipped: ${JSON.stringify(s.missing)}`);
 
 /** A fresh topic root, Kafka topics and share group, so tests never see each other's traffic. */
-async function setup(brokers: string[] | undefined = s.kafka!.brokers) {
+async function setup(brokers: string[] | null = s.kafka!.brokers) {
   const name = uniqueName('br');
   const topics = kafkaTopicsFor(name);
   if (brokers) await createTopics(brokers, Object.values(topics));
@@ -81,6 +82,42 @@ need('bridge with Mosquitto and Kafka', () => {
       expect(await (await fetch(`${bridge.httpUrl}/ready`)).json()).toMatchObject({ status: 'ready', mqtt: { connected: true }, kafka: { connected: true } });
     } finally {
       await reader.stop();
+      await bridge.stop();
+    }
+  }, 90_000);
+
+  it('topics Kafka does not have: the bridge says so once, naming them, /ready is 503 with them, and it holds every message until they are created; then every frame arrives once', async () => {
+    const ctx = await setup(null);
+    const lines: { level: number; code?: string; missing?: string[]; msg: string }[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const bridge = await startBridge(parseBridgeConfig(bridgeConfig(ctx)), log);
+    let reader: KafkaReader | undefined;
+    try {
+      const all = Object.values(ctx.topics).sort();
+      const missing = async () => ((await (await fetch(`${bridge.httpUrl}/ready`)).json()) as { kafka: { missingTopics?: string[] } }).kafka.missingTopics;
+      for (const end = Date.now() + 15_000; !(await missing()) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+      expect((await fetch(`${bridge.httpUrl}/ready`)).status).toBe(503);
+      expect([...((await missing()) ?? [])].sort()).toEqual(all);
+      const errors = lines.filter((l) => l.code === 'EW_KAFKA_TOPICS');
+      expect(errors).toHaveLength(1);
+      expect([...errors[0]!.missing!].sort()).toEqual(all);
+      expect(errors[0]!.msg).toContain(ctx.topics.raw);
+      const load: Load = { gateways: 2, sensorsPerGateway: 10, groups: 4, perSensor: 20 };
+      const messages = await publishLoad(s.mosquitto!.url, ctx.root, load);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(bridge.stats()).toMatchObject({ messages, acked: 0, inFlight: messages });
+      await createTopics(s.kafka!.brokers, all);
+      reader = await new KafkaReader(s.kafka!.brokers, [ctx.topics.raw], true).start();
+      await reader.until(() => reader!.unique() >= totalFrames(load), 30_000, 'every frame in Kafka once the topics exist');
+      check(reader, load, false);
+      await reader.until(() => bridge.stats().acked === messages, 5000, 'every message acknowledged');
+      for (const end = Date.now() + 10_000; (await missing()) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+      expect(await missing()).toBeUndefined();
+      expect((await fetch(`${bridge.httpUrl}/ready`)).status).toBe(200);
+      expect(lines.filter((l) => l.code === 'EW_KAFKA_TOPICS')).toHaveLength(1);
+      expect(lines.some((l) => l.msg === 'the topics are there now')).toBe(true);
+    } finally {
+      await reader?.stop();
       await bridge.stop();
     }
   }, 90_000);
@@ -203,7 +240,7 @@ need('bridge with Mosquitto and Kafka', () => {
   it('Kafka absent when the bridge starts, then stopped for 20 s mid-run: the bridge holds, acknowledges nothing Kafka lacks, then delivers everything', async () => {
     const node = await KafkaNode.create({ logDir: newRunLogDir() }, mkdtempSync(join(tmpdir(), 'edgewave-kafka-')));
     const brokers = [node.brokers];
-    const ctx = await setup(undefined);
+    const ctx = await setup(null);
     const bridge = await startBridge(parseBridgeConfig(bridgeConfig(ctx, { brokers, inFlight: 200 })));
     let reader: KafkaReader | undefined;
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
