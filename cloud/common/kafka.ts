@@ -5,7 +5,7 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
-import { Kafka, logLevel as kafkaLogLevel, type RetryOptions, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel as kafkaLogLevel, type Consumer, type KafkaMessage, type RetryOptions, type SASLOptions } from 'kafkajs';
 import { z } from 'zod';
 import { EdgewaveError, type Logger } from '../../protocol/index.js';
 import { tlsOptions, type TlsFiles } from '../../protocol/node-support.js';
@@ -88,4 +88,60 @@ export function createKafka(c: KafkaConnection, log: Logger, retry: RetryOptions
  */
 export function consumerTimeouts(sessionTimeoutMs: number | undefined): { sessionTimeout?: number; heartbeatInterval?: number } {
   return sessionTimeoutMs ? { sessionTimeout: sessionTimeoutMs, heartbeatInterval: Math.min(3000, Math.floor(sessionTimeoutMs / 5)) } : {};
+}
+
+/**
+ * Reads the records of one partition from `from` up to, not including, `upTo`, in order, with a
+ * consumer group of its own that is deleted afterwards (kafkajs reads only through a group). Fails
+ * when the range is not read within `timeoutMs`, or when `signal` aborts. Returns how many records it read.
+ */
+export async function readRange(kafka: Kafka, r: { groupId: string; topic: string; partition: number; from: number; upTo: number; timeoutMs: number; signal?: AbortSignal; onRecord: (msg: KafkaMessage, offset: number) => void }): Promise<number> {
+  if (!(r.upTo > r.from)) return 0;
+  const reader = kafka.consumer({ groupId: r.groupId, maxWaitTimeInMs: 100 });
+  let records = 0;
+  await reader.connect();
+  try {
+    await reader.subscribe({ topic: r.topic, fromBeginning: false });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${r.topic}[${r.partition}] was not read from ${r.from} to ${r.upTo} within ${r.timeoutMs / 1000} s`)), r.timeoutMs);
+      r.signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        reject(new Error(`reading ${r.topic}[${r.partition}] was stopped`));
+      }, { once: true });
+      let next = r.from;
+      reader
+        .run({
+          eachBatch: async ({ batch }) => {
+            if (batch.partition !== r.partition) return;
+            for (const msg of batch.messages) {
+              const offset = Number(msg.offset);
+              if (offset !== next) continue;
+              next++;
+              records++;
+              r.onRecord(msg, offset);
+              if (next >= r.upTo) {
+                clearTimeout(timer);
+                return resolve();
+              }
+            }
+          },
+        })
+        .then(() => reader.seek({ topic: r.topic, partition: r.partition, offset: String(r.from) }))
+        .catch((err: unknown) => {
+          clearTimeout(timer);
+          reject(err as Error);
+        });
+    });
+  } finally {
+    await closeReader(kafka, reader, r.groupId);
+  }
+  return records;
+}
+
+/** Disconnects a one-off reader and deletes its consumer group. */
+export async function closeReader(kafka: Kafka, reader: Consumer, groupId: string): Promise<void> {
+  await reader.disconnect().catch(() => {});
+  const admin = kafka.admin();
+  await admin.connect().then(() => admin.deleteGroups([groupId])).catch(() => {});
+  await admin.disconnect().catch(() => {});
 }

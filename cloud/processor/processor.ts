@@ -21,7 +21,7 @@ import { featureLayout, loadDsp, parseFeatureConfig, presetLayoutNames, presetSe
 import { createLogger, decodeRecord, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
 import { json, listenStatus } from '../../protocol/node-support.js';
 import { MongoClient } from 'mongodb';
-import { consumerTimeouts, createKafka, deadLetterValue, requireTopics } from '../common/kafka.js';
+import { closeReader, consumerTimeouts, createKafka, deadLetterValue, readRange, requireTopics } from '../common/kafka.js';
 import { openObjects } from '../common/objects.js';
 import { createS3 } from '../common/s3.js';
 import { ActivityModel } from '../model/model.js';
@@ -264,18 +264,10 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
           });
       });
     } finally {
-      await closeReader(reader, `${config.kafka.groupId}-restore-${w.partition}-${nonce}`);
+      await closeReader(kafka, reader, `${config.kafka.groupId}-restore-${w.partition}-${nonce}`);
     }
     const refilled = await refill(w, nonce);
     log.info({ partition: w.partition, sensors, groups, refilled }, 'partition state restored from the changelog');
-  }
-
-  /** Disconnects a restore's one-off reader and deletes its consumer group. */
-  async function closeReader(reader: Consumer, groupId: string): Promise<void> {
-    await reader.disconnect().catch(() => {});
-    const admin = kafka.admin();
-    await admin.connect().then(() => admin.deleteGroups([groupId])).catch(() => {});
-    await admin.disconnect().catch(() => {});
   }
 
   /**
@@ -297,42 +289,13 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       await admin.disconnect().catch(() => {});
     }
     if (!(upTo > from)) throw new Error(`the changelog of ${topics.raw}[${p}] names samples from offset ${from}, but the committed offset is ${upTo}`);
-    const groupId = `${config.kafka.groupId}-refill-${p}-${nonce}`;
-    const reader = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
     const frames: SourcedFrame[] = [];
-    let records = 0;
-    await reader.connect();
-    try {
-      await reader.subscribe({ topic: topics.raw, fromBeginning: false });
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${topics.raw}[${p}] was not read from ${from} to ${upTo} within ${RESTORE_TIMEOUT_MS / 1000} s`)), RESTORE_TIMEOUT_MS);
-        let next = from;
-        reader
-          .run({
-            eachBatch: async ({ batch }) => {
-              if (batch.partition !== p) return;
-              for (const msg of batch.messages) {
-                const offset = Number(msg.offset);
-                if (offset !== next) continue;
-                next++;
-                records++;
-                for (const f of decode(msg, topics.raw, p).frames) frames.push(Object.assign(f, { offset }));
-                if (next >= upTo) {
-                  clearTimeout(timer);
-                  return resolve();
-                }
-              }
-            },
-          })
-          .then(() => reader.seek({ topic: topics.raw, partition: p, offset: String(from) }))
-          .catch((err: unknown) => {
-            clearTimeout(timer);
-            reject(err as Error);
-          });
-      });
-    } finally {
-      await closeReader(reader, groupId);
-    }
+    const records = await readRange(kafka, {
+      groupId: `${config.kafka.groupId}-refill-${p}-${nonce}`, topic: topics.raw, partition: p, from, upTo, timeoutMs: RESTORE_TIMEOUT_MS,
+      onRecord: (msg, offset) => {
+        for (const f of decode(msg, topics.raw, p).frames) frames.push(Object.assign(f, { offset }));
+      },
+    });
     w.engine.refill(frames);
     return records;
   }

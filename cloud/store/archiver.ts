@@ -12,15 +12,28 @@
 // or repeating one of the partition's last committed ranges (MQTT redeliveries, or requests the
 // bridge sent again, that it passed on), are written once.
 
+import { randomBytes } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { decodeRecord, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
-import { consumerTimeouts } from '../common/kafka.js';
+import { consumerTimeouts, readRange } from '../common/kafka.js';
 import type { ObjectStore } from '../common/objects.js';
 import { framesToParquet, partsOf, type ArchiveRange } from './archive.js';
 
 export const PLAN_PREFIX = 'ew-archive-plan:';
 /** Frame ids of committed ranges kept per partition for the repeat check (a few seconds of 1,000 sensors). */
 const ARCHIVED_KEPT = 20_000;
+
+/** Records read again, before the committed offset, when a process takes a partition on. */
+const PRIME_RECORDS = 200;
+const PRIME_TIMEOUT_MS = 20_000;
+
+const frameId = (f: Frame): string => `${f.kind}\u0000${f.sensorId}\u0000${f.seq}`;
+
+/** Adds a frame id to a partition's archived set, forgetting the oldest beyond ARCHIVED_KEPT. */
+function keep(done: Set<string>, id: string): void {
+  done.add(id);
+  if (done.size > ARCHIVED_KEPT) done.delete(done.values().next().value!);
+}
 
 export interface ArchiverOptions {
   kafka: Kafka;
@@ -67,6 +80,8 @@ interface Buffer_ {
   /** The offset after the last record taken (a batch kafkajs hands over again is not taken twice). */
   next: bigint;
   chain: Promise<void>;
+  /** The partition's repeat check is ready (flushes wait for it). */
+  primed: Promise<void>;
 }
 
 export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle> {
@@ -78,17 +93,49 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
   // a repeat never loses a frame. A repeat further back, or after this process restarts, is still
   // written twice (the processor drops it either way).
   const archived = new Map<string, Set<string>>();
+  const priming = new Map<string, Promise<void>>();
+  let primeQueue = Promise.resolve();
+  const stopping = new AbortController();
   let generation = 0;
   const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, maxWaitTimeInMs: 500, maxBytesPerPartition: 1 << 20, maxBytes: 4 << 20, ...consumerTimeouts(o.sessionTimeoutMs) });
   const admin = o.kafka.admin();
   await admin.connect();
 
-  /** The committed plans of this group, per topic:partition. */
-  async function plans(topic: string): Promise<Map<number, bigint>> {
-    const out = new Map<number, bigint>();
+  /** This group's committed offset of a partition (-1 when none), and the end of its plan, if it has one. */
+  async function committed(topic: string, partition: number): Promise<{ offset: number; planEnd: bigint | null }> {
     const [t] = await admin.fetchOffsets({ groupId: o.groupId, topics: [topic] });
-    for (const p of t?.partitions ?? []) if (p.metadata?.startsWith(PLAN_PREFIX)) out.set(p.partition, BigInt(p.metadata.slice(PLAN_PREFIX.length)));
-    return out;
+    const p = t?.partitions.find((x) => x.partition === partition);
+    return { offset: Number(p?.offset ?? -1), planEnd: p?.metadata?.startsWith(PLAN_PREFIX) ? BigInt(p.metadata.slice(PLAN_PREFIX.length)) : null };
+  }
+
+  /**
+   * The frames of the records just before `offset` (the partition's last committed ranges, up to
+   * PRIME_RECORDS of them): what a process that had been archiving the partition would hold for
+   * the repeat check. Best effort: when they cannot be read, the check starts empty.
+   */
+  async function recentlyArchived(topic: string, partition: number, offset: number): Promise<Set<string>> {
+    const ids = new Set<string>();
+    if (offset <= 0 || stopping.signal.aborted) return ids;
+    try {
+      const low = Number((await admin.fetchTopicOffsets(topic)).find((x) => x.partition === partition)?.low ?? 0);
+      const from = Math.max(low, offset - PRIME_RECORDS);
+      const records = await readRange(o.kafka, {
+        groupId: `${o.groupId}-recent-${partition}-${randomBytes(6).toString('hex')}`, topic, partition, from, upTo: offset, timeoutMs: PRIME_TIMEOUT_MS, signal: stopping.signal,
+        onRecord: (msg) => {
+          if (!msg.value) return;
+          try {
+            for (const f of decodeRecord(new Uint8Array(msg.value.buffer, msg.value.byteOffset, msg.value.byteLength), { maxFutureMs: Infinity })) keep(ids, frameId(f));
+          } catch (err) {
+            if (!isEdgewaveError(err)) throw err;
+          }
+        },
+      });
+      o.log.debug({ topic, partition, from, upTo: offset, records, frames: ids.size }, 'archive: the frames of the last committed ranges read again, for the repeat check');
+    } catch (err) {
+      if (!stopping.signal.aborted) o.log.warn({ topic, partition, err: (err as Error).message }, 'archive: the last committed ranges could not be read again; repeats of them will be written twice');
+      ids.clear();
+    }
+    return ids;
   }
 
   // Every (re)join starts each partition again from its committed offset: what was buffered is read again.
@@ -102,11 +149,20 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
     let b = buffers.get(key);
     if (!b) {
       const gen = generation;
-      const planEnd = (await plans(topic)).get(partition) ?? null;
+      const { offset, planEnd } = await committed(topic, partition);
       if (gen !== generation) throw new Error('rebalanced while reading the archive plans');
+      // The repeat check of a partition this process has not archived yet starts from the frames
+      // of its last committed ranges, read in the background, one partition after another.
+      if (!archived.has(key) && !priming.has(key)) {
+        primeQueue = primeQueue.then(async () => {
+          const recent = await recentlyArchived(topic, partition, offset);
+          if (!archived.has(key)) archived.set(key, recent);
+        });
+        priming.set(key, primeQueue);
+      }
       b = buffers.get(key);
       if (!b) {
-        b = { topic, source: topic === o.topics.raw ? 'raw' : 'features', partition, records: [], bytes: 0, since: Date.now(), planEnd, next: -1n, chain: Promise.resolve() };
+        b = { topic, source: topic === o.topics.raw ? 'raw' : 'features', partition, records: [], bytes: 0, since: Date.now(), planEnd, next: -1n, chain: Promise.resolve(), primed: priming.get(key) ?? Promise.resolve() };
         buffers.set(key, b);
         if (planEnd !== null) o.log.info({ topic, partition, planEnd: String(planEnd) }, 'archive: a planned flush was not finished; writing it again');
       }
@@ -129,6 +185,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
       upTo = b.records.findIndex((r) => BigInt(r.offset) >= end) + 1;
     }
     if (!upTo) return;
+    await b.primed;
     const gen = generation;
     const records = b.records.slice(0, upTo);
     const range: ArchiveRange = { source: b.source, topic: b.topic, partition: b.partition, first: records[0]!.offset, last: records.at(-1)!.offset };
@@ -153,7 +210,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
         continue;
       }
       for (const f of fs) {
-        const id = `${f.kind}\u0000${f.sensorId}\u0000${f.seq}`;
+        const id = frameId(f);
         if (seen.has(id) || done.has(id)) {
           stats.duplicates++;
           continue;
@@ -176,10 +233,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
       }),
     );
     await consumer.commitOffsets([{ topic: b.topic, partition: b.partition, offset: String(BigInt(range.last) + 1n), metadata: null }]);
-    for (const id of seen) {
-      done.add(id);
-      if (done.size > ARCHIVED_KEPT) done.delete(done.values().next().value!);
-    }
+    for (const id of seen) keep(done, id);
     if (gen !== generation) return;
     stats.flushes++;
     stats.objects += parts.length;
@@ -236,7 +290,9 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
     stop() {
       return (stopped ??= (async () => {
         clearInterval(timer);
+        stopping.abort();
         await consumer.disconnect().catch(() => {});
+        await primeQueue;
         await admin.disconnect().catch(() => {});
       })());
     },

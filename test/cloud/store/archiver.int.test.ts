@@ -1,5 +1,6 @@
 // The archiver on real Kafka: a frame that reaches the raw topic twice, the second copy in a later
-// flush's range (a request the bridge sent again around a Kafka outage), is archived once.
+// flush's range (a request the bridge sent again around a Kafka outage), is archived once, also
+// when another archiver process has taken the partition on in between.
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,36 +24,80 @@ function frame(seq: number): Frame {
   };
 }
 
-need('archiver (real Kafka)', () => {
-  it('a frame repeated in a later range is archived once, and every frame is there', async () => {
-    const brokers = s.kafka!.brokers;
-    const [raw, features] = [uniqueName('arch-raw'), uniqueName('arch-features')];
-    await createTopics(brokers, [raw, features], 1);
-    const dir = mkdtempSync(join(tmpdir(), 'edgewave-archiver-'));
-    const kafka = new Kafka({ clientId: 'edgewave-test', brokers, logLevel: logLevel.NOTHING });
-    const producer = kafka.producer();
-    await producer.connect();
-    const objects = new DirObjects(dir);
-    const archiver = await startArchiver({ kafka, groupId: uniqueName('arch'), topics: { raw, features }, objects, flushBytes: 1 << 20, flushMs: 200, log: createLogger('archiver', { level: 'silent' }) });
-    try {
-      const until = async (cond: () => boolean) => {
-        for (const end = Date.now() + 30_000; !cond() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
-        expect(cond()).toBe(true);
-      };
-      await producer.send({ topic: raw, acks: -1, messages: [{ key: 'g1', value: Buffer.from(encodeBatch([frame(0), frame(1), frame(2)])) }] });
-      await until(() => archiver.stats().flushes >= 1);
-      // The same request again (seqs 1 and 2), with a new frame: a later range.
-      await producer.send({ topic: raw, acks: -1, messages: [{ key: 'g1', value: Buffer.from(encodeBatch([frame(1), frame(2), frame(3)])) }] });
-      await until(() => archiver.stats().flushes >= 2);
+/** Fresh topics of one partition, a producer, a directory for the objects, and a group id; `start` starts an archiver in that group. */
+async function setup() {
+  const brokers = s.kafka!.brokers;
+  const [raw, features] = [uniqueName('arch-raw'), uniqueName('arch-features')];
+  await createTopics(brokers, [raw, features], 1);
+  const dir = mkdtempSync(join(tmpdir(), 'edgewave-archiver-'));
+  const kafka = new Kafka({ clientId: 'edgewave-test', brokers, logLevel: logLevel.NOTHING });
+  const producer = kafka.producer();
+  await producer.connect();
+  const objects = new DirObjects(dir);
+  const groupId = uniqueName('arch');
+  return {
+    start: () => startArchiver({ kafka, groupId, topics: { raw, features }, objects, flushBytes: 1 << 20, flushMs: 200, log: createLogger('archiver', { level: 'silent' }) }),
+    send: (seqs: number[]) => producer.send({ topic: raw, acks: -1, messages: [{ key: 'g1', value: Buffer.from(encodeBatch(seqs.map(frame))) }] }),
+    /** Every frame in the archive. */
+    async archived(): Promise<Frame[]> {
       const frames: Frame[] = [];
       for (const key of await objects.list('')) frames.push(...(await parquetToFrames(readFileSync(join(dir, ...key.split('/'))))));
+      return frames;
+    },
+    async close() {
+      await producer.disconnect();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  for (const end = Date.now() + 30_000; !cond() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+  expect(cond()).toBe(true);
+}
+
+need('archiver (real Kafka)', () => {
+  it('a frame repeated in a later range is archived once, and every frame is there', async () => {
+    const t = await setup();
+    const archiver = await t.start();
+    try {
+      await t.send([0, 1, 2]);
+      await until(() => archiver.stats().flushes >= 1);
+      // The same request again (seqs 1 and 2), with a new frame: a later range.
+      await t.send([1, 2, 3]);
+      await until(() => archiver.stats().flushes >= 2);
+      const frames = await t.archived();
       expect(frames.map((f) => f.seq).sort((a, b) => a - b)).toEqual([0, 1, 2, 3]);
       expect(archiver.stats().duplicates).toBe(2);
       for (const f of frames) expect(Array.from(f.data)).toEqual(Array.from(frame(f.seq).data));
     } finally {
       await archiver.stop();
-      await producer.disconnect();
-      rmSync(dir, { recursive: true, force: true });
+      await t.close();
+    }
+  }, 90_000);
+
+  it('a frame repeated after the archiver restarted (another process takes the partition on) is archived once: the new one reads the last committed ranges again', async () => {
+    const t = await setup();
+    let second: Awaited<ReturnType<typeof t.start>> | undefined;
+    try {
+      const first = await t.start();
+      try {
+        await t.send([0, 1, 2]);
+        await until(() => first.stats().flushes >= 1);
+      } finally {
+        await first.stop();
+      }
+      // While no archiver runs, the same frames again (seqs 1 and 2) with a new one.
+      await t.send([1, 2, 3]);
+      second = await t.start();
+      await until(() => second!.stats().flushes >= 1);
+      await t.send([3, 4]);
+      await until(() => second!.stats().frames >= 2);
+      expect((await t.archived()).map((f) => f.seq).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4]);
+      expect(second.stats()).toMatchObject({ duplicates: 3, frames: 2 });
+    } finally {
+      await second?.stop();
+      await t.close();
     }
   }, 90_000);
 });
