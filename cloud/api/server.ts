@@ -40,7 +40,7 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
   // The live feed's topics, before anything else starts: a broker that creates topics on first use
   // would make them with its defaults, one that does not fails the subscription with a kafkajs error.
   const feedKafka = config.kafka ? (options.kafka ?? createKafka(config.kafka, log, { initialRetryTime: 200, retries: 10 })) : null;
-  if (config.kafka && feedKafka && !options.kafka) await requireTopics(feedKafka, Object.values(config.kafka.topics));
+  if (config.kafka && !options.kafka) await requireTopics(feedKafka!, Object.values(config.kafka.topics));
   let mongo: MongoClient | null = null;
   let store: SessionRepository;
   if (options.sessions) store = options.sessions;

@@ -391,7 +391,6 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
         // Disconnect without removing the session: the broker keeps queueing for this bridge.
         await client!.endAsync(false, v5 ? { properties: { sessionExpiryInterval: config.mqtt.sessionExpiryS } } : {}).catch(() => {});
         await Promise.race([Promise.all([kafkaReady, topicsChecked]), new Promise((r) => setTimeout(r, 100))]);
-        clearTimeout(topicTimer);
         await Promise.all(producers.map((p) => p.disconnect().catch(() => {})));
         await new Promise((r) => server.close(r));
         log.info({ drained, ...counts }, drained ? 'bridge stopped; everything received was in Kafka and acknowledged' : 'bridge stopped; what Kafka did not take will be delivered again by the broker');
