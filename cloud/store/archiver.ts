@@ -90,9 +90,11 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
   // Frames of this partition's last committed ranges, kept across rejoins: a repeat of one in a
   // later range (a request the bridge sent again around a Kafka outage lands twice, at other
   // offsets) is not written again. Only frames whose objects are committed are here, so skipping
-  // a repeat never loses a frame. A repeat further back, or after this process restarts, is still
-  // written twice (the processor drops it either way).
+  // a repeat never loses a frame. A partition taken on starts from its last committed records,
+  // read again (recentlyArchived); a repeat further back is still written twice (the processor
+  // drops it either way).
   const archived = new Map<string, Set<string>>();
+  /** Per partition, the reading of its last committed records, once per process. */
   const priming = new Map<string, Promise<void>>();
   let primeQueue = Promise.resolve();
   const stopping = new AbortController();
@@ -111,7 +113,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
   /**
    * The frames of the records just before `offset` (the partition's last committed ranges, up to
    * PRIME_RECORDS of them): what a process that had been archiving the partition would hold for
-   * the repeat check. Best effort: when they cannot be read, the check starts empty.
+   * the repeat check. Best effort: when they cannot be read, the check starts with what was read.
    */
   async function recentlyArchived(topic: string, partition: number, offset: number): Promise<Set<string>> {
     const ids = new Set<string>();
@@ -132,8 +134,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
       });
       o.log.debug({ topic, partition, from, upTo: offset, records, frames: ids.size }, 'archive: the frames of the last committed ranges read again, for the repeat check');
     } catch (err) {
-      if (!stopping.signal.aborted) o.log.warn({ topic, partition, err: (err as Error).message }, 'archive: the last committed ranges could not be read again; repeats of them will be written twice');
-      ids.clear();
+      if (!stopping.signal.aborted) o.log.warn({ topic, partition, framesRead: ids.size, err: (err as Error).message }, 'archive: the last committed ranges could not be read again; repeats of the rest will be written twice');
     }
     return ids;
   }
