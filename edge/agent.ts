@@ -129,6 +129,7 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
     flushing = flushing.then(async () => {
       // The backlog as it stands, before this flush adds to it.
       updateUplink();
+      for (const src of sources) src.poll?.();
       const r = pipeline.flush(featuresOnly);
       metrics!.windows.inc(r.windows);
       metrics!.badChunks.inc(r.badChunks);

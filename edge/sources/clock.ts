@@ -1,10 +1,22 @@
-// The clock of the timed sources (simulator, synthetic): on every tick, the samples that are due
-// since the start, at most a second per step, with the time of each step's first sample.
+// The clock of the timed sources (simulator, synthetic): the samples that are due since the start,
+// at most a second per step, with the time of each step's first sample. The agent polls it just
+// before each flush, so a flush carries every sample due by then (a sensor streaming samples as it
+// takes them gets there the same way); its own timer steps in only when nobody has polled for a
+// tick, as for a source running on its own.
 
-export function startClock(rate: number, tickMs: number, step: (n: number, t0Us: number) => void): () => void {
+export interface Clock {
+  /** Delivers every sample due now. */
+  poll(): void;
+  stop(): void;
+}
+
+export function startClock(rate: number, tickMs: number, step: (n: number, t0Us: number) => void): Clock {
   const startMs = Date.now();
   let produced = 0;
+  let polledAt = -Infinity;
+  let stopped = false;
   const tick = () => {
+    if (stopped) return;
     const due = Math.floor(((Date.now() - startMs) * rate) / 1000);
     while (produced < due) {
       const n = Math.min(due - produced, rate);
@@ -12,6 +24,17 @@ export function startClock(rate: number, tickMs: number, step: (n: number, t0Us:
       produced += n;
     }
   };
-  const timer = setInterval(tick, Math.max(5, Math.floor(tickMs / 2)));
-  return () => clearInterval(timer);
+  const timer = setInterval(() => {
+    if (performance.now() - polledAt >= tickMs) tick();
+  }, Math.max(5, Math.floor(tickMs / 2)));
+  return {
+    poll() {
+      polledAt = performance.now();
+      tick();
+    },
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
 }

@@ -17,7 +17,7 @@ export function startSimulatorSource(c: SimulatorSourceConfig, tickMs: number, c
   const sim = new Simulator({ sensors: c.sensors, sampleRate: c.rate, groups: c.groups, seed: c.seed, prefix: c.prefix, dropoutsPerHour: c.dropoutsPerHour });
   for (const s of sim.sensors) ctx.register({ sensorId: s.sensorId, group: s.group, sampleRate: c.rate });
   const gaps = new Set<number>();
-  const stop = startClock(c.rate, tickMs, (n, t0) => {
+  const clock = startClock(c.rate, tickMs, (n, t0) => {
     const step = sim.next(n);
     let present = 0;
     sim.sensors.forEach((s, i) => {
@@ -30,5 +30,5 @@ export function startSimulatorSource(c: SimulatorSourceConfig, tickMs: number, c
     });
     ctx.metrics.samples.inc(n * present);
   });
-  return { done: new Promise(() => undefined), stop: async () => stop() };
+  return { done: new Promise(() => undefined), poll: clock.poll, stop: async () => clock.stop() };
 }

@@ -17,5 +17,7 @@ export interface SourceContext {
 export interface RunningSource {
   /** Resolves when a finite source (a CSV file replayed once) has delivered everything. */
   readonly done: Promise<void>;
+  /** A timed source delivers every sample due now (the agent calls it just before each flush). */
+  poll?(): void;
   stop(): Promise<void>;
 }

@@ -30,7 +30,7 @@ export function startSyntheticSource(c: SyntheticSourceConfig, tickMs: number, c
   const firstSample = ids.map((_, i) => Math.round((i * c.startSpreadS * c.rate) / c.sensors));
   const scratch = new Map<number, Float32Array>();
   let produced = 0;
-  const stop = startClock(c.rate, tickMs, (n, t0) => {
+  const clock = startClock(c.rate, tickMs, (n, t0) => {
     let samples = 0;
     for (let i = 0; i < c.sensors; i++) {
       // A sensor not started yet sends nothing; one starting within this step sends from its first sample.
@@ -52,5 +52,5 @@ export function startSyntheticSource(c: SyntheticSourceConfig, tickMs: number, c
     ctx.metrics.samples.inc(samples);
     produced += n;
   });
-  return { done: new Promise(() => undefined), stop: async () => stop() };
+  return { done: new Promise(() => undefined), poll: clock.poll, stop: async () => clock.stop() };
 }

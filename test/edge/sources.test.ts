@@ -1,5 +1,6 @@
 // Sources: CSV replay (rate from timestamps, gaps, bad lines, real time), UDP frames (binary,
-// JSON, batches; refusals counted by code), the synthetic source's spread start.
+// JSON, batches; refusals counted by code), the synthetic source's spread start, the timed
+// sources polled before each flush.
 
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -122,5 +123,40 @@ describe('synthetic source', () => {
     const total = (id: string) => byId.get(id)!.reduce((n, c) => n + c.n, 0);
     for (const [id, chunks] of byId) for (let k = 1; k < chunks.length; k++) expect(chunks[k]!.t0Us, id).toBe(chunks[k - 1]!.t0Us + chunks[k - 1]!.n * stepUs);
     for (let i = 1; i < 4; i++) expect(total('gw-0') - total(`gw-${i}`), `gw-${i}`).toBe(i * 50);
+  });
+});
+
+describe('timed sources polled by the agent', () => {
+  it('a poll delivers every sample due at that moment; the source timer stays out while polls come; nothing after stop', async () => {
+    const { ctx, seen } = context();
+    const rate = 1000;
+    const tickMs = 200;
+    const src = startSyntheticSource({ sensors: 2, rate, groups: 1, seed: 1, signals: 1, seconds: 1, startSpreadS: 0, prefix: 'p' }, tickMs, ctx);
+    const count = () => seen.adds.filter((a) => a.sensorId === 'p-0').reduce((n, a) => n + a.samples.length / 6, 0);
+    const newest = () => {
+      const last = seen.adds.filter((a) => a.sensorId === 'p-0').at(-1)!;
+      return last.t0Us / 1000 + (last.samples.length / 6 - 1) * (1000 / rate);
+    };
+    // Polled every 30 ms, well inside the source's own tick: each poll brings the sensor up to the
+    // sample due at that moment (the newest is under 2 ms old), and only polls deliver.
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      const before = seen.adds.length;
+      src.poll!();
+      expect(seen.adds.length, `poll ${i}`).toBe(before + 2);
+      expect(Date.now() - newest(), `poll ${i}`).toBeLessThan(2 + 1000 / rate);
+      const polledAdds = seen.adds.length;
+      await new Promise((r) => setTimeout(r, 25));
+      expect(seen.adds.length, `no timer step between polls ${i}`).toBe(polledAdds);
+    }
+    // Unpolled for longer than a tick: the source's timer delivers on its own.
+    const n = count();
+    await new Promise((r) => setTimeout(r, tickMs * 2));
+    expect(count()).toBeGreaterThan(n);
+    await src.stop();
+    const stopped = seen.adds.length;
+    await new Promise((r) => setTimeout(r, 20));
+    src.poll!();
+    expect(seen.adds.length).toBe(stopped);
   });
 });
