@@ -20,6 +20,7 @@
 // different times, as in a fleet of sensors powered up at different moments. With 0 (the default)
 // every sensor ends a window at the same instant: the processor gets them all as one burst.
 // --stages also reads the input topic, for the latency up to Kafka (it costs this process CPU).
+// Each component runs with the node options the chart gives it (helm/edgewave/values.yaml).
 // The servers come from scripts/servers (started here, or the ones npm run servers -- start runs).
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -29,6 +30,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import WebSocket from 'ws';
+import { parse as parseYaml } from 'yaml';
 import { inferenceLines } from '../cloud/processor/records.js';
 import { decodeRecord, FLAG_GAP } from '../protocol/index.js';
 import { startServers, stopServers, type RunningServer } from '../scripts/servers/index.js';
@@ -94,21 +96,25 @@ interface Component {
   name: string;
   proc: ChildProcess;
   log: string;
+  nodeArgs: string[];
 }
 const components: Component[] = [];
 
+const chartValues = parseYaml(readFileSync(join(root, 'helm/edgewave/values.yaml'), 'utf8')) as Record<string, { nodeArgs?: string[] } | undefined>;
 function launch(name: string, component: string, config: unknown): Component {
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(config));
   const log = join(logDir, `${name}.log`);
-  // EW_BENCH_E2E_NODE_ARGS_<COMPONENT> (e.g. _PROCESSOR="--cpu-prof"): node flags for one component.
-  const nodeArgs = (process.env[`EW_BENCH_E2E_NODE_ARGS_${component.toUpperCase()}`] ?? '').split(' ').filter(Boolean);
+  // Node options as the chart gives them (helm/edgewave/values.yaml, <component>.nodeArgs), or
+  // EW_BENCH_E2E_NODE_ARGS_<COMPONENT> in their place (e.g. _PROCESSOR="--cpu-prof"; empty: none).
+  const override = process.env[`EW_BENCH_E2E_NODE_ARGS_${component.toUpperCase()}`];
+  const nodeArgs = override !== undefined ? override.split(' ').filter(Boolean) : (chartValues[component]?.nodeArgs ?? []);
   const proc = spawn(process.execPath, [...nodeArgs, join(root, 'bin/edgewave.js'), component, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
   proc.stdout!.on('data', (d: Buffer) => chunks.push(d));
   proc.stderr!.on('data', (d: Buffer) => chunks.push(d));
   proc.once('exit', () => writeFileSync(log, Buffer.concat(chunks)));
-  const c = { name, proc, log };
+  const c = { name, proc, log, nodeArgs };
   components.push(c);
   return c;
 }
@@ -241,6 +247,10 @@ try {
   let stageOn = false;
   const stageInput: number[] = [];
   const stageInference: number[] = [];
+  // The records' own timestamps (each producer's clock at its send, this machine's clock too): when
+  // the bridge sent a frame on, when the processor sent a window's inference.
+  const stageBridgeSent: number[] = [];
+  const stageProcessorSent: number[] = [];
   const T1 = /"t1":(\d+)/;
   const inputReader = kafka.consumer({ groupId: `${run}-stage-input`, maxWaitTimeInMs: 20 });
   const inferenceReader = kafka.consumer({ groupId: `${run}-stage-inference`, readUncommitted: false, maxWaitTimeInMs: 20 });
@@ -259,6 +269,7 @@ try {
         let newest = 0;
         for (const f of fs) newest = Math.max(newest, f.t0 + ((f.kind === 'raw' ? f.count - 1 : f.window - 1 + (f.count - 1) * f.hop) * 1e6) / f.sampleRate);
         stageInput.push(now - newest / 1000);
+        stageBridgeSent.push(Number(m.timestamp) - newest / 1000);
       }
     },
   });
@@ -266,7 +277,14 @@ try {
     eachBatch: async ({ batch }) => {
       const now = Date.now();
       if (!stageOn) return;
-      for (const m of batch.messages) for (const line of inferenceLines(m.value!.toString())) stageInference.push(now - (Number(T1.exec(line)![1]) - 1e6 / RATE) / 1000);
+      for (const m of batch.messages) {
+        const sent = Number(m.timestamp);
+        for (const line of inferenceLines(m.value!.toString())) {
+          const last = (Number(T1.exec(line)![1]) - 1e6 / RATE) / 1000;
+          stageInference.push(now - last);
+          stageProcessorSent.push(sent - last);
+        }
+      }
     },
   });
 
@@ -392,9 +410,13 @@ try {
     p95_ms: Math.round(percentile(latencies, 0.95)),
     p99_ms: Math.round(percentile(latencies, 0.99)),
     max_ms: Math.round(latencies[latencies.length - 1] ?? NaN),
-    // The same latency measured at the two points on the way.
+    // The same latency at points on the way: when the bridge sent a record on (--stages), when a
+    // reader of the input topic got it (--stages), when the processor sent the inference, when a
+    // read_committed reader got it.
     stages: {
+      ...(args.stages ? { bridge_sent: quantiles(stageBridgeSent) } : {}),
       input_topic: quantiles(stageInput),
+      processor_sent: quantiles(stageProcessorSent),
       inference_topic: quantiles(stageInference),
       client: quantiles(Array.from(latencies)),
     },
@@ -409,6 +431,7 @@ try {
     gap_frames: gaps,
     ws_dropped: dropped,
     cpu: Object.fromEntries([...cpu].map(([k, v]) => [k, Number(v.toFixed(2))])),
+    node_args: Object.fromEntries(components.filter((c) => c.nodeArgs.length).map((c) => [byName(c), c.nodeArgs.join(' ')])),
     cpu_total: Number([...cpu.values()].reduce((a, b) => a + b, 0).toFixed(2)),
     rss_mb: Object.fromEntries([...peak].map(([k, v]) => [k, Math.round(v)])),
   };
@@ -417,7 +440,8 @@ try {
   else {
     say('');
     say(`latency, last sample → WebSocket client: p50 ${result.p50_ms} ms, p95 ${result.p95_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms (${result.windows} windows in ${result.seconds} s)`);
-    say(`  on the way, p50/p95/p99 ms: in the ${MODE} topic ${fmt(result.stages.input_topic)}; committed inference ${fmt(result.stages.inference_topic)}; at the client ${fmt(result.stages.client)}`);
+    const st = result.stages;
+    say(`  on the way, p50/p95/p99 ms: ${st.bridge_sent ? `sent on by the bridge ${fmt(st.bridge_sent)}; ` : ''}read from the ${MODE} topic ${fmt(st.input_topic)}; inference sent by the processor ${fmt(st.processor_sent)}; committed inference read ${fmt(st.inference_topic)}; at the client ${fmt(st.client)}`);
     say(`throughput: ${result.samples_per_s} samples/s of ${result.offered_samples_per_s} offered`);
     say(`accounting: ${framesSent} frames sent, ${framesLost} lost and ${frameCopies} doubled in Kafka; ${windowsExpected} windows expected, ${windowsLost} lost and ${windowsDuplicated} doubled at the client`);
     say(`${'component'.padEnd(12)} ${'cpu (cores)'.padStart(12)} ${'peak RSS MB'.padStart(12)}`);

@@ -303,6 +303,24 @@ describe('helm/edgewave', () => {
     bad('s3.archiveUrl=/tmp/archive', /at '\/s3\/archiveUrl': '\/tmp\/archive' does not match pattern/);
     bad('ingress.hots=typo', /at '\/ingress': additional properties 'hots' not allowed/);
     bad('bridge.resources.limits=null', /at '\/bridge\/resources': missing property 'limits'/);
+    bad('bridge.nodeArgs[0]=rm -rf', /at '\/bridge\/nodeArgs\/0': 'rm -rf' does not match pattern/);
+  });
+
+  it("each component runs node with its nodeArgs before the image's script: the bridge's old-generation floor by default", () => {
+    const commands = (list: K8sObject[]) =>
+      Object.fromEntries(list.filter((o) => containersOf(o) && o.metadata.labels?.['app.kubernetes.io/component'] !== 'mosquitto').map((o) => [o.metadata.labels!['app.kubernetes.io/component'], containersOf(o)!.containers[0]!.command]));
+    expect(commands(objects('minimal-values.yaml'))).toEqual({
+      bridge: ['node', '--initial-old-space-size=128', '/app/bin/edgewave.js'],
+      processor: ['node', '/app/bin/edgewave.js'],
+      api: ['node', '/app/bin/edgewave.js'],
+    });
+    // The image runs that script (its entrypoint is the same command without options).
+    expect(readFileSync(join(root, 'Dockerfile'), 'utf8')).toContain('ENTRYPOINT ["node", "/app/bin/edgewave.js"]');
+    const r = run(['template', 'ew', chart, ...KUBE, '-f', join(chart, 'ci', 'minimal-values.yaml'), '--set', 'processor.nodeArgs={--max-old-space-size=400,--heap-growing-percent=50}', '--set', 'bridge.nodeArgs=null']);
+    expect(r.status, r.stderr).toBe(0);
+    const set = commands(parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject).filter(Boolean));
+    expect(set.processor).toEqual(['node', '--max-old-space-size=400', '--heap-growing-percent=50', '/app/bin/edgewave.js']);
+    expect(set.bridge).toEqual(['node', '/app/bin/edgewave.js']);
   });
 
   it('NOTES.txt says what was installed and how to reach it', () => {
