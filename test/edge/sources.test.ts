@@ -142,9 +142,12 @@ describe('timed sources polled by the agent', () => {
     for (let i = 0; i < 10; i++) {
       await new Promise((r) => setTimeout(r, 30));
       const before = seen.adds.length;
+      // The clock read just before the poll: the sample due then is at most a sample period and a
+      // millisecond's rounding older (the poll reads the clock again, no earlier).
+      const at = Date.now();
       src.poll!();
       expect(seen.adds.length, `poll ${i}`).toBe(before + 2);
-      expect(Date.now() - newest(), `poll ${i}`).toBeLessThan(2 + 1000 / rate);
+      expect(at - newest(), `poll ${i}`).toBeLessThan(2 + 1000 / rate);
       const polledAdds = seen.adds.length;
       await new Promise((r) => setTimeout(r, 25));
       expect(seen.adds.length, `no timer step between polls ${i}`).toBe(polledAdds);
