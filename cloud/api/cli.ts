@@ -16,7 +16,14 @@ export function runApiCommand(options: { config?: string; check?: boolean }): Pr
     parse: (raw) => parseApiCommandConfig(applyApiEnv(raw)),
     start: async (config) => {
       const log = createLogger('api', { level: config.logLevel });
-      return { api: await startApi(config, log), log };
+      const api = await startApi(config, log, {
+        onFatal: () => {
+          // The live feed holds nothing of its own: exit, to be started again.
+          log.fatal('exiting: a live feed Kafka consumer stopped for good');
+          process.exit(1);
+        },
+      });
+      return { api, log };
     },
     describe: (config, { api }) => `REST on ${api.url} (OpenAPI at ${api.url}/docs), sessions from ${config.mongodb.url.replace(/\/\/[^@/]*@/, '//***@')} ${config.mongodb.database}.${config.mongodb.collection}${config.auth.open ? '; OPEN: no API keys needed' : ''}`,
     // Cut short, nothing is lost: it holds nothing of its own. Under the chart's grace period.

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../protocol/index.js';
+import { superviseConsumer, type Supervisor } from '../common/consumer-supervisor.js';
 import { consumerTimeouts } from '../common/kafka.js';
 import { inferenceLines, parseInference } from '../processor/records.js';
 import { ApiError } from './errors.js';
@@ -32,6 +33,8 @@ export interface LiveFeedOptions {
    * commit interval later. Session events and statuses are always read committed.
    */
   readUncommitted?: boolean;
+  /** A consumer stopped for good (not by a Kafka outage, which the feed rides out). */
+  onFatal?: (err: Error) => void;
 }
 
 /**
@@ -94,10 +97,9 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
     hub.publish('inferences', json, { ...(sensorId ? { sensorId } : {}), ...(group ? { group } : {}) }, live);
   };
 
+  const supervisors: Supervisor[] = [];
   const consume = async (consumer: Consumer, subscribed: string[]) => {
-    await consumer.connect();
-    await consumer.subscribe({ topics: subscribed, fromBeginning: false });
-    await consumer.run({
+    const run = () => consumer.run({
       eachBatch: async ({ batch }) => {
         const kind: LiveKind = batch.topic === topics.sessions ? 'sessions' : batch.topic === topics.status ? 'status' : 'inferences';
         for (const m of batch.messages) {
@@ -132,6 +134,10 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
         }
       },
     });
+    supervisors.push(superviseConsumer(consumer, { name: 'live feed', log, run, ...(options.onFatal ? { onFatal: options.onFatal } : {}) }));
+    await consumer.connect();
+    await consumer.subscribe({ topics: subscribed, fromBeginning: false });
+    await run();
   };
   const consumers: Consumer[] = [];
   try {
@@ -144,11 +150,13 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
       await consume(uncommitted, [topics.inferences]);
     }
   } catch (err) {
+    for (const sv of supervisors) sv.stop();
     await Promise.all(consumers.map((c) => c.disconnect().catch(() => {})));
     throw err;
   }
   return {
     stop: async () => {
+      for (const sv of supervisors) sv.stop();
       await Promise.all(consumers.map((c) => c.disconnect()));
       if (earlyGroupId) log.info({ repeats }, 'live feed stopped (repeats: inferences written again after an aborted transaction, not sent twice)');
     },

@@ -32,6 +32,8 @@ export interface ApiOptions {
   kafka?: Kafka;
   /** Where sessions are, instead of `config.mongodb` (the embedded mode passes its file store). */
   sessions?: SessionRepository;
+  /** A live feed consumer stopped for good (not by a Kafka outage, which the feed rides out); the CLI exits so its supervisor restarts it. */
+  onFatal?: (err: Error) => void;
 }
 
 export async function startApi(config: ApiConfig, log: Logger = createLogger('api', { level: config.logLevel }), options: ApiOptions = {}): Promise<ApiHandle> {
@@ -69,7 +71,7 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
   let feed: Awaited<ReturnType<typeof startLiveFeed>> | null = null;
   if (config.kafka) {
     hub = new Hub(config.live);
-    feed = await startLiveFeed(feedKafka!, config.kafka.groupPrefix, config.kafka.topics, hub, log, { lookbackS: config.live.lookbackS, readUncommitted: config.live.readUncommitted });
+    feed = await startLiveFeed(feedKafka!, config.kafka.groupPrefix, config.kafka.topics, hub, log, { lookbackS: config.live.lookbackS, readUncommitted: config.live.readUncommitted, ...(options.onFatal ? { onFatal: options.onFatal } : {}) });
   }
   const liveHub = hub;
   const liveFeed = feed;

@@ -21,6 +21,7 @@ import { featureLayout, loadDsp, parseFeatureConfig, presetLayoutNames, presetSe
 import { createLogger, decodeRecord, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
 import { json, listenStatus } from '../../protocol/node-support.js';
 import { MongoClient } from 'mongodb';
+import { superviseConsumer } from '../common/consumer-supervisor.js';
 import { closeReader, consumerTimeouts, createKafka, deadLetterValue, readRange, requireTopics } from '../common/kafka.js';
 import { openObjects } from '../common/objects.js';
 import { createS3 } from '../common/s3.js';
@@ -153,7 +154,7 @@ export function modelLayout(config: ProcessorConfig): FeatureLayout {
 }
 
 export interface ProcessorOptions {
-  /** Called when the Kafka consumer stops for good (kafkajs gives up); the CLI exits so its supervisor restarts it. */
+  /** Called when a Kafka consumer stops for good (not by a Kafka outage, which it rides out); the CLI exits so its supervisor restarts it. */
   onFatal?: (err: Error) => void;
   /** The log client, instead of one made from `config.kafka` (the embedded mode passes its in-process log). */
   kafka?: Kafka;
@@ -440,7 +441,13 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     m.aborted.inc();
     log.warn({ partition: p, topic, err: (err as Error).message }, 'transaction failed: it is aborted, the partition state rebuilt from the changelog, and its batches processed again');
     if (batchStart !== undefined && !w.txStart.has(topic)) w.txStart.set(topic, batchStart);
-    for (const [t, offset] of w.txStart) consumer.seek({ topic: t, partition: p, offset });
+    for (const [t, offset] of w.txStart) {
+      try {
+        consumer.seek({ topic: t, partition: p, offset });
+      } catch {
+        // The consumer is not running (Kafka away): it starts again from the committed offsets, where this transaction began.
+      }
+    }
     w.rewound = new Set(w.txStart.keys());
     const failures = w.failures + 1;
     workers.delete(p);
@@ -450,11 +457,10 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   }
 
   const consumer: Consumer = kafka.consumer({ groupId: config.kafka.groupId, partitionAssigners: [coPartitionedAssigner], readUncommitted: false, maxWaitTimeInMs: 100, ...consumerTimeouts(config.kafka.sessionTimeoutMs), rebalanceTimeout: 60_000 });
-  consumer.on(consumer.events.CRASH, (e) => {
-    const err = e.payload.error;
-    log.error({ err: err.message, restart: e.payload.restart }, e.payload.restart ? 'the Kafka consumer failed; kafkajs restarts it' : 'the Kafka consumer failed for good');
-    if (!e.payload.restart) options.onFatal?.(err);
-  });
+  const runConsumer = () => consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: config.kafka.partitionsConcurrently, eachBatch });
+  // Kafka away while the group is joined again: the consumer is run again once it is back (the
+  // workers keep their state; batches fetched again from the committed offsets are dropped as duplicates).
+  const supervisor = superviseConsumer(consumer, { name: 'processor', log, run: runConsumer, ...(options.onFatal ? { onFatal: options.onFatal } : {}) });
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const assignment = e.payload.memberAssignment as Record<string, number[]>;
     const mine = new Set(Object.values(assignment).flat());
@@ -622,19 +628,21 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   reloadTimer?.unref();
 
   // Sinks outside Kafka: each its own consumer group, idempotent writes, offsets after the writes.
+  const fatal = options.onFatal ? { onFatal: options.onFatal } : {};
   let mongo: MongoClient | null = null;
   let sessionSink: SessionSinkHandle | null = null;
   if (options.sessions) {
-    sessionSink = await startSessionSink({ kafka, groupId: `${config.kafka.groupId}-sessions`, topic: topics.sessions, store: options.sessions, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs });
+    sessionSink = await startSessionSink({ kafka, groupId: `${config.kafka.groupId}-sessions`, topic: topics.sessions, store: options.sessions, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, ...fatal });
   } else if (config.mongodb) {
     mongo = new MongoClient(config.mongodb.url, { serverSelectionTimeoutMS: 10_000 });
     await mongo.connect();
     const store = await SessionStore.open(mongo.db(config.mongodb.database), config.mongodb.collection);
-    sessionSink = await startSessionSink({ kafka, groupId: config.mongodb.groupId ?? `${config.kafka.groupId}-sessions`, topic: topics.sessions, store, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs });
+    sessionSink = await startSessionSink({ kafka, groupId: config.mongodb.groupId ?? `${config.kafka.groupId}-sessions`, topic: topics.sessions, store, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, ...fatal });
   }
   let archiver: ArchiverHandle | null = null;
   if (config.archive) {
     archiver = await startArchiver({
+      ...fatal,
       kafka,
       groupId: config.archive.groupId ?? `${config.kafka.groupId}-archive`,
       topics: { raw: topics.raw, features: topics.features },
@@ -652,7 +660,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
 
   await consumer.connect();
   await consumer.subscribe({ topics: [topics.raw, topics.features], fromBeginning: true });
-  await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: config.kafka.partitionsConcurrently, eachBatch });
+  await runConsumer();
 
   const { server, url: httpUrl } = await listenStatus(config.http.host, config.http.port, async (path) => {
     if (path === '/health') return json(200, { status: 'ok' });
@@ -680,6 +688,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         consumer.pause([{ topic: topics.raw }, { topic: topics.features }]);
         await Promise.all([...workers.values()].map((w) => serial(w, () => commit(w)).catch((err: unknown) => log.warn({ partition: w.partition, err: (err as Error).message }, 'committing at stop failed; the next owner processes those batches again'))));
         clearInterval(commitTimer);
+        supervisor.stop();
         await consumer.disconnect().catch(() => {});
         for (const p of [...workers.keys()]) await letGo(p);
         await sessionSink?.stop();

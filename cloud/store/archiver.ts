@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { decodeRecord, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
+import { superviseConsumer } from '../common/consumer-supervisor.js';
 import { consumerTimeouts, readRange } from '../common/kafka.js';
 import type { ObjectStore } from '../common/objects.js';
 import { framesToParquet, partsOf, type ArchiveRange } from './archive.js';
@@ -47,6 +48,8 @@ export interface ArchiverOptions {
   flushMs: number;
   /** The consumer's session timeout (how soon a dead archiver's partitions move on). */
   sessionTimeoutMs?: number;
+  /** The consumer stopped for good (not by a Kafka outage, which it rides out). */
+  onFatal?: (err: Error) => void;
   /** Feature names for a layout, for the columns (unknown layouts get f0, f1, ...). */
   featureNames?: (layoutId: number, width: number) => readonly string[] | undefined;
   log: Logger;
@@ -267,9 +270,11 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
     await heartbeat();
   }
 
+  const run = () => consumer.run({ autoCommit: false, eachBatch });
+  const supervisor = superviseConsumer(consumer, { name: 'archiver', log: o.log, run, ...(o.onFatal ? { onFatal: o.onFatal } : {}) });
   await consumer.connect();
   await consumer.subscribe({ topics: [o.topics.raw, o.topics.features], fromBeginning: true });
-  await consumer.run({ autoCommit: false, eachBatch });
+  await run();
 
   const timer = setInterval(() => {
     for (const b of buffers.values()) {
@@ -292,6 +297,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
       return (stopped ??= (async () => {
         clearInterval(timer);
         stopping.abort();
+        supervisor.stop();
         await consumer.disconnect().catch(() => {});
         await primeQueue;
         await admin.disconnect().catch(() => {});

@@ -6,6 +6,7 @@
 
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../../protocol/index.js';
+import { superviseConsumer } from '../common/consumer-supervisor.js';
 import { consumerTimeouts } from '../common/kafka.js';
 import type { SessionEvent } from '../processor/sessions.js';
 import type { SessionRepository } from './sessions-store.js';
@@ -18,6 +19,8 @@ export interface SessionSinkOptions {
   log: Logger;
   /** The consumer's session timeout (how soon a dead sink's partitions move on). */
   sessionTimeoutMs?: number;
+  /** The consumer stopped for good (not by a Kafka outage, which it rides out). */
+  onFatal?: (err: Error) => void;
 }
 
 export interface SessionSinkHandle {
@@ -56,13 +59,18 @@ export async function startSessionSink(o: SessionSinkOptions): Promise<SessionSi
     await heartbeat();
   }
 
+  const run = () => consumer.run({ autoCommit: false, eachBatch });
+  const supervisor = superviseConsumer(consumer, { name: 'session sink', log: o.log, run, ...(o.onFatal ? { onFatal: o.onFatal } : {}) });
   await consumer.connect();
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
-  await consumer.run({ autoCommit: false, eachBatch });
+  await run();
 
   let stopped: Promise<void> | undefined;
   return {
     stats: () => ({ ...stats }),
-    stop: () => (stopped ??= consumer.disconnect().catch(() => {})),
+    stop: () => {
+      supervisor.stop();
+      return (stopped ??= consumer.disconnect().catch(() => {}));
+    },
   };
 }

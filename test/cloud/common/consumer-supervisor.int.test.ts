@@ -1,0 +1,161 @@
+// A consumer supervised by superviseConsumer rides out a Kafka outage that kafkajs gives up on: a
+// Kafka node of the test's own is stopped and started again, and its group-coordinator lookups
+// fail (their connections reset) for a while after, which kafkajs does not retry. Once lookups
+// answer, the consumer is in its group again and reads what was written. A crash that is no
+// outage (a TypeError in the batch handler) is handed to onFatal and not run again.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { superviseConsumer } from '../../../cloud/common/consumer-supervisor.js';
+import { createLogger } from '../../../protocol/index.js';
+import { KafkaNode } from '../../../scripts/servers/kafka.js';
+import { newRunLogDir } from '../../../scripts/servers/paths.js';
+import { uniqueName } from '../../config.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(what: string, timeoutMs: number, ok: () => boolean): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+async function newTopic(kafka: Kafka, prefix: string): Promise<string> {
+  const topic = uniqueName(prefix);
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  await admin.disconnect();
+  return topic;
+}
+
+describe('superviseConsumer against a Kafka node stopped and started again', () => {
+  let node: KafkaNode;
+  const dataDir = mkdtempSync(join(tmpdir(), 'edgewave-supervisor-kafka-'));
+  const log = createLogger('test', { level: 'silent' });
+  const consumers: Consumer[] = [];
+
+  beforeAll(async () => {
+    node = await KafkaNode.create({ logDir: newRunLogDir() }, dataDir);
+    await node.start();
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.all(consumers.map((c) => c.disconnect().catch(() => {})));
+    await node?.dispose();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  /**
+   * A client that gives up soon, as any does on a long enough outage. While `gate.lookups` is
+   * false, a FindCoordinator request (API key 10) resets its connection, as a broker going away
+   * between the metadata and the coordinator lookup does.
+   */
+  const gate = { lookups: true, refused: 0 };
+  const client = () =>
+    new Kafka({
+      clientId: 'edgewave-test-supervisor',
+      brokers: [node.brokers],
+      logLevel: logLevel.NOTHING,
+      retry: { initialRetryTime: 100, maxRetryTime: 300, retries: 2 },
+      socketFactory: ({ host, port, onConnect }) => {
+        const socket = net.connect({ host, port }, onConnect);
+        const write = socket.write.bind(socket) as (chunk: Buffer, encoding?: BufferEncoding) => boolean;
+        socket.write = ((chunk: Buffer, encoding?: BufferEncoding) => {
+          if (!gate.lookups && Buffer.isBuffer(chunk) && chunk.length >= 6 && chunk.readInt16BE(4) === 10) {
+            gate.refused++;
+            socket.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+            return false;
+          }
+          return write(chunk, encoding);
+        }) as typeof socket.write;
+        return socket;
+      },
+    });
+
+  it('runs the consumer again after Kafka comes back, and it reads what was written meanwhile', async () => {
+    const kafka = client();
+    const topic = await newTopic(kafka, 'supervised');
+
+    const consumer = kafka.consumer({ groupId: uniqueName('supervised'), sessionTimeout: 6000, heartbeatInterval: 1000 });
+    consumers.push(consumer);
+    const seen: string[] = [];
+    const crashes: { name: string; restart: boolean }[] = [];
+    const recovering: string[] = [];
+    const fatal: Error[] = [];
+    consumer.on(consumer.events.CRASH, (e) => void crashes.push({ name: e.payload.error.name, restart: e.payload.restart }));
+    const run = () => consumer.run({ eachMessage: async ({ message }) => void seen.push(message.value!.toString()) });
+    const supervisor = superviseConsumer(consumer, { name: 'test', log, run, onFatal: (err) => fatal.push(err), onRecovering: (err) => recovering.push(err.name), initialDelayMs: 200, maxDelayMs: 1000 });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await run();
+
+    const send = async (value: string) => {
+      const producer = new Kafka({ clientId: 'edgewave-test-supervisor-producer', brokers: [node.brokers], logLevel: logLevel.NOTHING }).producer();
+      await producer.connect();
+      await producer.send({ topic, acks: -1, messages: [{ value }] });
+      await producer.disconnect();
+    };
+    await send('before');
+    await until('the first record', 30_000, () => seen.includes('before'));
+
+    // Kafka goes away; kafkajs restarts its consumer while no broker answers at all.
+    gate.lookups = false;
+    await node.stop();
+    await until('kafkajs to restart the consumer', 30_000, () => crashes.some((c) => c.restart));
+    // Back, but its coordinator lookups fail: kafkajs gives up on the consumer, and the
+    // supervisor's next tries fail the same way.
+    await node.start();
+    await until('kafkajs to give up and a recovery to fail', 60_000, () => recovering.length >= 2);
+    expect(crashes.some((c) => !c.restart && c.name === 'KafkaJSGroupCoordinatorNotFound')).toBe(true);
+    expect(gate.refused).toBeGreaterThan(0);
+    expect(recovering.every((name) => name === 'KafkaJSGroupCoordinatorNotFound')).toBe(true);
+    gate.lookups = true;
+    await send('after');
+    await until('the record written after the outage', 60_000, () => seen.includes('after'));
+
+    expect(fatal).toEqual([]);
+    expect(supervisor.recoveries).toBeGreaterThanOrEqual(2);
+    expect(seen.filter((v) => v === 'after')).toHaveLength(1);
+    supervisor.stop();
+  }, 240_000);
+
+  it('hands a crash that is no outage to onFatal, and does not run the consumer again', async () => {
+    const kafka = client();
+    const topic = await newTopic(kafka, 'supervised-bug');
+    const consumer = kafka.consumer({ groupId: uniqueName('supervised-bug') });
+    consumers.push(consumer);
+    let runs = 0;
+    const fatal: Error[] = [];
+    const recovering: string[] = [];
+    const run = () => {
+      runs++;
+      return consumer.run({
+        eachMessage: async ({ message }) => {
+          // A bug: reading a field of what is not there.
+          (JSON.parse(message.value!.toString()) as { a: { b: number } }).a.b;
+        },
+      });
+    };
+    const supervisor = superviseConsumer(consumer, { name: 'test', log, run, onFatal: (err) => fatal.push(err), onRecovering: (err) => recovering.push(err.name), initialDelayMs: 100 });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await run();
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: [{ value: '{}' }] });
+    await producer.disconnect();
+    await until('the crash', 30_000, () => fatal.length > 0);
+    await sleep(1000);
+    expect(fatal).toHaveLength(1);
+    expect(recovering).toEqual([]);
+    expect(runs).toBe(1);
+    expect(supervisor.recoveries).toBe(0);
+    supervisor.stop();
+  }, 120_000);
+});
