@@ -9,6 +9,7 @@ import { Kafka, logLevel as kafkaLogLevel, type Consumer, type KafkaMessage, typ
 import { z } from 'zod';
 import { EdgewaveError, type Logger } from '../../protocol/index.js';
 import { tlsOptions, type TlsFiles } from '../../protocol/node-support.js';
+import { cacheCoordinators } from './coordinator-cache.js';
 
 export const tlsSchema = z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) });
 
@@ -60,8 +61,9 @@ export interface KafkaConnection {
   sasl?: { mechanism: string; username: string; password: string } | undefined;
 }
 
+/** A kafkajs client that keeps its coordinators (coordinator-cache.ts). */
 export function createKafka(c: KafkaConnection, log: Logger, retry: RetryOptions): Kafka {
-  return new Kafka({
+  return cacheCoordinators(new Kafka({
     clientId: c.clientId,
     brokers: [...c.brokers],
     ...(c.ssl ? { ssl: tlsOptions(c.ssl) } : {}),
@@ -78,7 +80,7 @@ export function createKafka(c: KafkaConnection, log: Logger, retry: RetryOptions
       const { message, ...rest } = entry;
       if (level <= kafkaLogLevel.WARN) log.debug({ kafkajs: rest }, message);
     },
-  });
+  }));
 }
 
 /**

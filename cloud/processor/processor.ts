@@ -685,10 +685,14 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         stopping = true;
         if (reloadTimer) clearInterval(reloadTimer);
         // Fetch no more, commit what is open, then leave the group.
-        consumer.pause([{ topic: topics.raw }, { topic: topics.features }]);
+        supervisor.stop();
+        try {
+          consumer.pause([{ topic: topics.raw }, { topic: topics.features }]);
+        } catch {
+          // Not running (Kafka away, the consumer waiting to run again): nothing is fetched.
+        }
         await Promise.all([...workers.values()].map((w) => serial(w, () => commit(w)).catch((err: unknown) => log.warn({ partition: w.partition, err: (err as Error).message }, 'committing at stop failed; the next owner processes those batches again'))));
         clearInterval(commitTimer);
-        supervisor.stop();
         await consumer.disconnect().catch(() => {});
         for (const p of [...workers.keys()]) await letGo(p);
         await sessionSink?.stop();
