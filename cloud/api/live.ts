@@ -134,7 +134,7 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
         }
       },
     });
-    supervisors.push(superviseConsumer(consumer, { name: 'live feed', log, run, ...(options.onFatal ? { onFatal: options.onFatal } : {}) }));
+    supervisors.push(superviseConsumer(consumer, { name: 'live feed', log, run, onFatal: options.onFatal }));
     await consumer.connect();
     await consumer.subscribe({ topics: subscribed, fromBeginning: false });
     await run();

@@ -71,7 +71,7 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
   let feed: Awaited<ReturnType<typeof startLiveFeed>> | null = null;
   if (config.kafka) {
     hub = new Hub(config.live);
-    feed = await startLiveFeed(feedKafka!, config.kafka.groupPrefix, config.kafka.topics, hub, log, { lookbackS: config.live.lookbackS, readUncommitted: config.live.readUncommitted, ...(options.onFatal ? { onFatal: options.onFatal } : {}) });
+    feed = await startLiveFeed(feedKafka!, config.kafka.groupPrefix, config.kafka.topics, hub, log, { lookbackS: config.live.lookbackS, readUncommitted: config.live.readUncommitted, onFatal: options.onFatal });
   }
   const liveHub = hub;
   const liveFeed = feed;

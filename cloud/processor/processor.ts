@@ -463,7 +463,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   const runConsumer = () => consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: config.kafka.partitionsConcurrently, eachBatch });
   // Kafka away while the group is joined again: the consumer is run again once it is back (the
   // workers keep their state; batches fetched again from the committed offsets are dropped as duplicates).
-  const supervisor = superviseConsumer(consumer, { name: 'processor', log, run: runConsumer, ...(options.onFatal ? { onFatal: options.onFatal } : {}) });
+  const supervisor = superviseConsumer(consumer, { name: 'processor', log, run: runConsumer, onFatal: options.onFatal });
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const assignment = e.payload.memberAssignment as Record<string, number[]>;
     const mine = new Set(Object.values(assignment).flat());
@@ -631,22 +631,21 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   reloadTimer?.unref();
 
   // Sinks outside Kafka: each its own consumer group, idempotent writes, offsets after the writes.
-  const fatal = options.onFatal ? { onFatal: options.onFatal } : {};
   let mongo: MongoClient | null = null;
   let sessionSink: SessionSinkHandle | null = null;
   if (options.sessions) {
-    sessionSink = await startSessionSink({ kafka, groupId: `${config.kafka.groupId}-sessions`, topic: topics.sessions, store: options.sessions, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, ...fatal });
+    sessionSink = await startSessionSink({ kafka, groupId: `${config.kafka.groupId}-sessions`, topic: topics.sessions, store: options.sessions, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, onFatal: options.onFatal });
   } else if (config.mongodb) {
     mongo = new MongoClient(config.mongodb.url, { serverSelectionTimeoutMS: 10_000 });
     await mongo.connect();
     const store = await SessionStore.open(mongo.db(config.mongodb.database), config.mongodb.collection);
-    sessionSink = await startSessionSink({ kafka, groupId: config.mongodb.groupId ?? `${config.kafka.groupId}-sessions`, topic: topics.sessions, store, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, ...fatal });
+    sessionSink = await startSessionSink({ kafka, groupId: config.mongodb.groupId ?? `${config.kafka.groupId}-sessions`, topic: topics.sessions, store, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, onFatal: options.onFatal });
   }
   let archiver: ArchiverHandle | null = null;
   if (config.archive) {
     archiver = await startArchiver({
-      ...fatal,
       kafka,
+      onFatal: options.onFatal,
       groupId: config.archive.groupId ?? `${config.kafka.groupId}-archive`,
       topics: { raw: topics.raw, features: topics.features },
       objects: openObjects(config.archive.url, s3Client),

@@ -271,7 +271,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
   }
 
   const run = () => consumer.run({ autoCommit: false, eachBatch });
-  const supervisor = superviseConsumer(consumer, { name: 'archiver', log: o.log, run, ...(o.onFatal ? { onFatal: o.onFatal } : {}) });
+  const supervisor = superviseConsumer(consumer, { name: 'archiver', log: o.log, run, onFatal: o.onFatal });
   await consumer.connect();
   await consumer.subscribe({ topics: [o.topics.raw, o.topics.features], fromBeginning: true });
   await run();

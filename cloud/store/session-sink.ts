@@ -60,7 +60,7 @@ export async function startSessionSink(o: SessionSinkOptions): Promise<SessionSi
   }
 
   const run = () => consumer.run({ autoCommit: false, eachBatch });
-  const supervisor = superviseConsumer(consumer, { name: 'session sink', log: o.log, run, ...(o.onFatal ? { onFatal: o.onFatal } : {}) });
+  const supervisor = superviseConsumer(consumer, { name: 'session sink', log: o.log, run, onFatal: o.onFatal });
   await consumer.connect();
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
   await run();

@@ -5,7 +5,6 @@
 // outage (a TypeError in the batch handler) is handed to onFatal and not run again.
 
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
@@ -15,6 +14,7 @@ import { createLogger } from '../../../protocol/index.js';
 import { KafkaNode } from '../../../scripts/servers/kafka.js';
 import { newRunLogDir } from '../../../scripts/servers/paths.js';
 import { uniqueName } from '../../config.js';
+import { API_KEY, resetRequests } from './reset-requests.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(what: string, timeoutMs: number, ok: () => boolean): Promise<void> {
@@ -63,19 +63,11 @@ describe('superviseConsumer against a Kafka node stopped and started again', () 
       brokers: [node.brokers],
       logLevel: logLevel.NOTHING,
       retry: { initialRetryTime: 100, maxRetryTime: 300, retries: 2 },
-      socketFactory: ({ host, port, onConnect }) => {
-        const socket = net.connect({ host, port }, onConnect);
-        const write = socket.write.bind(socket) as (chunk: Buffer, encoding?: BufferEncoding) => boolean;
-        socket.write = ((chunk: Buffer, encoding?: BufferEncoding) => {
-          if (!gate.lookups && Buffer.isBuffer(chunk) && chunk.length >= 6 && chunk.readInt16BE(4) === 10) {
-            gate.refused++;
-            socket.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
-            return false;
-          }
-          return write(chunk, encoding);
-        }) as typeof socket.write;
-        return socket;
-      },
+      socketFactory: resetRequests((apiKey) => {
+        if (gate.lookups || apiKey !== API_KEY.findCoordinator) return false;
+        gate.refused++;
+        return true;
+      }),
     });
 
   it('runs the consumer again after Kafka comes back, and it reads what was written meanwhile', async () => {

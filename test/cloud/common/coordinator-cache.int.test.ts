@@ -3,15 +3,13 @@
 // every request to it; its transactions commit their offsets all the same; and when a request to
 // the coordinator fails (its connection reset here), the next request looks the coordinator up again.
 
-import net from 'node:net';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cacheCoordinators } from '../../../cloud/common/coordinator-cache.js';
 import { servers, uniqueName } from '../../config.js';
+import { API_KEY, resetRequests } from './reset-requests.js';
 
 const s = servers();
-const FIND_COORDINATOR = 10;
-const ADD_PARTITIONS_TO_TXN = 24;
 
 describe.runIf(s.kafka)('coordinators kept per client', () => {
   const brokers = s.kafka?.brokers ?? [];
@@ -22,19 +20,7 @@ describe.runIf(s.kafka)('coordinators kept per client', () => {
       clientId: 'edgewave-test-coordinators',
       brokers,
       logLevel: logLevel.NOTHING,
-      socketFactory: ({ host, port, onConnect }) => {
-        const socket = net.connect({ host, port }, onConnect);
-        const write = socket.write.bind(socket) as (chunk: Buffer, encoding?: BufferEncoding) => boolean;
-        socket.write = ((chunk: Buffer, encoding?: BufferEncoding) => {
-          const apiKey = Buffer.isBuffer(chunk) && chunk.length >= 6 ? chunk.readInt16BE(4) : -1;
-          if (resetOnce.delete(apiKey)) {
-            socket.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
-            return false;
-          }
-          return write(chunk, encoding);
-        }) as typeof socket.write;
-        return socket;
-      },
+      socketFactory: resetRequests((apiKey) => resetOnce.delete(apiKey)),
     });
   const producers: Producer[] = [];
   afterAll(() => Promise.all(producers.map((p) => p.disconnect().catch(() => {}))));
@@ -56,7 +42,7 @@ describe.runIf(s.kafka)('coordinators kept per client', () => {
     producers.push(producer);
     let lookups = 0;
     producer.on(producer.events.REQUEST, (e) => {
-      if (e.payload.apiKey === FIND_COORDINATOR) lookups++;
+      if (e.payload.apiKey === API_KEY.findCoordinator) lookups++;
     });
     await producer.connect();
     for (let i = 0; i < n; i++) {
@@ -96,7 +82,7 @@ describe.runIf(s.kafka)('coordinators kept per client', () => {
     const kept = await transactions(cacheCoordinators(client()), 6, (i) => {
       if (i === 3 && faultAt < 0) {
         faultAt = i;
-        resetOnce.add(ADD_PARTITIONS_TO_TXN);
+        resetOnce.add(API_KEY.addPartitionsToTxn);
       }
     });
     expect(resetOnce.size).toBe(0);
@@ -112,7 +98,7 @@ describe.runIf(s.kafka)('coordinators kept per client', () => {
     const producer = kafka.producer({ transactionalId: uniqueName('coordinators-tx'), idempotent: true, maxInFlightRequests: 1 });
     producers.push(producer);
     let lookups = 0;
-    producer.on(producer.events.REQUEST, (e) => void (e.payload.apiKey === FIND_COORDINATOR && lookups++));
+    producer.on(producer.events.REQUEST, (e) => void (e.payload.apiKey === API_KEY.findCoordinator && lookups++));
     const topic = await topicOf(kafka);
     await producer.connect();
     for (let i = 0; i < 5; i++) {
