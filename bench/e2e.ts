@@ -14,8 +14,11 @@
 // the API and this client.
 //
 // Run: npm run bench:e2e -- [--json] [--sensors 1000] [--rate 200] [--mode raw|features]
-//        [--seconds 30] [--warmup 10] [--gateways 4] [--flush-ms 50] [--commit-ms 100]
-//        [--partitions 4] [--spread-s 0] [--stages] [--keep-logs]
+//        [--seconds 30] [--warmup 10] [--gateways 4] [--flush-ms 50] [--window-flush on|off]
+//        [--window-flush-gap-ms 10] [--commit-ms 100] [--partitions 4] [--spread-s 0] [--stages]
+//        [--keep-logs]
+// --window-flush off: the agents send only every --flush-ms, not also as soon as a window is whole
+// (at most one such early batch per --window-flush-gap-ms).
 // --spread-s S starts the sensors over S seconds instead of all at once, so their windows end at
 // different times, as in a fleet of sensors powered up at different moments. With 0 (the default)
 // every sensor ends a window at the same instant: the processor gets them all as one burst.
@@ -47,6 +50,8 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '10' },
     gateways: { type: 'string', default: '4' },
     'flush-ms': { type: 'string', default: '50' },
+    'window-flush': { type: 'string', default: 'on' },
+    'window-flush-gap-ms': { type: 'string', default: '10' },
     'commit-ms': { type: 'string', default: '100' },
     partitions: { type: 'string', default: '4' },
     'spread-s': { type: 'string', default: '0' },
@@ -75,6 +80,12 @@ if (!(SPREAD_S >= 0 && SPREAD_S <= 3600)) {
   console.error(`bench:e2e: --spread-s must be a number of seconds from 0 to 3600 (got ${JSON.stringify(args['spread-s'])})`);
   process.exit(2);
 }
+const WINDOW_FLUSH = args['window-flush'];
+if (WINDOW_FLUSH !== 'on' && WINDOW_FLUSH !== 'off') {
+  console.error(`bench:e2e: --window-flush must be on or off (got ${JSON.stringify(WINDOW_FLUSH)})`);
+  process.exit(2);
+}
+const WINDOW_FLUSH_GAP_MS = int('window-flush-gap-ms', 0, 1000);
 const MODE = args.mode;
 if (MODE !== 'raw' && MODE !== 'features') {
   console.error(`bench:e2e: --mode must be raw or features (got ${JSON.stringify(MODE)})`);
@@ -300,6 +311,8 @@ try {
       mqtt: { url: env.EW_MQTT_URL, topicRoot, clientId: `${run}-gw${g}` },
       outbox: { fsync: 'interval' },
       flushMs: FLUSH_MS,
+      windowFlush: WINDOW_FLUSH === 'on',
+      windowFlushGapMs: WINDOW_FLUSH_GAP_MS,
       sources: [{ type: 'synthetic', sensors, rate: RATE, groups: 5, seed: g + 1, startSpreadS: SPREAD_S }],
       groups: { default: { mode: MODE, decimate: 1 } },
       http: { port },
@@ -342,6 +355,8 @@ try {
   tracked.forEach((t, i) => cpu.set(t.name, (cpu.get(t.name) ?? 0) + (usage(t.pid).cpuS - before[i]!.cpuS) / seconds));
   const perStep = 1e6 / RATE;
   const latencies = Float64Array.from(measured, (x) => x.at - (x.t1 - perStep) / 1000).sort();
+  // With --keep-logs, every window measured: when its last sample was taken and when it arrived.
+  if (args['keep-logs']) writeFileSync(join(logDir, 'windows.csv'), `sensor,seq,last_sample_ms,arrived_ms\n${measured.map((x) => `${x.sensorId},${x.seq},${((x.t1 - perStep) / 1000).toFixed(1)},${x.at}`).join('\n')}\n`);
 
   // The agents stop cleanly: what they accepted is delivered, and seq.json holds each sensor's count.
   say('stopping the agents; accounting');
@@ -402,6 +417,8 @@ try {
     rate_hz: RATE,
     mode: MODE,
     flush_ms: FLUSH_MS,
+    window_flush: WINDOW_FLUSH === 'on',
+    window_flush_gap_ms: WINDOW_FLUSH_GAP_MS,
     commit_ms: COMMIT_MS,
     spread_s: SPREAD_S,
     seconds: Number(seconds.toFixed(1)),

@@ -60,6 +60,7 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
     seq,
     features: featureSettings(config.features),
     capacity: Math.max(1, capacity),
+    windowAligned: config.windowFlush,
   });
   // Feature layouts in use, so receivers can name every position of a feature frame.
   const pipelineLayouts = () => [...new Set(config.sources.flatMap((s) => (s.type === 'simulator' || s.type === 'synthetic' ? [s.rate] : s.type === 'csv' && s.rate ? [s.rate] : [])))].map((rate) => {
@@ -88,6 +89,8 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
 
   const registered = new Set<string>();
   const lastWarned = new Map<string, number>();
+  // Set once the flushes below exist; until then the first flush takes what is due.
+  let onDue = () => {};
   const ctx: SourceContext = {
     register: ({ sensorId, group, sampleRate }) => {
       if (registered.has(sensorId)) return;
@@ -96,7 +99,11 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
       pipeline.register({ sensorId, group, sampleRate, mode: g.mode, decimate: g.decimate });
       registered.add(sensorId);
     },
-    add: (sensorId, samples, t0Us, gap) => pipeline.add(sensorId, samples, t0Us, gap),
+    add: (sensorId, samples, t0Us, gap) => {
+      pipeline.add(sensorId, samples, t0Us, gap);
+      // A window is whole: its samples go now (polled sources are flushed by the flush that polls them).
+      if (pipeline.due()) onDue();
+    },
     reject: (source, code, message) => {
       metrics!.rejected.inc({ code });
       const last = lastWarned.get(code) ?? 0;
@@ -123,25 +130,77 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
     throw err;
   }
 
-  // One flush per tick: frames of everything that came in, appended to the outbox, then published.
+  // One flush per tick: frames of everything that came in, appended to the outbox, then published;
+  // with windowFlush, also one as soon as a sensor's samples complete a window, of those sensors
+  // alone (the timed sources are polled when a window's last sample is due).
   let flushing = Promise.resolve();
-  const flush = () => {
-    flushing = flushing.then(async () => {
-      // The backlog as it stands, before this flush adds to it.
-      updateUplink();
-      for (const src of sources) src.poll?.();
-      const r = pipeline.flush(featuresOnly);
+  let polling = false;
+  let dueQueued = false;
+  let dueTimer: NodeJS.Timeout | undefined;
+  let dueTimerAt = Infinity;
+  let lastDueFlush = -Infinity;
+  let stopped = false;
+  const polled = config.windowFlush && config.sources.some((s) => s.type === 'simulator' || s.type === 'synthetic');
+  const runFlush = async (dueOnly: boolean) => {
+    // The backlog as it stands, before this flush adds to it.
+    if (!dueOnly) updateUplink();
+    else lastDueFlush = Date.now();
+    polling = true;
+    try {
+      // A window flush polls the sensors whose window's last sample is due by now, alone.
+      const only = dueOnly ? pipeline.dueBy(Date.now() * 1000) : undefined;
+      for (const src of sources) src.poll?.(only);
+    } finally {
+      polling = false;
+    }
+    if (!dueOnly || pipeline.due()) {
+      const r = pipeline.flush(featuresOnly, dueOnly);
+      metrics!.flushes.inc({ trigger: dueOnly ? 'window' : 'interval' });
       metrics!.windows.inc(r.windows);
       metrics!.badChunks.inc(r.badChunks);
-      if (!r.items.length) return;
-      await outbox.append(r.items);
-      for (const it of r.items) {
-        metrics!.frames.inc({ kind: it.kind }, 1);
-        metrics!.bytes.inc({ kind: it.kind }, it.payload.length);
+      if (r.items.length) {
+        await outbox.append(r.items);
+        for (const it of r.items) {
+          metrics!.frames.inc({ kind: it.kind }, 1);
+          metrics!.bytes.inc({ kind: it.kind }, it.payload.length);
+        }
+        publisher.wake();
       }
-      publisher.wake();
-    }).catch((err: unknown) => log.error({ err: (err as Error).message }, 'flush failed'));
+    }
+    // Everything due went: the timed sources are next polled for the next window's last sample
+    // (and at least every DUE_POLL_MS, so a sensor that starts between flushes is known soon).
+    if (polled) scheduleDue(Math.min(pipeline.nextDueUs() / 1000, Date.now() + DUE_POLL_MS), true);
   };
+  const flush = () => {
+    flushing = flushing.then(() => runFlush(false)).catch((err: unknown) => log.error({ err: (err as Error).message }, 'flush failed'));
+  };
+  const flushDue = () => {
+    dueTimer = undefined;
+    dueTimerAt = Infinity;
+    // One at a time: windows completed while one waits go with it.
+    if (dueQueued || stopped) return;
+    dueQueued = true;
+    flushing = flushing
+      .then(() => {
+        dueQueued = false;
+        return stopped ? undefined : runFlush(true);
+      })
+      .catch((err: unknown) => log.error({ err: (err as Error).message }, 'flush failed'));
+  };
+  /** A window flush at `atMs`, or windowFlushGapMs after the last one; `replace` drops one already set. */
+  const scheduleDue = (atMs: number, replace = false) => {
+    if (stopped) return;
+    const fireAt = Math.max(atMs, lastDueFlush + config.windowFlushGapMs);
+    if (dueTimer && dueTimerAt <= fireAt && !replace) return;
+    if (dueTimer) clearTimeout(dueTimer);
+    dueTimerAt = fireAt;
+    dueTimer = setTimeout(flushDue, Math.max(0, Math.ceil(fireAt - Date.now())));
+  };
+  // A sensor of a source that delivers on its own (mqtt, udp, csv) completed a window.
+  onDue = () => {
+    if (!polling) scheduleDue(Date.now());
+  };
+  if (polled) scheduleDue(Date.now() + DUE_POLL_MS);
   const updateUplink = () => {
     if (!config.uplink.adaptive) return;
     const depth = outbox.stats().depthBytes;
@@ -178,6 +237,8 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
       return (stopping ??= (async () => {
         await Promise.all(sources.map((s) => s.stop()));
         clearInterval(timer);
+        stopped = true;
+        if (dueTimer) clearTimeout(dueTimer);
         flush();
         await flushing;
         // Every frame is in the outbox now: no number past these is taken.
@@ -191,6 +252,9 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
     },
   };
 }
+
+/** With windowFlush, timed sources are polled at least this often (when flushes are further apart). */
+const DUE_POLL_MS = 250;
 
 /** The agent's feature settings: the preset, then any key the config sets over it. */
 export function featureSettings({ preset, ...keys }: EdgeConfig['features']): Omit<FeatureConfigInput, 'sampleRate'> {

@@ -87,6 +87,8 @@ export const edgeConfigSchema = z.strictObject({
     fsyncIntervalMs: z.number().int().min(1).default(100),
   }).default({ maxBytes: 256 * 2 ** 20, segmentBytes: 8 * 2 ** 20, fsync: 'batch', fsyncIntervalMs: 100 }),
   flushMs: z.number().int().min(5).max(10_000).default(50).describe('milliseconds between batches'),
+  windowFlush: z.boolean().default(true).describe('send a sensor\'s samples as soon as they complete a window (features.window and hop, as the cloud cuts raw frames too) instead of at the next flushMs: a window\'s result comes up to flushMs sooner, for about one frame more per window'),
+  windowFlushGapMs: z.number().int().min(0).max(1000).default(10).describe('with windowFlush, at most one such early batch per this many milliseconds: windows completed within it share one (fewer, larger messages)'),
   sources: z.array(z.discriminatedUnion('type', [simulatorSource, csvSource, udpSource, mqttSource, syntheticSource])).min(1).describe('where samples come from: simulator | csv | udp | mqtt | synthetic'),
   maxSensors: z.number().int().min(1).max(1_000_000).default(1000).describe('most sensors learned from csv, udp and mqtt sources'),
   groups: z.strictObject({

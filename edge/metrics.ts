@@ -7,6 +7,7 @@ export const METRIC = {
   bytes: 'edgewave_edge_bytes_total',
   samples: 'edgewave_edge_samples_total',
   windows: 'edgewave_edge_windows_total',
+  flushes: 'edgewave_edge_flushes_total',
   badChunks: 'edgewave_edge_bad_chunks_total',
   rejected: 'edgewave_edge_rejected_total',
   outboxRecords: 'edgewave_edge_outbox_records',
@@ -27,6 +28,7 @@ export interface EdgeMetrics {
   bytes: Counter<'kind'>;
   samples: Counter;
   windows: Counter;
+  flushes: Counter<'trigger'>;
   badChunks: Counter;
   rejected: Counter<'code'>;
   dropped: Counter<'kind'>;
@@ -47,6 +49,7 @@ export function createMetrics(gauges: {
     bytes: new Counter({ name: METRIC.bytes, help: 'payload bytes put in the outbox, by kind', labelNames: ['kind'], registers: [registry] }),
     samples: new Counter({ name: METRIC.samples, help: 'samples taken in from sources', registers: [registry] }),
     windows: new Counter({ name: METRIC.windows, help: 'feature windows computed and sent', registers: [registry] }),
+    flushes: new Counter({ name: METRIC.flushes, help: 'batches of frames made: every flushMs (interval), or early for sensors that completed a window (window)', labelNames: ['trigger'], registers: [registry] }),
     badChunks: new Counter({ name: METRIC.badChunks, help: 'raw chunks left out because they held NaN or Infinity', registers: [registry] }),
     rejected: new Counter({ name: METRIC.rejected, help: 'source inputs refused (bad frames, CSV lines), by reason code', labelNames: ['code'], registers: [registry] }),
     dropped: new Counter({ name: METRIC.dropped, help: 'outbox records dropped at the byte bound, by kind', labelNames: ['kind'], registers: [registry] }),

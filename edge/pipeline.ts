@@ -31,6 +31,12 @@ export interface PipelineOptions {
   maxBatchBytes?: number;
   /** Most sensors per sample rate. */
   capacity?: number;
+  /**
+   * Keep track of when a sensor's samples complete a window (of `features`' window and hop, as
+   * the cloud cuts raw frames with the same settings): `due()` and `nextDueUs()` tell, and
+   * `flush(.., true)` sends those sensors alone.
+   */
+  windowAligned?: boolean;
 }
 
 export interface FlushResult {
@@ -66,6 +72,18 @@ interface SensorState {
   /** Windows computed early (before a gap restarted the stream), waiting for the flush. */
   early: { rows: Float32Array; starts: number[]; originUs: number; gap: boolean }[];
   featureGap: boolean;
+  // Toward the next window's last sample (windowAligned): raw frames as the cloud counts them, from
+  // the start of the sensor's stream or its last gap (sent: samples sent, after decimation;
+  // pending: samples not yet sent, before it; nextEnd: the count the next window is whole at);
+  // features as the agent's extractor counts them since its origin.
+  rawStarted: boolean;
+  rawSent: number;
+  rawPending: number;
+  rawNextEnd: number;
+  featCount: number;
+  featNextEnd: number;
+  /** Time of the newest sample. */
+  lastUs: number;
 }
 
 export class Pipeline {
@@ -73,13 +91,23 @@ export class Pipeline {
   private readonly extractors = new Map<number, FeatureExtractor>();
   private readonly topic: string;
   private badChunks = 0;
+  /** Sensors holding a whole window's last sample not yet sent (windowAligned). */
+  private readonly dueSensors = new Set<SensorState>();
+  /** The window and hop raw frames are cut into in the cloud (the feature settings' defaults as dsp/ has them). */
+  private readonly window: number;
+  private readonly hop: number;
 
   constructor(private readonly options: PipelineOptions) {
     this.topic = mqttTopics(options.topicRoot).batch(options.gatewayId);
+    this.window = options.features?.window ?? 256;
+    this.hop = options.features?.hop ?? this.window / 2;
   }
 
   register(info: PipelineSensor): void {
-    const s: SensorState = { info, slot: -1, originUs: 0, originSet: false, raw: [], rawGap: false, stage: new Float32Array(0), stageCap: 0, staged: 0, early: [], featureGap: false };
+    const s: SensorState = {
+      info, slot: -1, originUs: 0, originSet: false, raw: [], rawGap: false, stage: new Float32Array(0), stageCap: 0, staged: 0, early: [], featureGap: false,
+      rawStarted: false, rawSent: 0, rawPending: 0, rawNextEnd: this.window, featCount: 0, featNextEnd: this.window, lastUs: 0,
+    };
     if (info.mode !== 'raw') {
       s.extractor = this.extractorFor(info.sampleRate);
       s.slot = s.extractor.slotOf(info.sensorId);
@@ -114,20 +142,74 @@ export class Pipeline {
       s.originUs = t0Us;
       s.originSet = true;
     }
-    if (s.extractor) this.stageSamples(s, samples);
+    const n = samples.length / 6;
+    if (s.extractor) {
+      this.stageSamples(s, samples);
+      s.featCount += n;
+    }
     if (s.info.mode !== 'features') {
       const copy = samples.slice();
       if (copy.every(Number.isFinite)) {
         const run = s.raw.at(-1);
+        if (s.rawGap || !s.rawStarted) {
+          // The cloud starts cutting windows again at a frame after a gap, or at the first.
+          s.rawStarted = true;
+          s.rawSent = 0;
+          s.rawPending = 0;
+          s.rawNextEnd = this.window;
+        }
         if (!run || s.rawGap) s.raw.push({ gap: s.rawGap, chunks: [{ t0Us, samples: copy }] });
         else run.chunks.push({ t0Us, samples: copy });
         s.rawGap = false;
+        s.rawPending += n;
       } else {
         // Frames cannot carry NaN or ±Infinity: the chunk is left out and the next frame says so.
         this.badChunks++;
         s.rawGap = true;
       }
     }
+    if (this.options.windowAligned) {
+      s.lastUs = t0Us + ((n - 1) * 1e6) / s.info.sampleRate;
+      if (this.needed(s) <= 0) this.dueSensors.add(s);
+    }
+  }
+
+  /** Samples (at the sensor's rate) still to come before one of its windows is whole: 0 or less when one is. */
+  private needed(s: SensorState): number {
+    let need = Infinity;
+    if (s.info.mode !== 'features' && s.rawStarted && !s.rawGap) need = (s.rawNextEnd - s.rawSent) * s.info.decimate - s.rawPending;
+    if (s.extractor && s.originSet) need = Math.min(need, s.featNextEnd - s.featCount);
+    return need;
+  }
+
+  /** Sensors that hold a window's last sample not yet sent (windowAligned). */
+  due(): number {
+    return this.dueSensors.size;
+  }
+
+  /** Sensors whose next window's last sample is taken by `tUs` (windowAligned). */
+  dueBy(tUs: number): string[] {
+    const out: string[] = [];
+    for (const s of this.sensors.values()) {
+      const need = this.needed(s);
+      if (need !== Infinity && s.lastUs + (Math.max(0, need) * 1e6) / s.info.sampleRate <= tUs) out.push(s.info.sensorId);
+    }
+    return out;
+  }
+
+  /**
+   * When the next window's last sample is taken, as sample times go, over every sensor that has
+   * sent samples (windowAligned); Infinity when none has.
+   */
+  nextDueUs(): number {
+    let next = Infinity;
+    for (const s of this.sensors.values()) {
+      const need = this.needed(s);
+      if (need === Infinity) continue;
+      const at = s.lastUs + (Math.max(0, need) * 1e6) / s.info.sampleRate;
+      if (at < next) next = at;
+    }
+    return next;
   }
 
   private stageSamples(s: SensorState, samples: Float32Array): void {
@@ -163,16 +245,24 @@ export class Pipeline {
     s.originUs = t0Us;
     s.originSet = true;
     s.featureGap = true;
+    s.featCount = 0;
+    s.featNextEnd = this.window;
   }
 
-  /** Frames for everything added since the last flush, as outbox items (one batch per kind, split by size). */
-  flush(featuresOnly = false): FlushResult {
+  /**
+   * Frames for everything added since the last flush, as outbox items (one batch per kind, split by
+   * size); with `dueOnly`, of the sensors holding a whole window (`due()`) alone.
+   */
+  flush(featuresOnly = false, dueOnly = false): FlushResult {
     const rawFrames: Frame[] = [];
     const featureFrames: Frame[] = [];
     let samples = 0;
     let windows = 0;
     const { gatewayId } = this.options;
-    for (const s of this.sensors.values()) {
+    const due = this.dueSensors;
+    // Every sensor, or the due ones (a set no one changes before the end of this flush).
+    const sensors = (): Iterable<SensorState> => (dueOnly ? due : this.sensors.values());
+    for (const s of sensors()) {
       if (!s.raw.length) continue;
       const sendRaw = s.info.mode === 'raw' || (s.info.mode === 'both' && !featuresOnly);
       for (const run of s.raw) {
@@ -187,11 +277,15 @@ export class Pipeline {
       // Not sent (the adaptive uplink): the next raw frame says samples are missing before it.
       if (!sendRaw) s.rawGap = true;
       s.raw = [];
+      // The last run goes on in the next frame: its count as the cloud has it.
+      s.rawSent += Math.ceil(s.rawPending / s.info.decimate);
+      s.rawPending = 0;
+      while (s.rawNextEnd <= s.rawSent) s.rawNextEnd += this.hop;
     }
     for (const [rate, ex] of this.extractors) {
       const staged: SensorState[] = [];
       let fits = true;
-      for (const s of this.sensors.values()) {
+      for (const s of sensors()) {
         if (s.extractor !== ex || !s.staged) continue;
         if (s.info.mode === 'features') samples += s.staged;
         staged.push(s);
@@ -209,9 +303,12 @@ export class Pipeline {
       } else if (staged.length) {
         w = ex.push(staged.map((s) => ({ slot: s.slot, samples: this.stagedPlanar(s) })));
       }
-      for (const s of staged) s.staged = 0;
+      for (const s of staged) {
+        s.staged = 0;
+        while (s.featNextEnd <= s.featCount) s.featNextEnd += ex.config.hop;
+      }
       const bySlot = w ? groupBySlot(w) : new Map<number, number[]>();
-      for (const s of this.sensors.values()) {
+      for (const s of sensors()) {
         if (s.extractor !== ex) continue;
         for (const e of s.early) {
           s.featureGap = e.gap;
@@ -232,6 +329,8 @@ export class Pipeline {
         }
       }
     }
+    // Whatever was due is sent.
+    due.clear();
     // The sequence numbers these frames carry are durable before the frames can be.
     this.options.seq.commit();
     const items = [...this.batches('raw', rawFrames), ...this.batches('features', featureFrames)];

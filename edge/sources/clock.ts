@@ -17,7 +17,8 @@ export function startClock(rate: number, tickMs: number, step: (n: number, t0Us:
   let stopped = false;
   const tick = () => {
     if (stopped) return;
-    const due = Math.floor(((Date.now() - startMs) * rate) / 1000);
+    // Sample i is taken at startMs + i / rate: every one taken by now.
+    const due = Math.floor(((Date.now() - startMs) * rate) / 1000) + 1;
     while (produced < due) {
       const n = Math.min(due - produced, rate);
       step(n, Math.round(startMs * 1000 + (produced * 1e6) / rate));

@@ -17,7 +17,10 @@ export interface SourceContext {
 export interface RunningSource {
   /** Resolves when a finite source (a CSV file replayed once) has delivered everything. */
   readonly done: Promise<void>;
-  /** A timed source delivers every sample due now (the agent calls it just before each flush). */
-  poll?(): void;
+  /**
+   * A timed source delivers every sample due now (the agent calls it just before each flush); with
+   * sensor ids, those sensors' alone where the source can (the others wait for the next poll).
+   */
+  poll?(sensorIds?: Iterable<string>): void;
   stop(): Promise<void>;
 }

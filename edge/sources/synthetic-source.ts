@@ -4,7 +4,6 @@
 
 import { copyRange } from '../pipeline.js';
 import { Simulator } from '../simulator.js';
-import { startClock } from './clock.js';
 import type { RunningSource, SourceContext } from './source.js';
 
 export interface SyntheticSourceConfig {
@@ -29,28 +28,69 @@ export function startSyntheticSource(c: SyntheticSourceConfig, tickMs: number, c
   // The sample (counted from the source's start) each sensor's first one is.
   const firstSample = ids.map((_, i) => Math.round((i * c.startSpreadS * c.rate) / c.sensors));
   const scratch = new Map<number, Float32Array>();
-  let produced = 0;
-  const clock = startClock(c.rate, tickMs, (n, t0) => {
+  const index = new Map(ids.map((id, i) => [id, i]));
+  // Each sensor's clock: sample k (counted from the source's start) is taken at startMs + k / rate;
+  // delivered[i] is how many of them sensor i has had, or skipped before its first.
+  const startMs = Date.now();
+  const delivered = new Array<number>(c.sensors).fill(0);
+  const deliver = (i: number, due: number): number => {
     let samples = 0;
-    for (let i = 0; i < c.sensors; i++) {
+    while (delivered[i]! < due) {
+      const from = delivered[i]!;
+      const n = Math.min(due - from, c.rate);
+      delivered[i] = from + n;
       // A sensor not started yet sends nothing; one starting within this step sends from its first sample.
-      const skip = Math.max(0, firstSample[i]! - produced);
+      const skip = Math.max(0, firstSample[i]! - from);
       if (skip >= n) continue;
       const m = n - skip;
       let out = scratch.get(m);
       if (!out) scratch.set(m, (out = new Float32Array(6 * m)));
       const sig = signals[i % c.signals]!;
-      const at = (produced + skip + i * 37) % len;
+      const at = (from + skip + i * 37) % len;
       for (let ch = 0; ch < 6; ch++) {
         const first = Math.min(m, len - at);
         copyRange(out, ch * m, sig, ch * len + at, first);
         if (first < m) copyRange(out, ch * m + first, sig, ch * len, m - first);
       }
-      ctx.add(ids[i]!, out, skip ? t0 + Math.round((skip * 1e6) / c.rate) : t0, false);
+      ctx.add(ids[i]!, out, Math.round(startMs * 1000 + ((from + skip) * 1e6) / c.rate), false);
       samples += m;
     }
+    return samples;
+  };
+  let stopped = false;
+  let polledAt = -Infinity;
+  const due = () => Math.floor(((Date.now() - startMs) * c.rate) / 1000) + 1;
+  const deliverAll = () => {
+    const d = due();
+    let samples = 0;
+    for (let i = 0; i < c.sensors; i++) samples += deliver(i, d);
     ctx.metrics.samples.inc(samples);
-    produced += n;
-  });
-  return { done: new Promise(() => undefined), poll: clock.poll, stop: async () => clock.stop() };
+  };
+  const poll = (sensorIds?: Iterable<string>) => {
+    if (stopped) return;
+    if (!sensorIds) {
+      polledAt = performance.now();
+      deliverAll();
+      return;
+    }
+    const d = due();
+    let samples = 0;
+    for (const id of sensorIds) {
+      const i = index.get(id);
+      if (i !== undefined) samples += deliver(i, d);
+    }
+    ctx.metrics.samples.inc(samples);
+  };
+  // Its own timer delivers when nobody has polled for a tick (a source running on its own).
+  const timer = setInterval(() => {
+    if (!stopped && performance.now() - polledAt >= tickMs) deliverAll();
+  }, Math.max(5, Math.floor(tickMs / 2)));
+  return {
+    done: new Promise(() => undefined),
+    poll,
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
 }

@@ -263,6 +263,56 @@ describe.runIf(settings)('edge agent with Mosquitto', () => {
     }
   }, 90_000);
 
+  it('windowFlush: a raw window goes out as its last sample is taken, not at the next flush', async () => {
+    const url = settings!.url;
+    // flushMs 2 s: without windowFlush a window waits for the next tick, up to 2 s after its last sample.
+    const delays = async (windowFlush: boolean, gw: string) => {
+      const arrived: { frame: Frame; at: number }[] = [];
+      const client = await mqtt.connectAsync(url, { clientId: `collector-${gw}-${Date.now()}` });
+      client.on('message', (topic, payload) => {
+        if (topic.endsWith('/status')) return;
+        const at = Date.now();
+        for (const frame of decodeBatch(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength))) arrived.push({ frame, at });
+      });
+      await client.subscribeAsync(`edgewave/${gw}/batch`, { qos: 1 });
+      const agent = await startAgent(
+        parseEdgeConfig({
+          gatewayId: gw, dataDir: tmp(), mqtt: { url }, flushMs: 2000, windowFlush,
+          // Started over 0.6 s, so their windows end at different moments.
+          sources: [{ type: 'synthetic', sensors: 4, rate: 200, groups: 2, startSpreadS: 0.6 }], groups: { default: { mode: 'raw' } },
+          http: { port: 0 }, logLevel: 'silent',
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 4500));
+      const flushes = Number(/edgewave_edge_flushes_total\{trigger="window"\} (\d+)/.exec(await (await fetch(`${agent.httpUrl}/metrics`)).text())?.[1] ?? 0);
+      await agent.stop(5000);
+      await client.endAsync();
+      // Per sensor, as the cloud counts: windows of 256 samples every 256 (the uplink preset); the
+      // delay from a window's last sample being taken to the frame holding it arriving here.
+      const out: number[] = [];
+      for (const id of new Set(arrived.map((a) => a.frame.sensorId))) {
+        let sample = 0;
+        for (const { frame, at } of arrived.filter((a) => a.frame.sensorId === id)) {
+          const end = sample + frame.count;
+          for (let w = 256; w <= end; w += HOP) if (w > sample) out.push(at - (frame.t0 + ((w - 1 - sample) * 1e6) / 200) / 1000);
+          sample = end;
+        }
+      }
+      return { out, flushes };
+    };
+    const on = await delays(true, 'gw-t6');
+    const off = await delays(false, 'gw-t7');
+    // Four sensors, two or three windows each by the stop.
+    expect(on.out.length).toBeGreaterThanOrEqual(8);
+    expect(off.out.length).toBeGreaterThanOrEqual(8);
+    expect(on.flushes).toBeGreaterThan(0);
+    expect(off.flushes).toBe(0);
+    // Loose bounds: a window's frame is published within a few milliseconds with windowFlush,
+    // against a uniform wait over the 2 s tick without (eight windows all under 0.6 s: p < 1e-4).
+    expect(Math.max(...on.out), JSON.stringify(on.out)).toBeLessThan(400);
+    expect(Math.max(...off.out), JSON.stringify(off.out)).toBeGreaterThan(600);
+  }, 30_000);
+
   it('takes sensor frames from a gateway-local broker and forwards them', async () => {
     const url = settings!.url;
     const sub = await collector(url, 'gw-t5', `collector-t5-${Date.now()}`);

@@ -178,3 +178,162 @@ describe('Pipeline', () => {
   });
 });
 
+
+// Window-aligned flushing: a sensor is due at the add that brings a window's last sample, and a
+// due-only flush sends it then, so the cloud (which cuts raw frames into windows counted from the
+// first frame or one flagged as after a gap, engine.cutRaw) has the window one flush sooner.
+describe('Pipeline, window-aligned', () => {
+  const ADD = 7; // samples per add: never a divisor of the window or hop
+  const WINDOW = 256;
+  const HOP = 128; // the defaults of dsp/ (no features settings given)
+
+  function aligned(modes: UplinkMode[], decimateBy = 1) {
+    const seq = SeqStore.open(join(dir, `seq-${Math.random()}.json`));
+    const p = new Pipeline({ gatewayId: 'gw-1', topicRoot: 'edgewave', dsp, seq, capacity: 8, windowAligned: true });
+    const sim = new Simulator({ sensors: modes.length, sampleRate: RATE, seed: 6, dropoutsPerHour: 0 });
+    const ids = sim.sensors.map((s) => s.sensorId);
+    modes.forEach((mode, i) => p.register({ sensorId: ids[i]!, group: 'g', sampleRate: RATE, mode, decimate: decimateBy }));
+    return { p, sim, ids };
+  }
+
+  /**
+   * Feeds `steps` adds of ADD samples to every sensor started (sensor i from add `starts[i]`), with
+   * a gap before sensor 0's add `gapAt` (50 samples lost); flushes what is due right after each add
+   * and everything every `every` adds. Returns every frame with the add it was sent after, and per
+   * sensor the add that brought each sample (by index in the stream, gaps left out).
+   */
+  function feed(p: Pipeline, sim: Simulator, ids: string[], steps: number, every: number, starts: number[], gapAt = -1) {
+    const sent: { step: number; frame: Frame; dueOnly: boolean }[] = [];
+    const addedAt = ids.map(() => [] as number[]);
+    const signals = ids.map(() => [] as Float32Array[]);
+    // Sensor i's clock: its first sample is taken when add starts[i] is (plus i µs, to tell them apart).
+    const sampleAt = starts.map((k) => k * ADD);
+    const nextDue: { step: number; at: number }[] = [];
+    for (let k = 0; k < steps; k++) {
+      const s = sim.next(ADD);
+      ids.forEach((id, i) => {
+        if (k < starts[i]!) return;
+        const gap = i === 0 && k === gapAt;
+        if (gap) sampleAt[i]! += 50;
+        p.add(id, s.samples[i]!, usAt(sampleAt[i]!) + i, gap);
+        sampleAt[i]! += ADD;
+        for (let j = 0; j < ADD; j++) addedAt[i]!.push(k);
+        signals[i]!.push(s.samples[i]!.slice());
+      });
+      if (p.due()) for (const frame of frames(p.flush(false, true).items)) sent.push({ step: k, frame, dueOnly: true });
+      nextDue.push({ step: k, at: p.nextDueUs() });
+      if ((k + 1) % every === 0) for (const frame of frames(p.flush().items)) sent.push({ step: k, frame, dueOnly: false });
+    }
+    for (const frame of frames(p.flush().items)) sent.push({ step: steps, frame, dueOnly: false });
+    return { sent, addedAt, signals, nextDue };
+  }
+
+  it('raw: each window\'s last sample goes out right after the add that brought it; every sample once, in order', () => {
+    const { p, sim, ids } = aligned(['raw', 'raw', 'raw']);
+    const starts = [0, 5, 29];
+    const { sent, addedAt, signals } = feed(p, sim, ids, 200, 8, starts, 90);
+    ids.forEach((id, i) => {
+      const mine = sent.filter((x) => x.frame.sensorId === id);
+      // Every sample once and in order, seq strictly increasing.
+      const data = mine.map((x) => x.frame);
+      expect(data.map((f) => f.seq)).toEqual([...data.keys()]);
+      const n = data.reduce((a, f) => a + f.count, 0);
+      expect(n).toBe(addedAt[i]!.length);
+      const all = new Float32Array(6 * n);
+      const fed = new Float32Array(6 * n);
+      let at = 0;
+      for (const f of data) {
+        for (let c = 0; c < 6; c++) all.set(f.data.subarray(c * f.count, (c + 1) * f.count), c * n + at);
+        at += f.count;
+      }
+      at = 0;
+      for (const chunk of signals[i]!) {
+        for (let c = 0; c < 6; c++) fed.set(chunk.subarray(c * ADD, (c + 1) * ADD), c * n + at);
+        at += ADD;
+      }
+      expect(Buffer.from(all.buffer).equals(Buffer.from(fed.buffer)), id).toBe(true);
+      // As the cloud counts: from the first frame, and again from a frame flagged as after a gap.
+      let runStart = 0;
+      let sample = 0;
+      let windows = 0;
+      for (const { step, frame } of mine) {
+        if (frame.flags & FLAG_GAP) runStart = sample;
+        const end = sample + frame.count;
+        for (let w = WINDOW; runStart + w <= end; w += HOP) {
+          if (runStart + w <= sample) continue;
+          // The window's last sample is in this frame: it went out right after the add that brought it.
+          expect(step, `${id}: window ending at sample ${runStart + w}`).toBe(addedAt[i]![runStart + w - 1]);
+          windows++;
+        }
+        sample = end;
+      }
+      expect(windows, id).toBeGreaterThan(6);
+      // One gap, on sensor 0: its windows start again there.
+      expect(mine.filter((x) => x.frame.flags & FLAG_GAP).length).toBe(i === 0 ? 1 : 0);
+    });
+    // A due-only flush sends the due sensors alone: about one frame per window more, not one per add.
+    const early = sent.filter((x) => x.dueOnly);
+    expect(early.length).toBeGreaterThan(0);
+    expect(early.length).toBeLessThan(sent.length / 2);
+  });
+
+  it('raw: tells when the next window\'s last sample is taken', () => {
+    const { p, sim, ids } = aligned(['raw', 'raw']);
+    const { nextDue } = feed(p, sim, ids, 80, 8, [0, 3]);
+    // Sensor 0's windows end at its samples 255, 383, ...; sensor 1's (from add 3, 21 samples later
+    // in time, 1 µs off) at its own 255, 383, ...
+    const ends = (startSample: number, i: number, taken: number) => {
+      for (let w = WINDOW; ; w += HOP) if (w > taken) return usAt(startSample + w - 1) + i;
+    };
+    for (const { step, at } of nextDue) {
+      const taken0 = (step + 1) * ADD;
+      const taken1 = Math.max(0, step - 2) * ADD;
+      const want = Math.min(ends(0, 0, taken0), taken1 > 0 ? ends(3 * ADD, 1, taken1) : Infinity);
+      expect(Math.abs(at - want), `after add ${step}`).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('raw, decimated: the window counts the decimated samples the cloud gets', () => {
+    const { p, sim, ids } = aligned(['raw'], 2);
+    const { sent, addedAt } = feed(p, sim, ids, 300, 5, [0]);
+    let sample = 0;
+    let windows = 0;
+    for (const { step, frame } of sent) {
+      const end = sample + frame.count;
+      for (let w = WINDOW; w <= end; w += HOP) {
+        if (w <= sample) continue;
+        // Decimated sample w - 1 holds raw samples 2(w - 1) and 2(w - 1) + 1 (each frame starts a pair).
+        expect(step, `window ending at decimated sample ${w}`).toBeLessThanOrEqual(addedAt[0]![Math.min(addedAt[0]!.length - 1, 2 * w - 1)]!);
+        windows++;
+      }
+      sample = end;
+    }
+    expect(windows).toBeGreaterThan(4);
+    expect(sent.some((x) => x.dueOnly)).toBe(true);
+  });
+
+  it('features: a window is computed and sent right after the add that completes it, as dsp/ computes it', () => {
+    const { p, sim, ids } = aligned(['features', 'features']);
+    const { sent, addedAt, signals } = feed(p, sim, ids, 150, 8, [0, 11]);
+    ids.forEach((id, i) => {
+      const feats = sent.filter((x) => x.frame.sensorId === id && x.frame.kind === 'features');
+      const n = addedAt[i]!.length;
+      const sig = new Float32Array(6 * n);
+      signals[i]!.forEach((chunk, k) => {
+        for (let c = 0; c < 6; c++) sig.set(chunk.subarray(c * ADD, (c + 1) * ADD), c * n + k * ADD);
+      });
+      const ex = new FeatureExtractor(dsp, { sampleRate: RATE, capacity: 1 });
+      const expected = ex.push([{ slot: 0, samples: sig }]);
+      let row = 0;
+      for (const { step, frame } of feats) {
+        for (let r = 0; r < frame.count; r++, row++) {
+          const last = expected.starts[row]! + WINDOW - 1;
+          expect(step, `${id}: window ${row}`).toBe(addedAt[i]![last]);
+          expect(Array.from(frame.data.subarray(r * ex.width, (r + 1) * ex.width))).toEqual(Array.from(expected.features.subarray(row * ex.width, (row + 1) * ex.width)));
+        }
+      }
+      expect(row).toBe(expected.count);
+      expect(row).toBeGreaterThan(4);
+    });
+  });
+});

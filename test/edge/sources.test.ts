@@ -162,4 +162,29 @@ describe('timed sources polled by the agent', () => {
     src.poll!();
     expect(seen.adds.length).toBe(stopped);
   });
+
+  it('a poll naming sensors delivers theirs alone; the others catch up at the next poll, continuous', async () => {
+    const { ctx, seen } = context();
+    const rate = 1000;
+    const src = startSyntheticSource({ sensors: 3, rate, groups: 1, seed: 1, signals: 1, seconds: 1, startSpreadS: 0, prefix: 'q' }, 1000, ctx);
+    src.poll!();
+    const first = seen.adds.length;
+    expect(first).toBe(3);
+    await new Promise((r) => setTimeout(r, 40));
+    src.poll!(['q-1', 'unknown']);
+    expect(seen.adds.slice(first).map((a) => a.sensorId)).toEqual(['q-1']);
+    await new Promise((r) => setTimeout(r, 20));
+    src.poll!();
+    await src.stop();
+    // Per sensor: chunks follow on from each other, and every sensor has the same samples by now.
+    const totals = ['q-0', 'q-1', 'q-2'].map((id) => {
+      const mine = seen.adds.filter((a) => a.sensorId === id);
+      for (let k = 1; k < mine.length; k++) expect(mine[k]!.t0Us, id).toBe(mine[k - 1]!.t0Us + (mine[k - 1]!.samples.length / 6) * (1e6 / rate));
+      return mine.reduce((n, a) => n + a.samples.length / 6, 0);
+    });
+    expect(totals[0]).toBe(totals[1]);
+    expect(totals[2]).toBe(totals[1]);
+    expect(seen.adds.filter((a) => a.sensorId === 'q-1').length).toBe(3);
+    expect(seen.adds.filter((a) => a.sensorId === 'q-0').length).toBe(2);
+  });
 });
