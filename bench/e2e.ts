@@ -467,6 +467,13 @@ try {
   }
 } finally {
   await Promise.all(components.map((c) => stopComponent(c)));
+  // The run's topics go with it: on servers kept running, runs would otherwise pile up partitions
+  // (and the broker's memory and work) that later runs pay for.
+  if (running.some((s) => s.name === 'kafka')) {
+    const admin = kafka.admin();
+    await admin.connect().then(() => admin.deleteTopics({ topics: Object.values(topics) })).catch((err: unknown) => say(`bench:e2e: the run's topics were not deleted: ${(err as Error).message}`));
+    await admin.disconnect().catch(() => {});
+  }
   await stopServers(servers);
   if (!args['keep-logs']) rmSync(dir, { recursive: true, force: true });
 }

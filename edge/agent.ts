@@ -144,7 +144,6 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
   const runFlush = async (dueOnly: boolean) => {
     // The backlog as it stands, before this flush adds to it.
     if (!dueOnly) updateUplink();
-    else lastDueFlush = Date.now();
     polling = true;
     try {
       // A window flush polls the sensors whose window's last sample is due by now, alone.
@@ -154,6 +153,8 @@ export async function startAgent(config: EdgeConfig, log: Logger = createLogger(
       polling = false;
     }
     if (!dueOnly || pipeline.due()) {
+      // The next early batch comes windowFlushGapMs after this one at the soonest.
+      if (dueOnly) lastDueFlush = Date.now();
       const r = pipeline.flush(featuresOnly, dueOnly);
       metrics!.flushes.inc({ trigger: dueOnly ? 'window' : 'interval' });
       metrics!.windows.inc(r.windows);
