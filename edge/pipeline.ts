@@ -187,28 +187,23 @@ export class Pipeline {
     return this.dueSensors.size;
   }
 
+  /** When the sensor's next window's last sample is (or was) taken, in sample time; Infinity before it sent any. */
+  private dueAtUs(s: SensorState): number {
+    const need = this.needed(s);
+    return need === Infinity ? Infinity : s.lastUs + (Math.max(0, need) * 1e6) / s.info.sampleRate;
+  }
+
   /** Sensors whose next window's last sample is taken by `tUs` (windowAligned). */
   dueBy(tUs: number): string[] {
     const out: string[] = [];
-    for (const s of this.sensors.values()) {
-      const need = this.needed(s);
-      if (need !== Infinity && s.lastUs + (Math.max(0, need) * 1e6) / s.info.sampleRate <= tUs) out.push(s.info.sensorId);
-    }
+    for (const s of this.sensors.values()) if (this.dueAtUs(s) <= tUs) out.push(s.info.sensorId);
     return out;
   }
 
-  /**
-   * When the next window's last sample is taken, as sample times go, over every sensor that has
-   * sent samples (windowAligned); Infinity when none has.
-   */
+  /** When the next window's last sample is taken, over every sensor (windowAligned); Infinity when none has sent samples. */
   nextDueUs(): number {
     let next = Infinity;
-    for (const s of this.sensors.values()) {
-      const need = this.needed(s);
-      if (need === Infinity) continue;
-      const at = s.lastUs + (Math.max(0, need) * 1e6) / s.info.sampleRate;
-      if (at < next) next = at;
-    }
+    for (const s of this.sensors.values()) next = Math.min(next, this.dueAtUs(s));
     return next;
   }
 

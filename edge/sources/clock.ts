@@ -1,8 +1,9 @@
-// The clock of the timed sources (simulator, synthetic): the samples that are due since the start,
-// at most a second per step, with the time of each step's first sample. The agent polls it just
-// before each flush, so a flush carries every sample due by then (a sensor streaming samples as it
-// takes them gets there the same way); its own timer steps in only when nobody has polled for a
-// tick, as for a source running on its own.
+// The simulator source's clock (the synthetic source keeps one per sensor, so that it can be polled
+// for some sensors alone): the samples that are due since the start, at most a second per step,
+// with the time of each step's first sample. The agent polls it just before each flush, so a flush
+// carries every sample due by then (a sensor streaming samples as it takes them gets there the
+// same way); its own timer steps in only when nobody has polled for a tick, as for a source running
+// on its own.
 
 export interface Clock {
   /** Delivers every sample due now. */
