@@ -17,7 +17,7 @@ export const processorConfigSchema = z.strictObject({
     ...kafkaConnection,
     clientId: z.string().min(1).default('edgewave-processor'),
     groupId: z.string().min(1).default('edgewave-processor').describe('processors of one group split the partitions'),
-    transactionalIdPrefix: z.string().min(1).default('edgewave-processor').describe('one transactional producer per input partition: <prefix>-<partition>'),
+    transactionalIdPrefix: z.string().min(1).default('edgewave-processor').describe('two transactional producers per input partition, used in turn: <prefix>-<partition> and <prefix>-<partition>.b'),
     topics: z.strictObject({
       raw: z.string().default('edgewave.raw'),
       features: z.string().default('edgewave.features'),

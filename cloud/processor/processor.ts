@@ -1,17 +1,20 @@
 // The stream processor: a kafkajs consumer group over the raw and feature topics, with exactly-once
 // results. Partitions are assigned co-partitioned (a group's raw and feature frames, keyed by group,
 // share a partition number), and each partition number held by this process has its own engine
-// (engine.ts) and its own transactional producer (`<prefix>-<partition>`, so a new owner fences an
-// old one). Each fetched batch is processed, and its outputs (inferences, session events, dead
-// letters), the state it changed (to the compacted processor-state topic, same partition number)
-// and the consumer offset after it go to Kafka in one transaction. Consumers reading with
-// read_committed see each result once, whatever dies when.
+// (engine.ts) and its own two transactional producers (`<prefix>-<partition>` and
+// `<prefix>-<partition>.b`, so a new owner fences an old one). The batches fetched within the
+// commit interval are processed, and their outputs (inferences, session events, dead letters), the
+// state they changed (to the compacted processor-state topic, same partition number) and the
+// consumer offsets after them go to Kafka in one transaction. Consumers reading with read_committed
+// see each result once, whatever dies when. A transaction commits in the background while the next
+// one, on the other producer, takes batches; commits stay in order, and a failed one aborts the
+// transaction after it as well.
 //
 // When a partition is taken on, its state is rebuilt from the changelog before its first batch: the
-// new owner's producer first commits a marker record to its changelog partition, then reads the
-// changelog from the start up to that marker, the newest value per key winning. A failed batch
-// aborts its transaction and drops the partition's engine, which is rebuilt the same way before the
-// batch is fetched again.
+// new owner fences both transactional ids, commits a marker record to its changelog partition, then
+// reads the changelog from the start up to that marker, the newest value per key winning. A failed
+// batch or commit aborts the open transactions and drops the partition's engine, which is rebuilt
+// the same way before the batches are fetched again.
 
 import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -100,30 +103,50 @@ interface Counts {
 }
 const zeroCounts = (): Counts => ({ batches: 0, frames: 0, windows: 0, inferences: 0, sessionEvents: 0, deadLetters: 0, duplicates: 0, skipped: 0, aborted: 0 });
 
-interface Worker {
-  partition: number;
-  engine: Engine;
+/** A transaction of one partition: the batches processed since the one before it was sealed. */
+interface Txn {
   producer: Producer;
-  ready: Promise<void>;
-  /** The partition's work, one piece at a time. */
-  chain: Promise<void>;
-  /** The open transaction: batches processed since the last commit, committed together. */
-  tx: Transaction | null;
-  txSince: number;
+  tx: Transaction;
+  since: number;
   /**
-   * The open transaction's sends, one after another in batch order: a batch's outputs go out while
-   * the next batch is processed, and a commit waits for them. It always resolves; a send that
-   * failed leaves its error in `sendError`, the sends after it are not made, and the commit fails.
+   * Its sends, one after another in batch order (after the previous transaction's): a batch's
+   * outputs go out while the next batch is processed, and the commit waits for them. It always
+   * resolves; a send that failed leaves its error in `sendError`, the sends after it are not made,
+   * and the commit fails.
    */
   sending: Promise<void>;
   sendError: unknown;
-  /** Per input topic: the offset the open transaction's first batch began at (where an abort goes back to) ... */
-  txStart: Map<string, string>;
-  /** ... and the offset after its last batch (what the commit stores). */
-  txNext: Map<string, string>;
+  /** Per input topic: the offset its first batch began at (where an abort goes back to) ... */
+  start: Map<string, string>;
+  /** ... and the offset after its last batch (what its commit stores). */
+  next: Map<string, string>;
+  counts: Counts;
+}
+
+interface Worker {
+  partition: number;
+  engine: Engine;
+  /**
+   * Two transactional producers, used in turn: while one commits a sealed transaction, the other's
+   * transaction takes the next batches, so a commit's round trips do not hold the partition up.
+   */
+  producers: [Producer, Producer];
+  /** The producer the next transaction uses. */
+  turn: 0 | 1;
+  ready: Promise<void>;
+  /** The partition's work, one piece at a time. */
+  chain: Promise<void>;
+  /** The open transaction, taking batches. */
+  open: Txn | null;
+  /**
+   * The transaction sealed last, until its commit succeeds: its state records, offsets and commit
+   * are on their way (`done`). Commits go in order: a transaction is sealed only once the one
+   * before it committed, and a failed commit aborts the open transaction too.
+   */
+  sealed: { txn: Txn; done: Promise<void> } | null;
+  /** Sensors and groups whose state the open transaction changed. */
   dirtySensors: Set<string>;
   dirtyGroups: Set<string>;
-  txCounts: Counts;
   /** Failures in a row, for the pause before trying again. */
   failures: number;
   /** Set when this worker failed: the input topics its failure sent the consumer back on. */
@@ -221,9 +244,14 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   async function restore(w: Worker, delayMs: number): Promise<void> {
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     if (workers.get(w.partition) !== w) throw new HandedOver();
-    await w.producer.connect();
+    const [first, second] = w.producers;
+    await Promise.all([first.connect(), second.connect()]);
+    // Both transactional ids fenced before the changelog is read: an older owner's open
+    // transactions are aborted, and read_committed reads reach the marker below.
+    const fence = await second.transaction();
+    await fence.abort();
     const nonce = randomBytes(8).toString('hex');
-    const tx = await w.producer.transaction();
+    const tx = await first.transaction();
     await tx.send({ topic: topics.processorState, messages: [{ key: RESTORE_KEY, value: nonce, partition: w.partition }] });
     await tx.commit();
     const reader = kafka.consumer({ groupId: `${config.kafka.groupId}-restore-${w.partition}-${nonce}`, maxWaitTimeInMs: 100 });
@@ -308,10 +336,11 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   function takeOn(p: number, delayMs = 0): Worker {
     const existing = workers.get(p);
     if (existing) return existing;
-    const producer = kafka.producer({ transactionalId: `${config.kafka.transactionalIdPrefix}-${p}`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: config.kafka.transactionTimeoutMs, retry: TX_RETRY });
+    const producer = (transactionalId: string) => kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: config.kafka.transactionTimeoutMs, retry: TX_RETRY });
+    const id = `${config.kafka.transactionalIdPrefix}-${p}`;
     const w: Worker = {
-      partition: p, engine: new Engine({ ...engineOptions, model }), producer, ready: Promise.resolve(), chain: Promise.resolve(),
-      tx: null, txSince: 0, sending: Promise.resolve(), sendError: undefined, txStart: new Map(), txNext: new Map(), dirtySensors: new Set(), dirtyGroups: new Set(), txCounts: zeroCounts(), failures: 0, rawNext: null,
+      partition: p, engine: new Engine({ ...engineOptions, model }), producers: [producer(id), producer(`${id}.b`)], turn: 0, ready: Promise.resolve(), chain: Promise.resolve(),
+      open: null, sealed: null, dirtySensors: new Set(), dirtyGroups: new Set(), failures: 0, rawNext: null,
     };
     workers.set(p, w);
     w.ready = restore(w, delayMs);
@@ -335,11 +364,16 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     await serial(w, async () => {
       // A restore under way finishes (or sees it is no longer wanted) before its producer goes.
       await w.ready.catch(() => {});
-      // What was not committed is the next owner's to process again.
-      await w.sending;
-      await w.tx?.abort().catch(() => {});
-      w.tx = null;
-      await w.producer.disconnect().catch(() => {});
+      // What was not committed is the next owner's to process again; a commit under way ends as it ends.
+      const open = w.open;
+      w.open = null;
+      if (open) {
+        await open.sending;
+        await open.tx.abort().catch(() => {});
+      }
+      await w.sealed?.done.catch(() => {});
+      w.sealed = null;
+      await disconnect(w);
     });
   }
 
@@ -381,28 +415,74 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     await flush();
   }
 
-  /** Commits the partition's open transaction: the state it changed, the offsets after its batches, its outputs. */
-  async function commit(w: Worker): Promise<void> {
-    const tx = w.tx;
-    if (!tx) return;
+  /** Disconnects the worker's producers. */
+  async function disconnect(w: Worker): Promise<void> {
+    await Promise.all(w.producers.map((x) => x.disconnect().catch(() => {})));
+  }
+
+  /**
+   * The partition's open transaction, begun on the producer whose turn it is when there is none.
+   * Its sends follow the sealed transaction's, so outputs keep the order of the batches.
+   */
+  async function openTx(w: Worker): Promise<Txn> {
+    if (w.open) return w.open;
+    const producer = w.producers[w.turn];
+    const tx = await producer.transaction();
+    w.open = { producer, tx, since: Date.now(), sending: w.sealed?.txn.sending ?? Promise.resolve(), sendError: undefined, start: new Map(), next: new Map(), counts: zeroCounts() };
+    return w.open;
+  }
+
+  /**
+   * Seals the partition's open transaction: the state it changed is written out as records now, and
+   * its commit (state records, the offsets after its batches, then the commit) goes on while the
+   * next transaction, on the other producer, takes batches. Waits first for the commit before it,
+   * and throws when that one failed.
+   */
+  async function seal(w: Worker): Promise<void> {
+    if (w.sealed) await w.sealed.done;
+    const t = w.open;
+    if (!t) return;
     const p = w.partition;
-    await w.sending;
-    if (w.sendError !== undefined) throw w.sendError;
     if (w.rawNext !== null) for (const id of w.engine.pinPendingBefore(w.rawNext - REFILL_MAX_RECORDS)) w.dirtySensors.add(id);
     const state: Message[] = [
       ...[...w.dirtySensors].map((id) => ({ key: `sensor:${id}`, value: JSON.stringify(w.engine.snapshotSensor(id)), partition: p })),
       ...[...w.dirtyGroups].map((g) => ({ key: `group:${g}`, value: JSON.stringify(w.engine.snapshotGroup(g)), partition: p })),
     ];
+    w.dirtySensors.clear();
+    w.dirtyGroups.clear();
+    w.open = null;
+    w.turn = w.turn === 0 ? 1 : 0;
+    const done = finish(w, t, state);
+    const sealed = { txn: t, done };
+    w.sealed = sealed;
+    done.then(
+      () => {
+        if (w.sealed === sealed) w.sealed = null;
+      },
+      (err: unknown) => {
+        // Failed while nothing waited on it: the partition fails now rather than at its next batch.
+        void serial(w, async () => {
+          if (w.sealed === sealed && workers.get(p) === w) await fail(w, err, 'commit');
+        });
+      },
+    );
+  }
+
+  /** Commits a sealed transaction: the state it changed, the offsets after its batches, its outputs. */
+  async function finish(w: Worker, t: Txn, state: Message[]): Promise<void> {
+    const p = w.partition;
+    await t.sending;
+    if (t.sendError !== undefined) throw t.sendError;
     const c0 = performance.now();
-    await sendChunked(tx, [{ topic: topics.processorState, messages: state }]);
+    await sendChunked(t.tx, [{ topic: topics.processorState, messages: state }]);
     const c1 = performance.now();
-    await tx.sendOffsets({ consumerGroupId: config.kafka.groupId, topics: [...w.txNext].map(([topic, offset]) => ({ topic, partitions: [{ partition: p, offset }] })) });
+    await t.tx.sendOffsets({ consumerGroupId: config.kafka.groupId, topics: [...t.next].map(([topic, offset]) => ({ topic, partitions: [{ partition: p, offset }] })) });
     const c2 = performance.now();
-    await tx.commit();
+    await t.tx.commit();
     if (log.isLevelEnabled('debug')) {
       log.debug({ partition: p, stateRecords: state.length, stateMs: ms(c0, c1), offsetsMs: ms(c1, c2), endMs: ms(c2, performance.now()) }, 'transaction committed');
     }
-    const c = w.txCounts;
+    const c = t.counts;
     for (const k of Object.keys(counts) as (keyof Counts)[]) counts[k] += c[k];
     m.batches.inc(c.batches);
     m.frames.inc(c.frames);
@@ -413,48 +493,57 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     m.duplicates.inc(c.duplicates);
     m.skipped.inc(c.skipped);
     m.commits.inc();
-    w.tx = null;
-    w.txStart.clear();
-    w.txNext.clear();
-    w.dirtySensors.clear();
-    w.dirtyGroups.clear();
-    w.txCounts = zeroCounts();
     w.failures = 0;
   }
 
+  /** Seals the open transaction and waits for its commit (at stop). */
+  async function commit(w: Worker): Promise<void> {
+    await seal(w);
+    await w.sealed?.done;
+  }
+
   /**
-   * A batch or a commit failed: the transaction is aborted, the consumer goes back to where it
-   * began, and the partition's state is rebuilt from the changelog, after a pause that grows with
-   * repeated failures.
+   * A batch or a commit failed: the transactions not committed are aborted, the consumer goes back
+   * to where the first of them began, and the partition's state is rebuilt from the changelog,
+   * after a pause that grows with repeated failures.
    */
   async function fail(w: Worker, err: unknown, topic: string, batchStart?: string): Promise<void> {
     const p = w.partition;
-    await w.sending;
-    await w.tx?.abort().catch(() => {});
-    w.tx = null;
+    const { open, sealed } = w;
+    w.open = null;
+    w.sealed = null;
+    // A commit under way ends first: what it commits is not processed again.
+    const sealedFailed = sealed ? await sealed.done.then(() => false, () => true) : false;
+    if (sealed && sealedFailed) await sealed.txn.tx.abort().catch(() => {});
+    if (open) {
+      await open.sending;
+      await open.tx.abort().catch(() => {});
+    }
     if (workers.get(p) !== w) {
       // Handed over (or stopping) while this ran, and maybe fenced by the new owner: the batches
-      // of this transaction are the next owner's to process; taking the partition back here would
+      // of these transactions are the next owner's to process; taking the partition back here would
       // fence that owner in turn.
       log.info({ partition: p, err: (err as Error).message }, 'a transaction of a partition handed over did not complete; its next owner processes those batches');
-      await w.producer.disconnect().catch(() => {});
+      await disconnect(w);
       return;
     }
     counts.aborted++;
     m.aborted.inc();
     log.warn({ partition: p, topic, err: (err as Error).message }, 'transaction failed: it is aborted, the partition state rebuilt from the changelog, and its batches processed again');
-    if (batchStart !== undefined && !w.txStart.has(topic)) w.txStart.set(topic, batchStart);
-    for (const [t, offset] of w.txStart) {
+    const start = new Map(sealed && sealedFailed ? sealed.txn.start : []);
+    for (const [t, offset] of open?.start ?? []) if (!start.has(t)) start.set(t, offset);
+    if (batchStart !== undefined && !start.has(topic)) start.set(topic, batchStart);
+    for (const [t, offset] of start) {
       try {
         consumer.seek({ topic: t, partition: p, offset });
       } catch {
         // The consumer is not running (Kafka away): it starts again from the committed offsets, where this transaction began.
       }
     }
-    w.rewound = new Set(w.txStart.keys());
+    w.rewound = new Set(start.keys());
     const failures = w.failures + 1;
     workers.delete(p);
-    await w.producer.disconnect().catch(() => {});
+    await disconnect(w);
     // The fresh worker is in place at once (batches wait for it), and restores after the pause.
     if (!stopping && assigned.has(p)) takeOn(p, Math.min(5000, 100 * 2 ** Math.min(failures, 6))).failures = failures;
   }
@@ -534,29 +623,24 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         const classesJson = JSON.stringify(classes ?? []);
         const inferences: Message[] = inferenceMessages(out.windows, classesJson, inferenceBytes);
         const sessions: Message[] = out.sessions.map((ev) => ({ key: ev.session.group, value: JSON.stringify(ev satisfies SessionRecord) }));
-        if (!w.tx) {
-          w.tx = await w.producer.transaction();
-          w.txSince = Date.now();
-          w.sending = Promise.resolve();
-          w.sendError = undefined;
-        }
-        if (!w.txStart.has(batch.topic)) w.txStart.set(batch.topic, batch.firstOffset()!);
+        const t = await openTx(w);
+        if (!t.start.has(batch.topic)) t.start.set(batch.topic, batch.firstOffset()!);
         // Sent while the next batch is processed: the results reach read_uncommitted readers (the
         // API's live feed) a round trip sooner, and the partition does not wait for the broker.
-        const tx = w.tx;
+        const tx = t.tx;
         const outputs = [
           { topic: topics.inferences, messages: inferences },
           { topic: topics.sessions, messages: sessions },
           { topic: topics.deadletter, messages: dead },
         ];
-        w.sending = w.sending
-          .then(() => (w.sendError === undefined ? sendChunked(tx, outputs) : undefined))
-          .catch((err: unknown) => void (w.sendError ??= err));
-        w.txNext.set(batch.topic, String(BigInt(batch.lastOffset()) + 1n));
+        t.sending = t.sending
+          .then(() => (t.sendError === undefined ? sendChunked(tx, outputs) : undefined))
+          .catch((err: unknown) => void (t.sendError ??= err));
+        t.next.set(batch.topic, String(BigInt(batch.lastOffset()) + 1n));
         if (batch.topic === topics.raw) w.rawNext = Number(batch.lastOffset()) + 1;
         for (const id of out.changedSensors) w.dirtySensors.add(id);
         for (const g of out.changedGroups) w.dirtyGroups.add(g);
-        const c = w.txCounts;
+        const c = t.counts;
         c.batches++;
         c.frames += frames.length;
         c.windows += out.windows.length;
@@ -566,7 +650,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         c.duplicates += out.duplicates;
         c.skipped += out.skipped;
         if (T) T.sent = performance.now();
-        if (Date.now() - w.txSince >= config.kafka.commitIntervalMs) await commit(w);
+        if (Date.now() - t.since >= config.kafka.commitIntervalMs) await seal(w);
         if (T) {
           log.debug({ partition: p, records: batch.messages.length, frames: frames.length, windows: T.windows, ageMs: T.ageMs, processMs: ms(T.at, T.processed), sendMs: ms(T.processed, T.sent), commitMs: ms(T.sent, performance.now()) }, 'batch');
         }
@@ -580,11 +664,11 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   // Transactions left open by a quiet partition are committed when they are due.
   const commitTimer = setInterval(() => {
     for (const w of workers.values()) {
-      if (w.tx && Date.now() - w.txSince >= config.kafka.commitIntervalMs) {
+      if (w.open && Date.now() - w.open.since >= config.kafka.commitIntervalMs) {
         void serial(w, async () => {
-          if (workers.get(w.partition) !== w || !w.tx || Date.now() - w.txSince < config.kafka.commitIntervalMs) return;
+          if (workers.get(w.partition) !== w || !w.open || Date.now() - w.open.since < config.kafka.commitIntervalMs) return;
           try {
-            await commit(w);
+            await seal(w);
           } catch (err) {
             await fail(w, err, 'commit');
           }

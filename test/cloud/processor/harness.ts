@@ -113,11 +113,13 @@ export class OutputReader {
   }
 }
 
-/** Sends the batches in 40 steps 300 ms apart (about 12 s), keyed by group as the bridge keys them. */
-export async function feed(producer: Producer, topic: string, batches: Frame[][]): Promise<void> {
+/** Sends the batches in 40 steps 300 ms apart (about 12 s), keyed by group as the bridge keys them; `onStep` sees each step's batches before they go. */
+export async function feed(producer: Producer, topic: string, batches: Frame[][], onStep?: (step: Frame[][]) => void): Promise<void> {
   const per = Math.ceil(batches.length / 40);
   for (let i = 0; i < batches.length; i += per) {
-    await producer.send({ topic, messages: batches.slice(i, i + per).map((fs) => ({ key: fs[0]!.group, value: Buffer.from(encodeBatch(fs)) })) });
+    const step = batches.slice(i, i + per);
+    onStep?.(step);
+    await producer.send({ topic, messages: step.map((fs) => ({ key: fs[0]!.group, value: Buffer.from(encodeBatch(fs)) })) });
     await new Promise((r) => setTimeout(r, 300));
   }
 }
