@@ -16,12 +16,14 @@
 // Run: npm run bench:e2e -- [--json] [--sensors 1000] [--rate 200] [--mode raw|features]
 //        [--seconds 30] [--warmup 10] [--gateways 4] [--flush-ms 50] [--window-flush on|off]
 //        [--window-flush-gap-ms 10] [--commit-ms 100] [--partitions 4] [--spread-s 0] [--stages]
-//        [--keep-logs]
+//        [--processors 1] [--keep-logs]
 // --window-flush off: the agents send only every --flush-ms, not also as soon as a window is whole
 // (at most one such early batch per --window-flush-gap-ms).
 // --spread-s S starts the sensors over S seconds instead of all at once, so their windows end at
 // different times, as in a fleet of sensors powered up at different moments. With 0 (the default)
 // every sensor ends a window at the same instant: the processor gets them all as one burst.
+// --processors N runs N processors in one consumer group (the partitions shared between them), as
+// a deployment with N replicas; their CPU and RSS are summed under "processor".
 // --stages also reads the input topic, for the latency up to Kafka (it costs this process CPU).
 // Each component runs with the node options the chart gives it (helm/edgewave/values.yaml).
 // The servers come from scripts/servers (started here, or the ones npm run servers -- start runs).
@@ -54,6 +56,7 @@ const { values: args } = parseArgs({
     'window-flush-gap-ms': { type: 'string', default: '10' },
     'commit-ms': { type: 'string', default: '100' },
     partitions: { type: 'string', default: '4' },
+    processors: { type: 'string', default: '1' },
     'spread-s': { type: 'string', default: '0' },
     'keep-logs': { type: 'boolean', default: false },
     stages: { type: 'boolean', default: false },
@@ -75,6 +78,7 @@ const GATEWAYS = Math.min(int('gateways', 1, 64), SENSORS);
 const FLUSH_MS = int('flush-ms', 5, 10_000);
 const COMMIT_MS = int('commit-ms', 0, 10_000);
 const PARTITIONS = int('partitions', 1, 64);
+const PROCESSORS = int('processors', 1, 16);
 const SPREAD_S = Number(args['spread-s']);
 if (!(SPREAD_S >= 0 && SPREAD_S <= 3600)) {
   console.error(`bench:e2e: --spread-s must be a number of seconds from 0 to 3600 (got ${JSON.stringify(args['spread-s'])})`);
@@ -202,17 +206,18 @@ try {
     waitForLeaders: true,
   });
   await admin.disconnect();
-  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, processor commit interval ${COMMIT_MS} ms, ${PARTITIONS} partitions${SPREAD_S ? `; sensors started over ${SPREAD_S} s` : '; sensors started together'}; warm-up ${WARMUP} s, measured ${SECONDS} s`);
+  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, ${PROCESSORS > 1 ? `${PROCESSORS} processors, ` : ''}processor commit interval ${COMMIT_MS} ms, ${PARTITIONS} partitions${SPREAD_S ? `; sensors started over ${SPREAD_S} s` : '; sensors started together'}; warm-up ${WARMUP} s, measured ${SECONDS} s`);
 
   // The cloud tier.
-  const [bridgePort, processorPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [bridgePort, apiPort] = await Promise.all([freePort(), freePort()]);
+  const processorPorts = await Promise.all(Array.from({ length: PROCESSORS }, () => freePort()));
   const database = run.replace(/-/g, '_');
-  const processor = launch('processor', 'processor', {
+  const processors = processorPorts.map((port, k) => launch(PROCESSORS > 1 ? `processor-${k}` : 'processor', 'processor', {
     kafka: { brokers, topics: { raw: topics.raw, features: topics.features, inferences: topics.inferences, sessions: topics.sessions, deadletter: topics.deadletter, processorState: topics.processorState }, groupId: `${run}-processor`, transactionalIdPrefix: `${run}-processor`, commitIntervalMs: COMMIT_MS },
     mongodb: { url: env.EW_MONGODB_URL, database },
-    http: { port: processorPort },
+    http: { port },
     logLevel: 'warn',
-  });
+  }));
   const api = launch('api', 'api', {
     http: { port: apiPort },
     mongodb: { url: env.EW_MONGODB_URL, database },
@@ -227,7 +232,7 @@ try {
     http: { port: bridgePort },
     logLevel: 'warn',
   });
-  await Promise.all([waitReady(processor, processorPort, '/ready'), waitReady(api, apiPort, '/health'), waitReady(bridge, bridgePort, '/ready')]);
+  await Promise.all([...processors.map((c, k) => waitReady(c, processorPorts[k]!, '/ready')), waitReady(api, apiPort, '/health'), waitReady(bridge, bridgePort, '/ready')]);
 
   // The client: every inference, with its arrival time.
   type Seen = { sensorId: string; seq: number; t1: number; at: number };
@@ -325,7 +330,7 @@ try {
   await new Promise((r) => setTimeout(r, WARMUP * 1000));
 
   // The measurement.
-  const byName = (c: Component) => (c.name.startsWith('edge-') ? 'edge' : c.name);
+  const byName = (c: Component) => (c.name.startsWith('edge-') ? 'edge' : c.name.startsWith('processor-') ? 'processor' : c.name);
   const tracked = [
     ...components.map((c) => ({ name: byName(c), pid: c.proc.pid! })),
     ...serverPids,
@@ -420,6 +425,7 @@ try {
     window_flush: WINDOW_FLUSH === 'on',
     window_flush_gap_ms: WINDOW_FLUSH_GAP_MS,
     commit_ms: COMMIT_MS,
+    processors: PROCESSORS,
     spread_s: SPREAD_S,
     seconds: Number(seconds.toFixed(1)),
     windows: measured.length,

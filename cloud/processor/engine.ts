@@ -21,7 +21,7 @@ import { FeatureExtractor, type DspModule, type FeatureConfigInput, type Feature
 import { FLAG_GAP, type Frame } from '../../protocol/index.js';
 import type { ActivityModel } from '../model/model.js';
 import { flush as flushSequence, newSequence, offer, type Sequenced, type SequencerOptions, type StreamSequence } from './sequencer.js';
-import { newGroupState, observe, type GroupState, type SessionEvent, type SessionOptions } from './sessions.js';
+import { newGroupState, observe, type GroupState, type SensorAggregate, type SessionEvent, type SessionOptions } from './sessions.js';
 
 export interface EngineOptions {
   dsp: DspModule;
@@ -120,6 +120,22 @@ export type SensorSnapshot = Omit<SensorState, 'raw' | 'features' | 'pending' | 
   modelState: string | null;
   raw: StreamJson;
   features: StreamJson;
+  /**
+   * The sensor's entries in its group's state: its latest window, and its aggregate in the group's
+   * running session (which session it counts in, so an aggregate of an earlier one is left out).
+   * They change with the sensor's own windows, so they travel in its record, not in the group's.
+   */
+  session?: { latest?: { t1: number; active: boolean }; sessionId?: string; aggregate?: SensorAggregate };
+};
+/**
+ * The JSON form of a group's state: the entries of the sensors that belong to the group now are 0,
+ * placeholders keeping their order; the sensors' own records carry them (`SensorSnapshot.session`).
+ * A group's record so stays small however many sensors it has (about 550 bytes a sensor before,
+ * and a group of some 1,800 sensors would have exceeded the broker's 1 MB record limit).
+ */
+export type GroupSnapshot = Omit<GroupState, 'latest' | 'session'> & {
+  latest: Record<string, GroupState['latest'][string] | 0>;
+  session: (Omit<NonNullable<GroupState['session']>, 'sensors'> & { sensors: Record<string, SensorAggregate | 0> }) | null;
 };
 type FrameJson = Omit<Frame, 'data'> & { data: string };
 type StreamJson = { end: number | null; pending: (Omit<Sequenced<Frame>, 'item'> & { item: FrameJson })[] };
@@ -241,6 +257,9 @@ export class Engine {
   }
 
   private async run(ordered: Frame[], out: EngineOutput, changed: Set<string>): Promise<void> {
+    this.settle();
+    // Groups whose sessions took a window, and groups a sensor left or joined (which of them carries its entries changes).
+    const groupsChanged = new Set<string>();
     // Windows of this call, per sensor in time order.
     const perSensor = new Map<string, WindowResult[]>();
     const add = (w: WindowResult) => {
@@ -255,6 +274,10 @@ export class Engine {
     for (const f of ordered) {
       const s = this.sensors.get(f.sensorId)!;
       if (s.gatewayId !== f.gatewayId || s.group !== f.group) changed.add(f.sensorId);
+      if (s.group !== f.group) {
+        // The group left carries the sensor's entries from now on, the one joined leaves them to the sensor.
+        for (const g of [s.group, f.group]) if (this.groups.has(g)) groupsChanged.add(g);
+      }
       s.gatewayId = f.gatewayId;
       s.group = f.group;
       if (f.kind === 'features') {
@@ -302,7 +325,6 @@ export class Engine {
     await this.classify(perSensor);
     // Sessions, window by window in the order the frames came (their Kafka order): how the frames
     // were split into calls must not matter, since batch boundaries differ between runs.
-    const groupsChanged = new Set<string>();
     for (const w of out.windows) {
       if (w.label === undefined) continue;
       let g = this.groups.get(w.group);
@@ -424,6 +446,7 @@ export class Engine {
    * an input offset are saved as where they came from (`origin`); the others as the samples.
    */
   snapshotSensor(id: string): SensorSnapshot | null {
+    this.settle();
     const s = this.sensors.get(id);
     if (!s) return null;
     const p = s.pending;
@@ -445,11 +468,34 @@ export class Engine {
       modelState: s.modelState && f32ToBase64(s.modelState),
       raw: streamToJson(s.raw),
       features: streamToJson(s.features),
+      ...this.sessionEntries(id, s.group),
     };
   }
 
-  snapshotGroup(group: string): GroupState | null {
-    return this.groups.get(group) ?? null;
+  /** A sensor's entries in a group's state, for its record. */
+  private sessionEntries(id: string, group: string): Pick<SensorSnapshot, 'session'> {
+    const g = this.groups.get(group);
+    const latest = g?.latest[id];
+    const aggregate = g?.session?.sensors[id];
+    if (!latest && !aggregate) return {};
+    return { session: { ...(latest ? { latest } : {}), ...(aggregate ? { sessionId: g!.session!.sessionId, aggregate } : {}) } };
+  }
+
+  /** A group's state as JSON-ready data: its sensors' entries left to their own records (0 in their place). */
+  snapshotGroup(group: string): GroupSnapshot | null {
+    this.settle();
+    const g = this.groups.get(group);
+    if (!g) return null;
+    const own = (id: string) => this.sensors.get(id)?.group === group;
+    const latest: GroupSnapshot['latest'] = {};
+    for (const id in g.latest) latest[id] = own(id) ? 0 : g.latest[id]!;
+    let session: GroupSnapshot['session'] = null;
+    if (g.session) {
+      const sensors: Record<string, SensorAggregate | 0> = {};
+      for (const id in g.session.sensors) sensors[id] = own(id) ? 0 : g.session.sensors[id]!;
+      session = { ...g.session, sensors };
+    }
+    return { ...g, latest, session };
   }
 
   restoreSensor(id: string, snap: SensorSnapshot): void {
@@ -469,6 +515,9 @@ export class Engine {
       raw: streamFromJson(snap.raw),
       features: streamFromJson(snap.features),
     });
+    if (snap.session) this.restoredEntries.set(id, snap.session);
+    else this.restoredEntries.delete(id);
+    this.unsettled = true;
   }
 
   /**
@@ -553,7 +602,40 @@ export class Engine {
     }
   }
 
-  restoreGroup(group: string, state: GroupState): void {
-    this.groups.set(group, state);
+  /** A group's record, read back (records of earlier versions, with every entry in place, too). */
+  restoreGroup(group: string, snap: GroupSnapshot): void {
+    this.groups.set(group, snap as GroupState);
+    this.unsettled = true;
+  }
+
+  /**
+   * Puts the session entries read back with the sensors' records into their groups' states, in the
+   * places the groups' records kept for them. Done before anything reads or changes the state; a
+   * place left empty means the changelog lost a record, and fails the restore naming it.
+   */
+  finishRestore(): void {
+    this.unsettled = false;
+    for (const [id, s] of this.sensors) {
+      const e = this.restoredEntries.get(id);
+      if (!e) continue;
+      let g = this.groups.get(s.group);
+      if (!g) this.groups.set(s.group, (g = newGroupState()));
+      if (e.latest) g.latest[id] = e.latest;
+      if (e.aggregate && g.session && g.session.sessionId === e.sessionId) g.session.sensors[id] = e.aggregate;
+    }
+    this.restoredEntries.clear();
+    for (const [group, g] of this.groups) {
+      const missing = [
+        ...Object.keys(g.latest).filter((id) => (g.latest[id] as unknown) === 0),
+        ...Object.keys(g.session?.sensors ?? {}).filter((id) => (g.session!.sensors[id] as unknown) === 0),
+      ];
+      if (missing.length) throw new Error(`group ${group}: the session entries of sensor ${missing[0]} were not in the changelog (${missing.length} missing)`);
+    }
+  }
+
+  private unsettled = false;
+  private readonly restoredEntries = new Map<string, NonNullable<SensorSnapshot['session']>>();
+  private settle(): void {
+    if (this.unsettled) this.finishRestore();
   }
 }

@@ -35,9 +35,8 @@ import { startSessionSink, type SessionSinkHandle } from '../store/session-sink.
 import { SessionStore, type SessionRepository } from '../store/sessions-store.js';
 import { coPartitionedAssigner } from './assigner.js';
 import type { ProcessorConfig } from './config.js';
-import { Engine, type EngineOptions, type SensorSnapshot, type SourcedFrame } from './engine.js';
+import { Engine, type EngineOptions, type GroupSnapshot, type SensorSnapshot, type SourcedFrame } from './engine.js';
 import { INFERENCE_RECORD_BYTES, inferenceMessages, type SessionRecord } from './records.js';
-import type { GroupState } from './sessions.js';
 
 export type { InferenceRecord, SessionRecord } from './records.js';
 
@@ -284,7 +283,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
                   w.engine.restoreSensor(id, JSON.parse(msg.value.toString()) as SensorSnapshot);
                   sensors++;
                 } else if (kind === 'group') {
-                  w.engine.restoreGroup(id, JSON.parse(msg.value.toString()) as GroupState);
+                  w.engine.restoreGroup(id, JSON.parse(msg.value.toString()) as GroupSnapshot);
                   groups++;
                 }
               }
@@ -298,6 +297,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     } finally {
       await closeReader(kafka, reader, `${config.kafka.groupId}-restore-${w.partition}-${nonce}`);
     }
+    w.engine.finishRestore();
     const refilled = await refill(w, nonce);
     log.info({ partition: w.partition, sensors, groups, refilled }, 'partition state restored from the changelog');
   }
@@ -446,7 +446,10 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     if (w.rawNext !== null) for (const id of w.engine.pinPendingBefore(w.rawNext - REFILL_MAX_RECORDS)) w.dirtySensors.add(id);
     const state: Message[] = [
       ...[...w.dirtySensors].map((id) => ({ key: `sensor:${id}`, value: JSON.stringify(w.engine.snapshotSensor(id)), partition: p })),
-      ...[...w.dirtyGroups].map((g) => ({ key: `group:${g}`, value: JSON.stringify(w.engine.snapshotGroup(g)), partition: p })),
+      ...[...w.dirtyGroups].flatMap((g) => {
+        const snap = w.engine.snapshotGroup(g);
+        return snap ? [{ key: `group:${g}`, value: JSON.stringify(snap), partition: p }] : [];
+      }),
     ];
     w.dirtySensors.clear();
     w.dirtyGroups.clear();

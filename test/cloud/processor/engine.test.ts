@@ -181,9 +181,12 @@ describe('processor engine', () => {
         if (snap.pending && snap.pending.n !== a.engine.snapshotSensor(id)!.pending!.n) stale++;
         b.restoreSensor(id, snap);
       }
-      // A few hundred bytes per sensor (the samples alone would be up to 6 KB).
-      expect(bytes / 12).toBeLessThan(700);
-      for (const [g, json] of a.changelog.groups) b.restoreGroup(g, JSON.parse(json));
+      for (const [g, json] of a.changelog.groups) {
+        bytes += json.length;
+        b.restoreGroup(g, JSON.parse(json));
+      }
+      // Under a kilobyte per sensor, its session entries included (the samples alone would be up to 6 KB).
+      expect(bytes / 12).toBeLessThan(1000);
       const from = b.refillFrom()!;
       expect(from).toBeGreaterThan(cutOffset - 30);
       b.refill(input.slice(0, cut).filter((f) => f.offset! >= from));
@@ -202,6 +205,45 @@ describe('processor engine', () => {
     const counted = await runAll(input, new Engine(options()), 12);
     expect(counted.changelog.writes).toBeGreaterThan(counted.windows.length);
     expect(counted.changelog.writes).toBeLessThan(input.length / 5);
+  });
+
+  it('a group\'s record leaves its sensors\' session entries to their records; sensors moving to another group midway, and back, restore to what an uninterrupted run gives; a sensor record missing fails the restore, naming it', async () => {
+    const raw = sent.filter((f) => f.kind === 'raw');
+    const ids = [...new Set(raw.map((f) => f.sensorId))];
+    const [mover, roamer] = [ids[0]!, ids[5]!];
+    const third = raw[Math.floor(raw.length / 3)]!.t0;
+    const twoThirds = raw[Math.floor((2 * raw.length) / 3)]!.t0;
+    // Two sensors join a new group a third of the way through; one of them goes back at two thirds.
+    const input = raw.map((f) => ((f.sensorId === mover && f.t0 >= third) || (f.sensorId === roamer && f.t0 >= third && f.t0 < twoThirds) ? { ...f, group: 'moved' } : f));
+    const whole = await runAll(input);
+    expect(whole.sessions.some((e) => e.session.sensors[mover] && e.session.group === 'moved')).toBe(true);
+    // Cuts right after each move (before the group left has a window again), and between.
+    const moved = input.findIndex((f) => f.sensorId === mover && f.group === 'moved') + 1;
+    const back = input.findIndex((f) => f.sensorId === roamer && f.t0 >= twoThirds) + 1;
+    for (const cut of [Math.floor(raw.length * 0.25), moved, Math.floor(raw.length * 0.5), back, Math.floor(raw.length * 0.8)]) {
+      const a = await runAll(input.slice(0, cut), new Engine(options()), 12);
+      const groupOf = new Map(input.slice(0, cut).map((f) => [f.sensorId, f.group]));
+      const b = new Engine(options());
+      for (const [id, json] of a.changelog.sensors) b.restoreSensor(id, JSON.parse(json));
+      for (const [g, json] of a.changelog.groups) {
+        const snap = JSON.parse(json) as { latest: Record<string, unknown>; session: { sensors: Record<string, unknown> } | null };
+        // Entries in place only for sensors that left the group; the others' are 0.
+        const inPlace = [...Object.entries(snap.latest), ...Object.entries(snap.session?.sensors ?? {})].filter(([, v]) => v !== 0).map(([id]) => id);
+        expect(inPlace.every((id) => groupOf.get(id) !== g), `group ${g} at ${cut}: ${inPlace.join()}`).toBe(true);
+        expect(Object.keys(snap.latest).length).toBeGreaterThan(0);
+        b.restoreGroup(g, snap as Parameters<Engine['restoreGroup']>[1]);
+      }
+      const rest = await runAll(input.slice(cut), b);
+      expect([...a.windows, ...rest.windows].map(key), `cut at ${cut}`).toEqual(whole.windows.map(key));
+      expect([...a.sessions, ...rest.sessions], `cut at ${cut}`).toEqual(whole.sessions);
+    }
+    // A sensor's record missing from the changelog: its group's places stay empty, and the restore says so.
+    const a = await runAll(input.slice(0, raw.length / 2), new Engine(options()), 12);
+    const c = new Engine(options());
+    const lost = ids[3]!;
+    for (const [id, json] of a.changelog.sensors) if (id !== lost) c.restoreSensor(id, JSON.parse(json));
+    for (const [g, json] of a.changelog.groups) c.restoreGroup(g, JSON.parse(json));
+    expect(() => c.finishRestore()).toThrow(new RegExp(`the session entries of sensor ${lost} were not in the changelog`));
   });
 
   it('a refill that cannot find the samples fails, naming the sensor; samples from far back are saved as such', async () => {
