@@ -104,7 +104,6 @@ const zeroCounts = (): Counts => ({ batches: 0, frames: 0, windows: 0, inference
 
 /** A transaction of one partition: the batches processed since the one before it was sealed. */
 interface Txn {
-  producer: Producer;
   tx: Transaction;
   since: number;
   /**
@@ -426,9 +425,8 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
    */
   async function openTx(w: Worker): Promise<Txn> {
     if (w.open) return w.open;
-    const producer = w.producers[w.turn];
-    const tx = await producer.transaction();
-    w.open = { producer, tx, since: Date.now(), sending: w.sealed?.txn.sending ?? Promise.resolve(), sendError: undefined, start: new Map(), next: new Map(), counts: zeroCounts() };
+    const tx = await w.producers[w.turn].transaction();
+    w.open = { tx, since: Date.now(), sending: w.sealed?.txn.sending ?? Promise.resolve(), sendError: undefined, start: new Map(), next: new Map(), counts: zeroCounts() };
     return w.open;
   }
 
