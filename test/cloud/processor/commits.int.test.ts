@@ -12,7 +12,7 @@ import { createLogger, type Frame } from '../../../protocol/index.js';
 import { servers, uniqueName } from '../../config.js';
 import { API_KEY, endTxnId, interceptRequests, type Request } from '../common/reset-requests.js';
 import { inferenceLines, type InferenceRecord } from '../../../cloud/processor/records.js';
-import { OutputReader, createTopics, edgeFrames, feed, referenceRun, topicsFor } from './harness.js';
+import { OutputReader, createTopics, edgeFrames, feed, referenceRun, topicsFor, windowKeys } from './harness.js';
 
 const s = servers();
 const quiet = process.env.EW_TEST_DEBUG ? createLogger('processor', { level: 'debug' }) : createLogger('processor', { level: 'silent' });
@@ -24,9 +24,6 @@ function configFor(name: string, commitIntervalMs: number) {
     http: { port: 0 },
   });
 }
-
-/** Every window of the frames, as the output reader names them. */
-const windowsOf = (batches: Frame[][]) => new Set(batches.flat().flatMap((f) => Array.from({ length: f.count }, (_, i) => `${f.sensorId}@${f.t0 + Math.round((i * f.hop * 1e6) / f.sampleRate)}`)));
 
 async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   for (const end = Date.now() + ms; !(await pred()); ) {
@@ -56,11 +53,7 @@ describe.runIf(s.kafka)('processor commits on real Kafka', () => {
 
   /** Whether every window came out once, and the sessions equal an uninterrupted run's. */
   async function expectExactlyOnce(reader: OutputReader, batches: Frame[][]): Promise<void> {
-    const expected = windowsOf(batches);
-    await reader.until(() => [...expected].every((k) => reader.windows.has(k)), 90_000, 'every window');
-    await new Promise((r) => setTimeout(r, 2000));
-    expect([...reader.windows].filter(([, n]) => n > 1), 'windows seen more than once').toEqual([]);
-    expect(reader.windows.size).toBe(expected.size);
+    await reader.expectEachOnce(windowKeys(batches), 90_000, 2000);
     const { sessions, labels } = await referenceRun(dsp, batches);
     expect(reader.labels).toEqual(labels);
     expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(sessions));
@@ -113,7 +106,7 @@ describe.runIf(s.kafka)('processor commits on real Kafka', () => {
     handle = await startProcessor(configFor(name, 3000), quiet, { kafka: faulty });
     try {
       const feeding = feed(producer, topics.features, batches, (step) => {
-        if (heldPartition !== undefined) for (const k of windowsOf(step)) afterHold.add(k);
+        if (heldPartition !== undefined) for (const k of windowKeys(step)) afterHold.add(k);
       });
       const watch = setInterval(() => {
         admin

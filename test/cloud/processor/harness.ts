@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
+import { expect } from 'vitest';
 import { ActivityModel } from '../../../cloud/model/model.js';
 import { SHIPPED_MODEL } from '../../../cloud/processor/config.js';
 import { Engine, f32ToBase64 } from '../../../cloud/processor/engine.js';
@@ -54,6 +55,11 @@ export async function edgeFrames(dsp: DspModule, sensors: number, seconds: numbe
     }
   }
   return out;
+}
+
+/** Every window of the frames, as the output reader names them: `<sensorId>@<window start, µs>`. */
+export function windowKeys(batches: Frame[][]): Set<string> {
+  return new Set(batches.flat().flatMap((f) => Array.from({ length: f.count }, (_, i) => `${f.sensorId}@${f.t0 + Math.round((i * f.hop * 1e6) / f.sampleRate)}`)));
 }
 
 /** Reads inferences and session events (read_committed). */
@@ -107,6 +113,13 @@ export class OutputReader {
       if (Date.now() > end) throw new Error(`timed out waiting for ${what} (${this.windows.size} windows read)`);
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+  /** Waits for every expected window, lets anything that would be a duplicate arrive (`settleMs`), and checks each came once. */
+  async expectEachOnce(expected: ReadonlySet<string>, ms: number, settleMs: number): Promise<void> {
+    await this.until(() => [...expected].every((k) => this.windows.has(k)), ms, 'every window');
+    await new Promise((r) => setTimeout(r, settleMs));
+    expect([...this.windows].filter(([, n]) => n > 1), 'windows seen more than once').toEqual([]);
+    expect(this.windows.size).toBe(expected.size);
   }
   stop(): Promise<void> {
     return this.consumer!.disconnect();

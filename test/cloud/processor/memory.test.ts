@@ -22,7 +22,7 @@ import { parquetToFrames } from '../../../cloud/store/archive.js';
 import { FileSessionStore } from '../../../cloud/store/file-sessions.js';
 import type { Frame } from '../../../protocol/index.js';
 import { newestVersions } from '../../../cloud/store/sessions-store.js';
-import { OutputReader, createTopics, edgeFrames, feed, referenceRun, topicsFor } from './harness.js';
+import { OutputReader, createTopics, edgeFrames, feed, referenceRun, topicsFor, windowKeys } from './harness.js';
 
 describe('the cloud side in one process: processor, session sink and API on the in-process log and the file store', () => {
   it('every window exactly once, sessions equal to a reference run, across a stop and a restore from the changelog; the sessions in the file store, the archive in a directory; the API serving the sessions and the live sensors', async () => {
@@ -32,7 +32,7 @@ describe('the cloud side in one process: processor, session sink and API on the 
     const topics = topicsFor('mem');
     await createTopics(kafka, topics);
     const batches = await edgeFrames(dsp, 12, 60);
-    const expected = new Set(batches.flat().flatMap((f) => Array.from({ length: f.count }, (_, i) => `${f.sensorId}@${f.t0 + Math.round((i * f.hop * 1e6) / f.sampleRate)}`)));
+    const expected = windowKeys(batches);
     const archiveDir = mkdtempSync(join(tmpdir(), 'edgewave-memory-archive-'));
     const config = parseProcessorConfig({
       kafka: { brokers: ['memory:0'], topics, groupId: 'mem-group', transactionalIdPrefix: 'mem-tx', sessionTimeoutMs: 6000 },
@@ -56,10 +56,7 @@ describe('the cloud side in one process: processor, session sink and API on the 
       await p.stop();
       p = await startProcessor(config, quiet, { kafka, sessions: sessionsStore });
       await feed(producer, topics.features, batches.slice(half));
-      await reader.until(() => [...expected].every((k) => reader.windows.has(k)), 60_000, 'every window');
-      await new Promise((r) => setTimeout(r, 500));
-      expect([...reader.windows].filter(([, n]) => n > 1), 'windows seen more than once').toEqual([]);
-      expect(reader.windows.size).toBe(expected.size);
+      await reader.expectEachOnce(expected, 60_000, 500);
       const { sessions, labels } = await referenceRun(dsp, batches);
       expect(reader.labels).toEqual(labels);
       expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(sessions));

@@ -19,7 +19,7 @@ import { toDocument } from '../../../cloud/store/sessions-store.js';
 import { loadDsp, type DspModule } from '../../../dsp/src/index.js';
 import { encodeBatch, type Frame } from '../../../protocol/index.js';
 import { servers, uniqueName } from '../../config.js';
-import { OutputReader, createTopics, edgeFrames, feed, referenceRun, topicsFor } from './harness.js';
+import { OutputReader, createTopics, edgeFrames, feed, referenceRun, topicsFor, windowKeys } from './harness.js';
 
 const s = servers();
 const need = s.kafka && s.ferretdb && s.minio ? describe : describe.skip;
@@ -132,7 +132,7 @@ need('processor on real Kafka', () => {
     await createTopics(kafka, topics);
     await s3.send(new CreateBucketCommand({ Bucket: name }));
     const batches = await edgeFrames(dsp, 30, 120);
-    const expected = new Set(batches.flat().flatMap((f) => Array.from({ length: f.count }, (_, i) => `${f.sensorId}@${f.t0 + Math.round((i * f.hop * 1e6) / f.sampleRate)}`)));
+    const expected = windowKeys(batches);
     const file = join(dir, `${name}.json`);
     writeFileSync(file, JSON.stringify(configFor(name, topics, true)));
     const reader = await new OutputReader(kafka, topics).start();
@@ -152,12 +152,7 @@ need('processor on real Kafka', () => {
         await current.up;
       }
       await feeding;
-      await reader.until(() => [...expected].every((k) => reader.windows.has(k)), 90_000, 'every window');
-      // Let anything that would be a duplicate arrive.
-      await new Promise((r) => setTimeout(r, 2000));
-      const dups = [...reader.windows].filter(([, n]) => n > 1);
-      expect(dups, 'windows seen more than once').toEqual([]);
-      expect(reader.windows.size).toBe(expected.size);
+      await reader.expectEachOnce(expected, 90_000, 2000);
       // Windows travel many to a record, each under its group's key.
       expect(reader.wrongKeys).toEqual([]);
       expect(reader.inferenceRecords).toBeLessThan(expected.size / 4);
@@ -247,10 +242,7 @@ need('processor on real Kafka', () => {
         await current.up;
       }
       await feeding;
-      await reader.until(() => [...reference.labels.keys()].every((k) => reader.windows.has(k)), 90_000, 'every window');
-      await new Promise((r) => setTimeout(r, 2000));
-      expect([...reader.windows].filter(([, n]) => n > 1), 'windows seen more than once').toEqual([]);
-      expect(reader.windows.size).toBe(reference.labels.size);
+      await reader.expectEachOnce(new Set(reference.labels.keys()), 90_000, 2000);
       expect(reader.features).toEqual(reference.features);
       expect(reader.labels).toEqual(reference.labels);
       expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(reference.sessions));
@@ -268,7 +260,7 @@ need('processor on real Kafka', () => {
     const topics = topicsFor(name);
     await createTopics(kafka, topics);
     const batches = await edgeFrames(dsp, 24, 90);
-    const expected = new Set(batches.flat().flatMap((f) => Array.from({ length: f.count }, (_, i) => `${f.sensorId}@${f.t0 + Math.round((i * f.hop * 1e6) / f.sampleRate)}`)));
+    const expected = windowKeys(batches);
     const file = join(dir, `${name}.json`);
     writeFileSync(file, JSON.stringify(configFor(name, topics)));
     const reader = await new OutputReader(kafka, topics).start();
@@ -288,10 +280,7 @@ need('processor on real Kafka', () => {
       await new Promise((r) => setTimeout(r, 2000));
       await stopProcessor(a);
       await feeding;
-      await reader.until(() => [...expected].every((k) => reader.windows.has(k)), 90_000, 'every window');
-      await new Promise((r) => setTimeout(r, 2000));
-      expect([...reader.windows].filter(([, n]) => n > 1), 'windows seen more than once').toEqual([]);
-      expect(reader.windows.size).toBe(expected.size);
+      await reader.expectEachOnce(expected, 90_000, 2000);
       const { sessions: reference, labels } = await referenceRun(dsp, batches);
       expect(reader.labels).toEqual(labels);
       expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(reference));
