@@ -10,7 +10,7 @@ import type { WebSocket } from 'ws';
 import type { Logger } from '../../protocol/index.js';
 import { superviseConsumer, type Supervisor } from '../common/consumer-supervisor.js';
 import { consumerTimeouts } from '../common/kafka.js';
-import { inferenceLines, parseInference } from '../processor/records.js';
+import { inferenceLines, parseInference, SessionAssembler, type SessionRecord } from '../processor/records.js';
 import { ApiError } from './errors.js';
 import { LIVE_KINDS, type Hub, type LiveClient, type LiveKind } from './hub.js';
 
@@ -98,6 +98,7 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
   };
 
   const supervisors: Supervisor[] = [];
+  const sessionParts = new Map<string, SessionAssembler>();
   const consume = async (consumer: Consumer, subscribed: string[]) => {
     const run = () => consumer.run({
       eachBatch: async ({ batch }) => {
@@ -125,8 +126,19 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
               if (Array.isArray(st.layouts)) for (const l of st.layouts as { id?: unknown; names?: unknown }[]) if (typeof l?.id === 'number' && Array.isArray(l.names) && l.names.every((n) => typeof n === 'string')) hub.layoutNames.set(l.id, l.names as string[]);
               hub.publish(kind, json, { gatewayId: m.key?.toString() ?? '' }, live);
             } else {
-              const e = JSON.parse(json) as { type?: string; session?: { sessionId?: string; group?: string } };
-              hub.publish(kind, json, { ...(e.session?.group ? { group: e.session.group } : {}), ...(e.session?.sessionId ? { sessionId: e.session.sessionId } : {}), ended: e.type === 'ended' }, live);
+              let e = JSON.parse(json) as { type?: string; session?: { sessionId?: string; group?: string }; part?: unknown };
+              let text = json;
+              // An event in parts (cloud/processor/records.ts) goes out whole, once its last part is read.
+              if (e.part !== undefined && typeof e.session?.sessionId === 'string') {
+                const key = `${batch.topic}/${batch.partition}`;
+                let a = sessionParts.get(key);
+                if (!a) sessionParts.set(key, (a = new SessionAssembler()));
+                const whole = a.add(e as SessionRecord);
+                if (!whole) continue;
+                e = whole;
+                text = JSON.stringify(whole);
+              }
+              hub.publish(kind, text, { ...(e.session?.group ? { group: e.session.group } : {}), ...(e.session?.sessionId ? { sessionId: e.session.sessionId } : {}), ended: e.type === 'ended' }, live);
             }
           } catch (err) {
             log.warn({ topic: batch.topic, partition: batch.partition, offset: m.offset, err: (err as Error).message }, 'a record that is not JSON; skipped');

@@ -30,7 +30,7 @@ export const processorConfigSchema = z.strictObject({
     partitionsConcurrently: z.number().int().min(1).default(4).describe('partitions whose batches are processed at the same time (one waits on Kafka while another computes)'),
     commitIntervalMs: z.number().int().min(0).default(100).describe('batches processed within this long share one transaction: results reach read_committed readers up to this much later, and the state changelog is written once per interval'),
     sessionTimeoutMs: z.number().int().min(3000).default(30_000).describe('a processor that stops answering loses its partitions after this long'),
-    maxRecordBytes: z.number().int().min(8192).default(1_000_000).describe('the largest record produced (the topics\' max.message.bytes): a dead letter\'s original bytes are cut to 4 KiB less, with their length in ew-bytes; inference records hold up to 64 KiB of windows, or 4 KiB less than this'),
+    maxRecordBytes: z.number().int().min(8192).default(1_000_000).describe('the largest record produced (the topics\' max.message.bytes): a dead letter\'s original bytes are cut to 4 KiB less, with their length in ew-bytes; inference records hold up to 64 KiB of windows, or 4 KiB less than this; a session event over 4 KiB less than this goes in parts; produce requests stay under it'),
   }),
   model: z.strictObject({
     path: z.string().min(1).default(SHIPPED_MODEL).describe('the ONNX model: a file path or an s3://bucket/key URL (default: the shipped activity model)'),

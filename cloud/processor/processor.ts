@@ -36,7 +36,7 @@ import { SessionStore, type SessionRepository } from '../store/sessions-store.js
 import { coPartitionedAssigner } from './assigner.js';
 import type { ProcessorConfig } from './config.js';
 import { Engine, type EngineOptions, type GroupSnapshot, type SensorSnapshot, type SourcedFrame } from './engine.js';
-import { INFERENCE_RECORD_BYTES, inferenceMessages, type SessionRecord } from './records.js';
+import { INFERENCE_RECORD_BYTES, inferenceMessages, sessionMessages } from './records.js';
 
 export type { InferenceRecord, SessionRecord } from './records.js';
 
@@ -73,7 +73,7 @@ class HandedOver extends Error {
   }
 }
 
-/** Produce requests are kept below this size (brokers refuse record batches above 1 MiB by default). */
+/** Produce requests are kept below this size, or kafka.maxRecordBytes − 4 KiB when that is less (brokers refuse record batches above their topic's max.message.bytes). */
 const CHUNK_BYTES = 512 * 1024;
 /**
  * The transactional producers' retries start short: the first send of a transaction right after a
@@ -201,6 +201,9 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
 
   const topics = config.kafka.topics;
   const inferenceBytes = Math.min(INFERENCE_RECORD_BYTES, config.kafka.maxRecordBytes - 4096);
+  // A session event over this goes in parts (records.ts).
+  const sessionBytes = config.kafka.maxRecordBytes - 4096;
+  const chunkBytes = Math.min(CHUNK_BYTES, config.kafka.maxRecordBytes - 4096);
   const kafka = options.kafka ?? createKafka(config.kafka, log, { initialRetryTime: 200, maxRetryTime: 5000, retries: 20 });
   if (!options.kafka) await requireTopics(kafka, Object.values(topics));
 
@@ -390,8 +393,9 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   };
 
   /**
-   * Sends messages in produce requests of at most about `CHUNK_BYTES` each: kafkajs makes one record
-   * batch per partition per request, and the broker refuses batches above its message size limit.
+   * Sends messages in produce requests of at most about `chunkBytes` each: kafkajs makes one record
+   * batch per partition per request, and the broker refuses batches above its message size limit
+   * (a message larger than that goes alone; none is larger than kafka.maxRecordBytes − 4 KiB).
    */
   async function sendChunked(tx: Transaction, topicMessages: { topic: string; messages: Message[] }[]): Promise<void> {
     let chunk: { topic: string; messages: Message[] }[] = [];
@@ -404,7 +408,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     for (const { topic, messages } of topicMessages) {
       for (const msg of messages) {
         const size = (msg.value?.length ?? 0) + (typeof msg.key === 'string' ? msg.key.length : (msg.key?.length ?? 0)) + 64;
-        if (bytes + size > CHUNK_BYTES) await flush();
+        if (bytes + size > chunkBytes) await flush();
         let last = chunk.at(-1);
         if (last?.topic !== topic) chunk.push((last = { topic, messages: [] }));
         last.messages.push(msg);
@@ -623,7 +627,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         const classes = w.engine.currentModel?.info.classes;
         const classesJson = JSON.stringify(classes ?? []);
         const inferences: Message[] = inferenceMessages(out.windows, classesJson, inferenceBytes);
-        const sessions: Message[] = out.sessions.map((ev) => ({ key: ev.session.group, value: JSON.stringify(ev satisfies SessionRecord) }));
+        const sessions: Message[] = sessionMessages(out.sessions, sessionBytes);
         const t = await openTx(w);
         if (!t.start.has(batch.topic)) t.start.set(batch.topic, batch.firstOffset()!);
         // Sent while the next batch is processed: the results reach read_uncommitted readers (the

@@ -20,7 +20,7 @@ import { parquetToFrames } from '../store/archive.js';
 import type { ProcessorConfig } from './config.js';
 import { Engine, type EngineOutput } from './engine.js';
 import { engineOptionsFor, modelLayout } from './processor.js';
-import { inferenceJson, inferenceMessages } from './records.js';
+import { inferenceJson, inferenceMessages, sessionMessages } from './records.js';
 
 export interface ReplayOptions {
   /** The archive: s3://bucket/prefix, or file:///path of a directory. */
@@ -100,7 +100,8 @@ async function openOutput(to: string, config: ProcessorConfig, log: Logger): Pro
     async write(out, classes) {
       const topicMessages = [
         { topic: m[1]!, messages: inferenceMessages(out.windows, JSON.stringify(classes ?? [])) },
-        { topic: m[2]!, messages: out.sessions.map((e) => ({ key: e.session.group, value: JSON.stringify(e) })) },
+        // An event's parts go to one partition in one request: one record batch, all or none.
+        { topic: m[2]!, messages: sessionMessages(out.sessions, config.kafka.maxRecordBytes - 4096) },
       ].filter((t) => t.messages.length);
       if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });
     },

@@ -15,7 +15,7 @@ import { parseApiConfig } from '../../../cloud/api/config.js';
 import { SLOW_CONSUMER_CLOSE } from '../../../cloud/api/hub.js';
 import { startApi, type ApiHandle } from '../../../cloud/api/server.js';
 import type { WindowResult } from '../../../cloud/processor/engine.js';
-import { inferenceJson, inferenceMessages } from '../../../cloud/processor/records.js';
+import { inferenceJson, inferenceMessages, sessionMessages } from '../../../cloud/processor/records.js';
 import type { Session } from '../../../cloud/processor/sessions.js';
 import { SessionStore } from '../../../cloud/store/sessions-store.js';
 import { servers, uniqueName } from '../../config.js';
@@ -311,6 +311,20 @@ describe.runIf(s.kafka && s.ferretdb)('WebSocket fan-out (Kafka)', () => {
       expect(one.of('sessions')[0]!.data).toMatchObject({ type: 'ended', session: { sessionId: 'g5-42' } });
       expect(one.messages[0]!.type).toBe('session');
       one.ws.close();
+
+      // An event in parts (as the processor writes one over its record size) goes out whole, once.
+      const many: Session = { ...stored, sessionId: 'g5-43', sensors: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`s${i}`, { windows: 3, durationS: 3.84, labels: { walking: 3 }, dominant: 'walking', stats: { 'acc.mag_mean': { n: 3, mean: 9.8 + i / 100, m2: 0.01, min: 9.7, max: 9.9 } } }])) };
+      await store.write([{ type: 'started', session: { ...many, sensors: {} } }]);
+      const parted = await Client.open(api.url, KEY, '/ws/session/g5-43');
+      await until(() => parted.of('session').length === 1, 5000, 'the stored session');
+      const event = { type: 'updated' as const, session: many };
+      const parts = sessionMessages([event], 2048);
+      expect(parts.length).toBeGreaterThan(2);
+      await producer.send({ topic: topics.sessions, messages: parts });
+      await until(() => parted.of('sessions').length === 1, 10_000, 'the session event');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(parted.of('sessions').map((m) => m.data)).toEqual([event]);
+      parted.ws.close();
       const nobody = await Client.open(api.url, KEY, '/ws/session/nope');
       await until(() => nobody.closeCode !== null, 5000, 'the close');
       expect(nobody.closeCode).toBe(4004);

@@ -10,7 +10,7 @@ import { expect } from 'vitest';
 import { ActivityModel } from '../../../cloud/model/model.js';
 import { SHIPPED_MODEL } from '../../../cloud/processor/config.js';
 import { Engine, f32ToBase64 } from '../../../cloud/processor/engine.js';
-import { inferenceLines, type InferenceRecord } from '../../../cloud/processor/records.js';
+import { inferenceLines, SessionAssembler, type InferenceRecord, type SessionRecord } from '../../../cloud/processor/records.js';
 import type { SessionEvent } from '../../../cloud/processor/sessions.js';
 import { featureLayout, parseFeatureConfig, presetSettings, type DspModule } from '../../../dsp/src/index.js';
 import { Pipeline } from '../../../edge/pipeline.js';
@@ -25,20 +25,22 @@ export function topicsFor(name: string) {
   return { raw: `${name}.raw`, features: `${name}.features`, inferences: `${name}.inferences`, sessions: `${name}.sessions`, deadletter: `${name}.deadletter`, processorState: `${name}.state` };
 }
 
-export async function createTopics(kafka: Kafka, topics: ReturnType<typeof topicsFor>): Promise<void> {
+/** The processor's topics, 4 partitions each; `maxMessageBytes` sets the output topics' max.message.bytes. */
+export async function createTopics(kafka: Kafka, topics: ReturnType<typeof topicsFor>, maxMessageBytes?: number): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
+  const limit = (k: string) => (maxMessageBytes !== undefined && ['inferences', 'sessions', 'deadletter'].includes(k) ? [{ name: 'max.message.bytes', value: String(maxMessageBytes) }] : []);
   await admin.createTopics({
-    topics: Object.entries(topics).map(([k, topic]) => ({ topic, numPartitions: 4, ...(k === 'processorState' ? { configEntries: [{ name: 'cleanup.policy', value: 'compact' }] } : {}) })),
+    topics: Object.entries(topics).map(([k, topic]) => ({ topic, numPartitions: 4, configEntries: [...(k === 'processorState' ? [{ name: 'cleanup.policy', value: 'compact' }] : []), ...limit(k)] })),
     waitForLeaders: true,
   });
   await admin.disconnect();
 }
 
 /** Edge feature frames (or raw frames) of simulated sensors, in the order an edge agent sends them, as the bridge would produce them: one batch per group per flush. */
-export async function edgeFrames(dsp: DspModule, sensors: number, seconds: number, mode: 'features' | 'raw' = 'features'): Promise<Frame[][]> {
+export async function edgeFrames(dsp: DspModule, sensors: number, seconds: number, mode: 'features' | 'raw' = 'features', groups = 6): Promise<Frame[][]> {
   const p = new Pipeline({ gatewayId: 'gw-p', topicRoot: 'edgewave', dsp, seq: SeqStore.open(join(dir, `seq-${Math.random()}.json`)), capacity: sensors, features: presetSettings('uplink') });
-  const sim = new Simulator({ sensors, sampleRate: 200, seed: 9, groups: 6, dropoutsPerHour: 0, meanDwellS: 12, mix: { idle: 1, walking: 3, running: 2, jumping: 1, fall: 0.1 } });
+  const sim = new Simulator({ sensors, sampleRate: 200, seed: 9, groups, dropoutsPerHour: 0, meanDwellS: 12, mix: { idle: 1, walking: 3, running: 2, jumping: 1, fall: 0.1 } });
   for (const x of sim.sensors) p.register({ sensorId: x.sensorId, group: x.group, sampleRate: 200, mode, decimate: 1 });
   const out: Frame[][] = [];
   for (let k = 0; k < (seconds * 200) / 10; k++) {
@@ -74,6 +76,11 @@ export class OutputReader {
   readonly wrongKeys: string[] = [];
   /** Inference records read, and the windows in them. */
   inferenceRecords = 0;
+  /** Session records read, how many of them were parts of an event, and the largest's bytes. */
+  sessionRecords = 0;
+  sessionParts = 0;
+  largestSessionRecord = 0;
+  private readonly assemblers = new Map<number, SessionAssembler>();
   private consumer: Consumer | undefined;
   constructor(private readonly kafka: Kafka, private readonly topics: ReturnType<typeof topicsFor>) {}
   async start(): Promise<this> {
@@ -81,13 +88,20 @@ export class OutputReader {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [this.topics.inferences, this.topics.sessions, this.topics.deadletter], fromBeginning: true });
     await this.consumer.run({
-      eachMessage: async ({ topic, message }) => {
+      eachMessage: async ({ topic, partition, message }) => {
         if (topic === this.topics.deadletter) {
           this.dead.push({ reason: String(message.headers?.['ew-reason']), value: message.value!, bytes: Number(String(message.headers?.['ew-bytes'])) });
           return;
         }
         if (topic === this.topics.sessions) {
-          const e = JSON.parse(message.value!.toString()) as SessionEvent;
+          this.sessionRecords++;
+          this.largestSessionRecord = Math.max(this.largestSessionRecord, message.value!.length);
+          const r = JSON.parse(message.value!.toString()) as SessionRecord;
+          if (r.part) this.sessionParts++;
+          let a = this.assemblers.get(partition);
+          if (!a) this.assemblers.set(partition, (a = new SessionAssembler()));
+          const e = a.add(r);
+          if (!e) return;
           let list = this.sessions.get(e.session.group);
           if (!list) this.sessions.set(e.session.group, (list = []));
           list.push(e);

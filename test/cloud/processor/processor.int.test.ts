@@ -105,6 +105,32 @@ async function stopProcessor(p: ReturnType<typeof spawnProcessor> | undefined): 
   }
 }
 
+/** SIGKILLs the processor, waits for it to go, and starts another on the same config. */
+async function killAndRestart(p: ReturnType<typeof spawnProcessor>, file: string): Promise<ReturnType<typeof spawnProcessor>> {
+  const exited = new Promise((r) => p.proc.once('exit', r));
+  p.proc.kill('SIGKILL');
+  await exited;
+  const next = spawnProcessor(file);
+  await next.up;
+  return next;
+}
+
+/** Waits up to 30 s for the database's sessions to be those of `events`, each once as of its newest event, and checks they are; returns them. */
+async function expectStoredSessions(mongo: MongoClient, database: string, events: readonly SessionEvent[]): Promise<ReturnType<typeof toDocument>[]> {
+  const newest = new Map<string, ReturnType<typeof toDocument>>();
+  for (const e of events) newest.set(e.session.sessionId, toDocument(e.session));
+  const want = [...newest.values()].sort((a, b) => (a._id < b._id ? -1 : 1));
+  const collection = mongo.db(database).collection('sessions');
+  const until = Date.now() + 30_000;
+  let docs = await collection.find().sort({ _id: 1 }).toArray();
+  while (JSON.stringify(docs.map((d) => [d._id, d.version])) !== JSON.stringify(want.map((d) => [d._id, d.version])) && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 500));
+    docs = await collection.find().sort({ _id: 1 }).toArray();
+  }
+  expect(docs).toEqual(want);
+  return want;
+}
+
 need('processor on real Kafka', () => {
   let dsp: DspModule;
   let kafka: Kafka;
@@ -145,11 +171,7 @@ need('processor on real Kafka', () => {
       const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
       for (let k = 0; k < 5; k++) {
         await new Promise((r) => setTimeout(r, 1000 + rand() * 2000));
-        const exited = new Promise((r) => current.proc.once('exit', r));
-        current.proc.kill('SIGKILL');
-        await exited;
-        current = spawnProcessor(file);
-        await current.up;
+        current = await killAndRestart(current, file);
       }
       await feeding;
       await reader.expectEachOnce(expected, 90_000, 2000);
@@ -164,16 +186,7 @@ need('processor on real Kafka', () => {
       expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(reference));
 
       // MongoDB: each session once, as of its newest event.
-      const newest = new Map<string, ReturnType<typeof toDocument>>();
-      for (const e of [...reference.values()].flat()) newest.set(e.session.sessionId, toDocument(e.session));
-      const collection = mongo.db(name.replace(/-/g, '_')).collection('sessions');
-      const until = Date.now() + 30_000;
-      let docs = await collection.find().sort({ _id: 1 }).toArray();
-      while (JSON.stringify(docs.map((d) => [d._id, d.version])) !== JSON.stringify([...newest.values()].sort((a, b) => (a._id < b._id ? -1 : 1)).map((d) => [d._id, d.version])) && Date.now() < until) {
-        await new Promise((r) => setTimeout(r, 500));
-        docs = await collection.find().sort({ _id: 1 }).toArray();
-      }
-      expect(docs).toEqual([...newest.values()].sort((a, b) => (a._id < b._id ? -1 : 1)));
+      await expectStoredSessions(mongo, name.replace(/-/g, '_'), [...reference.values()].flat());
 
       // The archive: every input frame exactly once, equal to what was sent.
       const input = batches.flat();
@@ -215,6 +228,45 @@ need('processor on real Kafka', () => {
     }
   }, 240_000);
 
+  it('session events larger than a record travel in parts under the topic\'s max.message.bytes, SIGKILLed twice: the events read back and MongoDB\'s sessions equal an uninterrupted run\'s', async () => {
+    // Groups of 30 sensors: an `updated` event is some 20 KB, the topics take 8 KB records.
+    const name = uniqueName('proc-parts');
+    const topics = topicsFor(name);
+    const maxRecordBytes = 8192;
+    await createTopics(kafka, topics, maxRecordBytes);
+    const batches = await edgeFrames(dsp, 60, 90, 'features', 2);
+    const expected = windowKeys(batches);
+    const file = join(dir, `${name}.json`);
+    const base = configFor(name, topics);
+    writeFileSync(file, JSON.stringify({ ...base, kafka: { ...base.kafka, maxRecordBytes }, mongodb: { url: s.ferretdb!.url, database: name.replace(/-/g, '_') } }));
+    const reader = await new OutputReader(kafka, topics).start();
+    let current = spawnProcessor(file);
+    try {
+      await current.up;
+      const feeding = feed(producer, topics.features, batches);
+      for (const wait of [4000, 3000]) {
+        await new Promise((r) => setTimeout(r, wait));
+        current = await killAndRestart(current, file);
+      }
+      await feeding;
+      await reader.expectEachOnce(expected, 90_000, 2000);
+      const { sessions: reference } = await referenceRun(dsp, batches);
+      const events = [...reference.values()].flat();
+      expect(events.filter((e) => Buffer.byteLength(JSON.stringify(e)) > maxRecordBytes).length).toBeGreaterThan(2);
+      await reader.until(() => [...reader.sessions.values()].flat().length >= events.length, 30_000, 'every session event');
+      expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(reference));
+      expect(reader.sessionParts).toBeGreaterThan(reader.sessionRecords / 2);
+      expect(reader.largestSessionRecord).toBeLessThanOrEqual(maxRecordBytes - 4096);
+
+      // MongoDB: each session once, whole, as of its newest event.
+      const want = await expectStoredSessions(mongo, name.replace(/-/g, '_'), events);
+      expect(want.filter((d) => Buffer.byteLength(JSON.stringify(d)) > maxRecordBytes).length).toBeGreaterThan(0);
+    } finally {
+      await stopProcessor(current);
+      await reader.stop();
+    }
+  }, 240_000);
+
   it('raw frames, SIGKILLed 5 times: every window exactly once with the features and classes of an uninterrupted run; the samples awaiting a window are read again from the input', async () => {
     const name = uniqueName('procraw');
     const topics = topicsFor(name);
@@ -234,12 +286,8 @@ need('processor on real Kafka', () => {
       const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
       for (let k = 0; k < 5; k++) {
         await new Promise((r) => setTimeout(r, 1000 + rand() * 1500));
-        const exited = new Promise((r) => current.proc.once('exit', r));
-        current.proc.kill('SIGKILL');
-        await exited;
-        current = spawnProcessor(file);
+        current = await killAndRestart(current, file);
         logs.push(current.log);
-        await current.up;
       }
       await feeding;
       await reader.expectEachOnce(new Set(reference.labels.keys()), 90_000, 2000);
