@@ -25,6 +25,10 @@
 // --processors N runs N processors in one consumer group (the partitions shared between them), as
 // a deployment with N replicas; their CPU and RSS are summed under "processor".
 // --stages also reads the input topic, for the latency up to Kafka (it costs this process CPU).
+// --keep-logs keeps the components' logs and writes windows.csv beside them: per window measured,
+// its sensor, seq, last sample's time and arrival at the client, when the processor sent its
+// inference and, with --stages, when the bridge sent and a reader got the frame holding its last
+// sample (ms since the epoch, this machine's clock); each burst's slow hop can be read from it.
 // Each component runs with the node options the chart gives it (helm/edgewave/values.yaml).
 // The servers come from scripts/servers (started here, or the ones npm run servers -- start runs).
 
@@ -268,6 +272,13 @@ try {
   const stageBridgeSent: number[] = [];
   const stageProcessorSent: number[] = [];
   const T1 = /"t1":(\d+)/;
+  const SENSOR = /"sensorId":"([^"]*)"/;
+  // With --keep-logs, each window's times on the way, for windows.csv: when the processor sent its
+  // inference (by sensor and t1) and, with --stages, when the bridge sent and a reader got the
+  // frames of each sensor (their newest sample's time, µs).
+  const keep = args['keep-logs'] === true;
+  const sentAt = new Map<string, number>();
+  const framesAt = new Map<string, [newestUs: number, bridgeSent: number, read: number][]>();
   const inputReader = kafka.consumer({ groupId: `${run}-stage-input`, maxWaitTimeInMs: 20 });
   const inferenceReader = kafka.consumer({ groupId: `${run}-stage-inference`, readUncommitted: false, maxWaitTimeInMs: 20 });
   await Promise.all([inputReader.connect(), inferenceReader.connect()]);
@@ -286,6 +297,12 @@ try {
         for (const f of fs) newest = Math.max(newest, f.t0 + ((f.kind === 'raw' ? f.count - 1 : f.window - 1 + (f.count - 1) * f.hop) * 1e6) / f.sampleRate);
         stageInput.push(now - newest / 1000);
         stageBridgeSent.push(Number(m.timestamp) - newest / 1000);
+        if (keep) for (const f of fs) {
+          const fNewest = f.t0 + ((f.kind === 'raw' ? f.count - 1 : f.window - 1 + (f.count - 1) * f.hop) * 1e6) / f.sampleRate;
+          let list = framesAt.get(f.sensorId);
+          if (!list) framesAt.set(f.sensorId, (list = []));
+          list.push([fNewest, Number(m.timestamp), now]);
+        }
       }
     },
   });
@@ -296,9 +313,11 @@ try {
       for (const m of batch.messages) {
         const sent = Number(m.timestamp);
         for (const line of inferenceLines(m.value!.toString())) {
-          const last = (Number(T1.exec(line)![1]) - 1e6 / RATE) / 1000;
+          const t1 = Number(T1.exec(line)![1]);
+          const last = (t1 - 1e6 / RATE) / 1000;
           stageInference.push(now - last);
           stageProcessorSent.push(sent - last);
+          if (keep) sentAt.set(`${SENSOR.exec(line)?.[1]}/${t1}`, sent);
         }
       }
     },
@@ -361,7 +380,16 @@ try {
   const perStep = 1e6 / RATE;
   const latencies = Float64Array.from(measured, (x) => x.at - (x.t1 - perStep) / 1000).sort();
   // With --keep-logs, every window measured: when its last sample was taken and when it arrived.
-  if (args['keep-logs']) writeFileSync(join(logDir, 'windows.csv'), `sensor,seq,last_sample_ms,arrived_ms\n${measured.map((x) => `${x.sensorId},${x.seq},${((x.t1 - perStep) / 1000).toFixed(1)},${x.at}`).join('\n')}\n`);
+  // (the processor's send and, with --stages, the bridge's send of the frame holding the last
+  // sample and a reader's getting it; empty where not seen).
+  if (keep) {
+    const frameOf = (x: Seen) => framesAt.get(x.sensorId)?.find((f) => f[0] >= x.t1 - perStep);
+    const line = (x: Seen) => {
+      const f = frameOf(x);
+      return `${x.sensorId},${x.seq},${((x.t1 - perStep) / 1000).toFixed(1)},${x.at},${sentAt.get(`${x.sensorId}/${x.t1}`) ?? ''},${f?.[1] ?? ''},${f?.[2] ?? ''}`;
+    };
+    writeFileSync(join(logDir, 'windows.csv'), `sensor,seq,last_sample_ms,arrived_ms,processor_sent_ms,bridge_sent_ms,input_read_ms\n${measured.map(line).join('\n')}\n`);
+  }
 
   // The agents stop cleanly: what they accepted is delivered, and seq.json holds each sensor's count.
   say('stopping the agents; accounting');
