@@ -29,11 +29,14 @@
 // its sensor, seq, last sample's time and arrival at the client, when the processor sent its
 // inference and, with --stages, when the bridge sent and a reader got the frame holding its last
 // sample (ms since the epoch, this machine's clock); each burst's slow hop can be read from it.
+// It also writes cpu.csv: every 50 ms, the CPU ms each component used in it (edge agents summed,
+// Kafka's collector and JIT compiler threads also apart), to see who had the cores in a slow burst
+// (reading /proc that often costs this process about 0.04 of a core).
 // Each component runs with the node options the chart gives it (helm/edgewave/values.yaml).
 // The servers come from scripts/servers (started here, or the ones npm run servers -- start runs).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -167,6 +170,24 @@ function usage(pid: number): { cpuS: number; rssMb: number } {
   } catch {
     return { cpuS: 0, rssMb: 0 };
   }
+}
+
+/** A JVM's CPU ms so far in its collector's threads (`gc`) and its JIT compilers' (`jit`). */
+function javaThreadsMs(pid: number): Map<string, number> {
+  const m = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+      const kind = /^(Z[A-Z]|G1 |GC |VM Thread)/.test(name) ? 'gc' : /CompilerThre/.test(name) ? 'jit' : undefined;
+      if (!kind) continue;
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      m.set(kind, (m.get(kind) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
+    }
+  } catch {
+    // The process or a thread is gone.
+  }
+  return m;
 }
 
 const percentile = (sorted: Float64Array, p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN);
@@ -365,12 +386,33 @@ try {
     for (const t of tracked) now.set(t.name, (now.get(t.name) ?? 0) + usage(t.pid).rssMb);
     for (const [n, mb] of now) peak.set(n, Math.max(peak.get(n) ?? 0, mb));
   }, 500);
+  // With --keep-logs, each component's CPU every 50 ms (Kafka's collector and compiler threads apart).
+  const timeline: string[] = [];
+  const columns = [...new Set(tracked.map((t) => t.name)), ...(tracked.some((t) => t.name === 'kafka') ? ['kafka.gc', 'kafka.jit'] : [])];
+  const ticks = () => {
+    const m = new Map<string, number>();
+    for (const t of tracked) {
+      m.set(t.name, (m.get(t.name) ?? 0) + usage(t.pid).cpuS * 1000);
+      if (t.name === 'kafka') for (const [k, v] of javaThreadsMs(t.pid)) m.set(`kafka.${k}`, (m.get(`kafka.${k}`) ?? 0) + v);
+    }
+    return m;
+  };
+  let last = keep ? ticks() : new Map<string, number>();
+  const cpuSampler = keep
+    ? setInterval(() => {
+        const now = ticks();
+        timeline.push([Date.now(), ...columns.map((c) => Math.round((now.get(c) ?? 0) - (last.get(c) ?? 0)))].join(','));
+        last = now;
+      }, 50)
+    : undefined;
   for (let s = 0; s < SECONDS; s++) {
     await new Promise((r) => setTimeout(r, 1000));
     if (!json && (s + 1) % 10 === 0) say(`  ${s + 1} s: ${seen.length - from} windows received`);
     for (const c of components) if (c.proc.exitCode !== null) throw new Error(`${c.name} exited with ${c.proc.exitCode} (log: ${c.log})`);
   }
   clearInterval(sampler);
+  clearInterval(cpuSampler);
+  if (keep) writeFileSync(join(logDir, 'cpu.csv'), `t_ms,${columns.map((c) => `${c}_cpu_ms`).join(',')}\n${timeline.join('\n')}\n`);
   stageOn = false;
   await Promise.all([inputReader.disconnect(), inferenceReader.disconnect()]);
   const seconds = (performance.now() - t0) / 1000;
