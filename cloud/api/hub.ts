@@ -17,7 +17,8 @@
 // Slow consumers: while a client's socket has more than `highWaterBytes` unsent, its messages
 // wait in its queue of at most `maxQueue`; when the queue is full the oldest is dropped and
 // counted, and the client is told how many before its next message. A client whose queue stays
-// full for `closeAfterMs` is closed with code 4008 ("slow consumer").
+// full for `closeAfterMs` is closed with code 4008 ("slow consumer"). What goes to a client in
+// one tick is written to its socket at once (one system call, not one per message).
 
 import type { WebSocket } from 'ws';
 import { presetLayoutNames } from '../../dsp/src/index.js';
@@ -32,6 +33,9 @@ export interface HubOptions {
 }
 
 export const SLOW_CONSUMER_CLOSE = 4008;
+
+/** A client's messages of one tick are held for one write up to this many bytes. */
+const CORK_BYTES = 256 * 1024;
 
 export interface Subscription {
   id: string;
@@ -58,6 +62,7 @@ export class LiveClient {
   stamp = 0;
   closed = false;
   stats = { sent: 0, dropped: 0 };
+  private corked: { socket: { cork(): void; uncork(): void }; unsent: number } | null = null;
 
   constructor(
     readonly ws: WebSocket,
@@ -74,7 +79,7 @@ export class LiveClient {
 
   deliver(msg: Encoded): void {
     if (this.closed) return;
-    if (!this.holding && this.queue.length - this.head === 0 && this.ws.bufferedAmount < this.o.highWaterBytes) {
+    if (!this.holding && this.queue.length - this.head === 0 && this.unsent() < this.o.highWaterBytes) {
       this.write(msg);
       return;
     }
@@ -91,7 +96,7 @@ export class LiveClient {
   /** Moves queued messages to the socket while it keeps up; closes a client stuck too long. */
   pump(): void {
     if (this.closed || this.holding) return;
-    while (this.queue.length - this.head > 0 && this.ws.bufferedAmount < this.o.highWaterBytes) {
+    while (this.queue.length - this.head > 0 && this.unsent() < this.o.highWaterBytes) {
       this.write(this.queue[this.head++]!);
     }
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
@@ -115,12 +120,34 @@ export class LiveClient {
   }
 
   private write(msg: Encoded): void {
+    // What goes to the client in this tick (a batch of records fans out in one) leaves in one write
+    // instead of one system call per message, up to CORK_BYTES at a time.
+    if (!this.corked) {
+      const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } | null })._socket;
+      if (socket) {
+        this.corked = { socket, unsent: this.ws.bufferedAmount };
+        socket.cork();
+        process.nextTick(() => this.uncork());
+      }
+    }
     if (this.dropped) {
       this.ws.send(`{"type":"dropped","count":${this.dropped}}`);
       this.dropped = 0;
     }
     this.ws.send(msg.bytes, { binary: false });
     this.stats.sent++;
+    if (this.corked && this.ws.bufferedAmount - this.corked.unsent > CORK_BYTES) this.uncork();
+  }
+
+  private uncork(): void {
+    const c = this.corked;
+    this.corked = null;
+    c?.socket.uncork();
+  }
+
+  /** Bytes the client has not taken yet (without those held for this tick's write). */
+  private unsent(): number {
+    return this.corked ? this.corked.unsent : this.ws.bufferedAmount;
   }
 
   sendJson(value: unknown): void {
