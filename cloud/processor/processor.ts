@@ -200,10 +200,11 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   const namesByLayout = presetLayoutNames();
 
   const topics = config.kafka.topics;
-  const inferenceBytes = Math.min(INFERENCE_RECORD_BYTES, config.kafka.maxRecordBytes - 4096);
-  // A session event over this goes in parts (records.ts).
-  const sessionBytes = config.kafka.maxRecordBytes - 4096;
-  const chunkBytes = Math.min(CHUNK_BYTES, config.kafka.maxRecordBytes - 4096);
+  // The most bytes of records a record or a request may hold: the topics' limit, less room for
+  // headers and the record batch's own. A session event over it goes in parts (records.ts).
+  const recordBytes = config.kafka.maxRecordBytes - 4096;
+  const inferenceBytes = Math.min(INFERENCE_RECORD_BYTES, recordBytes);
+  const chunkBytes = Math.min(CHUNK_BYTES, recordBytes);
   const kafka = options.kafka ?? createKafka(config.kafka, log, { initialRetryTime: 200, maxRetryTime: 5000, retries: 20 });
   if (!options.kafka) await requireTopics(kafka, Object.values(topics));
 
@@ -627,7 +628,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         const classes = w.engine.currentModel?.info.classes;
         const classesJson = JSON.stringify(classes ?? []);
         const inferences: Message[] = inferenceMessages(out.windows, classesJson, inferenceBytes);
-        const sessions: Message[] = sessionMessages(out.sessions, sessionBytes);
+        const sessions: Message[] = sessionMessages(out.sessions, recordBytes);
         const t = await openTx(w);
         if (!t.start.has(batch.topic)) t.start.set(batch.topic, batch.firstOffset()!);
         // Sent while the next batch is processed: the results reach read_uncommitted readers (the

@@ -13,8 +13,8 @@
 // escapes it), so a reader splits a record on '\n'; a record of one line is one window, as before.
 // `inferenceLines` splits a record, `parseInference` turns a line back into numbers.
 
-import { base64ToF32, f32ToBase64, type WindowResult } from './engine.js';
 import { EdgewaveError } from '../../protocol/errors.js';
+import { base64ToF32, f32ToBase64, type WindowResult } from './engine.js';
 import type { SensorAggregate, SessionEvent } from './sessions.js';
 
 /** One window of an inference record (a line) as it travels. */
