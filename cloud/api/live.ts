@@ -49,7 +49,7 @@ export interface LiveFeedOptions {
  * recognised here as already sent. A window is shown once, and the committed record is the same
  * window (its scores may differ in the last bits: a batch of other sensors' windows around it).
  */
-export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: LiveTopics, hub: Hub, log: Logger, options: LiveFeedOptions = {}): Promise<{ stop(): Promise<void>; stats(): { repeats: number } }> {
+export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: LiveTopics, hub: Hub, log: Logger, options: LiveFeedOptions = {}): Promise<{ stop(): Promise<void>; stats(): { repeats: number; recoveries: number } }> {
   const lookbackS = options.lookbackS ?? 120;
   const early = options.readUncommitted ?? true;
   const groupId = `${groupPrefix}-${hostname()}-${randomBytes(4).toString('hex')}`;
@@ -172,7 +172,7 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
       await Promise.all(consumers.map((c) => c.disconnect()));
       if (earlyGroupId) log.info({ repeats }, 'live feed stopped (repeats: inferences written again after an aborted transaction, not sent twice)');
     },
-    stats: () => ({ repeats }),
+    stats: () => ({ repeats, recoveries: supervisors.reduce((n, sv) => n + sv.recoveries, 0) }),
   };
 }
 

@@ -87,6 +87,13 @@ export async function startApi(config: ApiConfig, log: Logger = createLogger('ap
                 this.inc(liveFeed.stats().repeats);
               },
             });
+            new Counter({
+              name: 'edgewave_api_kafka_recoveries_total', help: 'times a live-feed consumer was joined to its group again after a Kafka outage kafkajs gave up on', registers: [registry],
+              collect() {
+                this.reset();
+                this.inc(liveFeed.stats().recoveries);
+              },
+            });
           },
         }
       : {}),

@@ -223,6 +223,12 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     aborted: counter('aborted_total', 'transactions aborted (the batch is processed again)'),
     commits: counter('commits_total', 'transactions committed'),
     modelReloads: counter('model_reloads_total', 'new model versions taken'),
+    recoveries: new Counter({ name: 'edgewave_processor_kafka_recoveries_total', help: 'times a consumer (processor, sessions, archive) was joined to its group again after a Kafka outage kafkajs gave up on', labelNames: ['consumer'], registers: [registry] }),
+  };
+  // Shown at 0 from the start for each consumer this process runs.
+  const recovering = (consumer: 'processor' | 'sessions' | 'archive') => {
+    m.recoveries.inc({ consumer }, 0);
+    return () => m.recoveries.inc({ consumer });
   };
   const counts = zeroCounts();
 
@@ -558,7 +564,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   const runConsumer = () => consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: config.kafka.partitionsConcurrently, eachBatch });
   // Kafka away while the group is joined again: the consumer is run again once it is back (the
   // workers keep their state; batches fetched again from the committed offsets are dropped as duplicates).
-  const supervisor = superviseConsumer(consumer, { name: 'processor', log, run: runConsumer, onFatal: options.onFatal });
+  const supervisor = superviseConsumer(consumer, { name: 'processor', log, run: runConsumer, onFatal: options.onFatal, onRecovering: recovering('processor') });
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const assignment = e.payload.memberAssignment as Record<string, number[]>;
     const mine = new Set(Object.values(assignment).flat());
@@ -724,18 +730,19 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   let mongo: MongoClient | null = null;
   let sessionSink: SessionSinkHandle | null = null;
   if (options.sessions) {
-    sessionSink = await startSessionSink({ kafka, groupId: `${config.kafka.groupId}-sessions`, topic: topics.sessions, store: options.sessions, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, onFatal: options.onFatal });
+    sessionSink = await startSessionSink({ kafka, groupId: `${config.kafka.groupId}-sessions`, topic: topics.sessions, store: options.sessions, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, onFatal: options.onFatal, onRecovering: recovering('sessions') });
   } else if (config.mongodb) {
     mongo = new MongoClient(config.mongodb.url, { serverSelectionTimeoutMS: 10_000 });
     await mongo.connect();
     const store = await SessionStore.open(mongo.db(config.mongodb.database), config.mongodb.collection);
-    sessionSink = await startSessionSink({ kafka, groupId: config.mongodb.groupId ?? `${config.kafka.groupId}-sessions`, topic: topics.sessions, store, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, onFatal: options.onFatal });
+    sessionSink = await startSessionSink({ kafka, groupId: config.mongodb.groupId ?? `${config.kafka.groupId}-sessions`, topic: topics.sessions, store, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, onFatal: options.onFatal, onRecovering: recovering('sessions') });
   }
   let archiver: ArchiverHandle | null = null;
   if (config.archive) {
     archiver = await startArchiver({
       kafka,
       onFatal: options.onFatal,
+      onRecovering: recovering('archive'),
       groupId: config.archive.groupId ?? `${config.kafka.groupId}-archive`,
       topics: { raw: topics.raw, features: topics.features },
       objects: openObjects(config.archive.url, s3Client),

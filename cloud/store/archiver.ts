@@ -50,6 +50,8 @@ export interface ArchiverOptions {
   sessionTimeoutMs?: number;
   /** The consumer stopped for good (not by a Kafka outage, which it rides out). */
   onFatal?: (err: Error) => void;
+  /** The consumer is about to be joined to its group again after an outage kafkajs gave up on (for metrics). */
+  onRecovering?: (err: Error) => void;
   /** Feature names for a layout, for the columns (unknown layouts get f0, f1, ...). */
   featureNames?: (layoutId: number, width: number) => readonly string[] | undefined;
   log: Logger;
@@ -271,7 +273,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
   }
 
   const run = () => consumer.run({ autoCommit: false, eachBatch });
-  const supervisor = superviseConsumer(consumer, { name: 'archiver', log: o.log, run, onFatal: o.onFatal });
+  const supervisor = superviseConsumer(consumer, { name: 'archiver', log: o.log, run, onFatal: o.onFatal, onRecovering: o.onRecovering });
   await consumer.connect();
   await consumer.subscribe({ topics: [o.topics.raw, o.topics.features], fromBeginning: true });
   await run();

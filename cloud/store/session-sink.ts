@@ -24,6 +24,8 @@ export interface SessionSinkOptions {
   sessionTimeoutMs?: number;
   /** The consumer stopped for good (not by a Kafka outage, which it rides out). */
   onFatal?: (err: Error) => void;
+  /** The consumer is about to be joined to its group again after an outage kafkajs gave up on (for metrics). */
+  onRecovering?: (err: Error) => void;
 }
 
 export interface SessionSinkHandle {
@@ -74,7 +76,7 @@ export async function startSessionSink(o: SessionSinkOptions): Promise<SessionSi
   }
 
   const run = () => consumer.run({ autoCommit: false, eachBatch });
-  const supervisor = superviseConsumer(consumer, { name: 'session sink', log: o.log, run, onFatal: o.onFatal });
+  const supervisor = superviseConsumer(consumer, { name: 'session sink', log: o.log, run, onFatal: o.onFatal, onRecovering: o.onRecovering });
   await consumer.connect();
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
   await run();

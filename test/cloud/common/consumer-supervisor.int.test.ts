@@ -2,7 +2,8 @@
 // Kafka node of the test's own is stopped and started again, and its group-coordinator lookups
 // fail (their connections reset) for a while after, which kafkajs does not retry. Once lookups
 // answer, the consumer is in its group again and reads what was written. A crash that is no
-// outage (a TypeError in the batch handler) is handed to onFatal and not run again.
+// outage (a TypeError in the batch handler) is handed to onFatal and not run again. The processor
+// rides out the same outage, counts it in its metrics and still puts out every window once.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,10 +11,14 @@ import { join } from 'node:path';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { superviseConsumer } from '../../../cloud/common/consumer-supervisor.js';
+import { parseProcessorConfig } from '../../../cloud/processor/config.js';
+import { startProcessor, type ProcessorHandle } from '../../../cloud/processor/processor.js';
+import { loadDsp } from '../../../dsp/src/index.js';
 import { createLogger } from '../../../protocol/index.js';
 import { KafkaNode } from '../../../scripts/servers/kafka.js';
 import { newRunLogDir } from '../../../scripts/servers/paths.js';
 import { uniqueName } from '../../config.js';
+import { OutputReader, createTopics, edgeFrames, feed, topicsFor, windowKeys } from '../processor/harness.js';
 import { API_KEY, resetRequests } from './reset-requests.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -150,4 +155,61 @@ describe('superviseConsumer against a Kafka node stopped and started again', () 
     expect(supervisor.recoveries).toBe(0);
     supervisor.stop();
   }, 120_000);
+
+  it('the processor rides out the outage: its metrics count the recovery, and every window comes out once', async () => {
+    const kafka = client();
+    const plain = new Kafka({ clientId: 'edgewave-test-supervisor-plain', brokers: [node.brokers], logLevel: logLevel.NOTHING });
+    const name = uniqueName('supervised-processor');
+    const topics = topicsFor(name);
+    await createTopics(plain, topics);
+    const batches = await edgeFrames(await loadDsp(), 12, 30);
+    const half = Math.floor(batches.length / 2);
+    const fatal: Error[] = [];
+    const config = parseProcessorConfig({
+      kafka: { brokers: [node.brokers], topics, groupId: `${name}-group`, transactionalIdPrefix: `${name}-tx`, transactionTimeoutMs: 60_000, sessionTimeoutMs: 6000, commitIntervalMs: 200 },
+      sessions: { minSensors: 2, startAfterS: 5, idleGapS: 10, updateEveryS: 15 },
+      http: { port: 0 },
+    });
+    const recoveries = async (h: ProcessorHandle) => {
+      const text = await (await fetch(`${h.httpUrl}/metrics`)).text();
+      const v = /^edgewave_processor_kafka_recoveries_total\{consumer="processor"\} (\d+)$/m.exec(text)?.[1];
+      if (v === undefined) throw new Error(`no edgewave_processor_kafka_recoveries_total{consumer="processor"} in the processor's metrics:\n${text.slice(0, 2000)}`);
+      return Number(v);
+    };
+    const handle = await startProcessor(config, log, { kafka, onFatal: (err) => fatal.push(err) });
+    const producer = plain.producer();
+    let reader = await new OutputReader(plain, topics).start();
+    try {
+      expect(await recoveries(handle)).toBe(0);
+      await producer.connect();
+      await feed(producer, topics.features, batches.slice(0, half));
+      await reader.expectEachOnce(windowKeys(batches.slice(0, half)), 60_000, 0);
+
+      gate.lookups = false;
+      await Promise.all([producer.disconnect(), reader.stop()]);
+      await node.stop();
+      await sleep(3000);
+      await node.start();
+      // Back, with coordinator lookups failing: kafkajs gives up on the processor's consumer and
+      // the supervisor runs it again, counted, until lookups answer.
+      const end = Date.now() + 90_000;
+      while ((await recoveries(handle)) < 1) {
+        if (Date.now() > end) throw new Error('timed out waiting for the processor to count a recovery');
+        await sleep(200);
+      }
+      gate.lookups = true;
+      await producer.connect();
+      await feed(producer, topics.features, batches.slice(half));
+      // A reader of its own reads everything again: each window once over both halves.
+      reader = await new OutputReader(plain, topics).start();
+      await reader.expectEachOnce(windowKeys(batches), 120_000, 2000);
+      expect(fatal).toEqual([]);
+      expect(await recoveries(handle)).toBeGreaterThanOrEqual(1);
+    } finally {
+      gate.lookups = true;
+      await reader.stop().catch(() => {});
+      await producer.disconnect().catch(() => {});
+      await handle.stop();
+    }
+  }, 300_000);
 });
