@@ -3,7 +3,10 @@
 // once Kafka has acknowledged every record it gave, in the order the messages came. The broker
 // keeps whatever is not acknowledged: when Kafka is slow or away, at most mqtt.inFlight messages
 // wait here (the MQTT v5 receive maximum) and the rest wait in the broker; when this process dies,
-// the broker delivers again what it had not acknowledged.
+// the broker delivers again what it had not acknowledged. A broker that sends past the receive
+// maximum (Mosquitto before 2.0.13 sends a whole window more for each PUBACK) is not refused, since
+// MQTT's only answer would be to disconnect and take every message again: what it sent past the
+// limit is counted (receiveMaximumExceeded) and logged once a connection.
 //
 // mqtt.js handles incoming packets one at a time and would hold every later packet until a
 // message's acknowledgement is sent. So the bridge answers mqtt.js's `customHandleAcks` with a
@@ -30,6 +33,8 @@ export interface BridgeStats {
   acked: number;
   redelivered: number;
   inFlight: number;
+  /** QoS 1 messages the broker sent while mqtt.inFlight of this connection's were unacknowledged (MQTT 5). */
+  receiveMaximumExceeded: number;
   mqttConnected: boolean;
   kafkaConnected: boolean;
 }
@@ -143,6 +148,9 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
 
   const pending: Pending[] = [];
   let head = 0;
+  /** This connection's messages received and not yet acknowledged: what the broker counts against the receive maximum. */
+  let connInFlight = 0;
+  let exceededLogged = false;
   /** Messages received and not yet routed, in arrival order. */
   const work: WorkItem[] = [];
   let workHead = 0;
@@ -150,7 +158,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
   let generation = 0;
   let client: MqttClient | undefined;
   let mqttConnected = false;
-  const counts = { messages: 0, frames: 0, deadLetters: 0, acked: 0, redelivered: 0 };
+  const counts = { messages: 0, frames: 0, deadLetters: 0, acked: 0, redelivered: 0, receiveMaximumExceeded: 0 };
   const deadLogged = new Map<string, number>();
 
   const metrics = createBridgeMetrics({ inFlight: () => pending.length - head, mqttConnected: () => mqttConnected, kafkaConnected: () => kafkaConnectedNow() && !sink.lastError });
@@ -174,6 +182,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
         if (p.release) p.release();
         else (client as unknown as { _sendPacket(packet: object): void })._sendPacket({ cmd: 'puback', messageId: p.messageId, reasonCode: 0 });
         counts.acked++;
+        connInFlight--;
         metrics.acked.inc();
         metrics.ackLatency.observe((performance.now() - p.at) / 1000);
       }
@@ -189,7 +198,17 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     // One hold until the message is routed: flushAcks must not acknowledge it before its records are queued.
     const p: Pending = { messageId: packet.messageId ?? 0, generation, at: performance.now(), remaining: 1, ...(release ? { release } : {}) };
     const acks = packet.qos > 0;
-    if (acks) pending.push(p);
+    if (acks) {
+      pending.push(p);
+      if (++connInFlight > config.mqtt.inFlight && config.mqtt.protocolVersion === 5) {
+        counts.receiveMaximumExceeded++;
+        metrics.receiveMaximumExceeded.inc();
+        if (!exceededLogged) {
+          exceededLogged = true;
+          log.warn({ receiveMaximum: config.mqtt.inFlight, inFlight: connInFlight }, 'the broker sends past the receive maximum (mqtt.inFlight): this bridge holds what it sends, so the bound is the broker\'s queue; Mosquitto keeps it from 2.0.13 on');
+        }
+      }
+    }
     counts.messages++;
     if (packet.dup) {
       counts.redelivered++;
@@ -318,6 +337,8 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     // PUBACKs are small writes, each to go at once.
     (client!.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     generation++;
+    connInFlight = 0;
+    exceededLogged = false;
     mqttConnected = true;
     if (connects++ > 0) metrics.reconnects.inc();
     log.info({ url: config.mqtt.url, clientId, sessionPresent: connack.sessionPresent, filters }, 'connected to the MQTT broker');
@@ -337,6 +358,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     mqttConnected = false;
     subscribed = false;
     generation++;
+    connInFlight = 0;
     // Acknowledgements belong to the connection: drop the waiting ones (their records still go to Kafka).
     for (let i = head; i < pending.length; i++) pending[i]!.generation = -1;
   });

@@ -17,6 +17,7 @@ export const BRIDGE_METRIC = {
   mqttConnected: 'edgewave_bridge_mqtt_connected',
   kafkaConnected: 'edgewave_bridge_kafka_connected',
   reconnects: 'edgewave_bridge_mqtt_reconnects_total',
+  receiveMaximumExceeded: 'edgewave_bridge_receive_maximum_exceeded_total',
 } as const;
 
 export interface BridgeMetrics {
@@ -32,6 +33,7 @@ export interface BridgeMetrics {
   ackLatency: Histogram;
   kafkaErrors: Counter;
   reconnects: Counter;
+  receiveMaximumExceeded: Counter;
 }
 
 export function createBridgeMetrics(gauges: { inFlight: () => number; mqttConnected: () => boolean; kafkaConnected: () => boolean }): BridgeMetrics {
@@ -51,6 +53,7 @@ export function createBridgeMetrics(gauges: { inFlight: () => number; mqttConnec
     ackLatency: new Histogram({ name: BRIDGE_METRIC.ackLatency, help: 'one MQTT message, received to acknowledged (every record of it in Kafka)', buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: r }),
     kafkaErrors: new Counter({ name: BRIDGE_METRIC.kafkaErrors, help: 'Kafka produce requests that failed (and were tried again)', registers: r }),
     reconnects: new Counter({ name: BRIDGE_METRIC.reconnects, help: 'MQTT connections after the first', registers: r }),
+    receiveMaximumExceeded: new Counter({ name: BRIDGE_METRIC.receiveMaximumExceeded, help: 'QoS 1 messages the broker sent past the receive maximum (mqtt.inFlight of the connection unacknowledged): it does not keep MQTT 5 flow control', registers: r }),
   };
   new Gauge({ name: BRIDGE_METRIC.inFlight, help: 'MQTT messages received and not yet acknowledged', registers: r, collect() { this.set(gauges.inFlight()); } });
   new Gauge({ name: BRIDGE_METRIC.mqttConnected, help: '1 while connected to the MQTT broker', registers: r, collect() { this.set(gauges.mqttConnected() ? 1 : 0); } });

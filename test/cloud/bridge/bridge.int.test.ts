@@ -245,6 +245,8 @@ need('bridge with Mosquitto and Kafka', () => {
     const ctx = await setup(null);
     const bridge = await startBridge(parseBridgeConfig(bridgeConfig(ctx, { brokers, inFlight: 200 })));
     let reader: KafkaReader | undefined;
+    let sampling: NodeJS.Timeout | undefined;
+    let samplingError: Error | undefined;
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     try {
       const load: Load = { gateways: 4, sensorsPerGateway: 25, groups: 10, perSensor: 170 };
@@ -265,27 +267,47 @@ need('bridge with Mosquitto and Kafka', () => {
       const outage = Date.now();
       let maxInFlight = 0;
       let sawNotReady = false;
+      // What the bridge holds past its receive maximum, it has counted: the broker sent it past the
+      // limit (Mosquitto before 2.0.13 lets a window more through for each PUBACK, such as those of
+      // the requests that finish as Kafka stops).
+      const pastLimit = () => {
+        const st = bridge.stats();
+        expect(st.inFlight, `${st.inFlight} held, ${st.receiveMaximumExceeded} of them counted past the receive maximum`).toBeLessThanOrEqual(200 + st.receiveMaximumExceeded);
+        return st.inFlight;
+      };
       while (Date.now() - outage < 20_000) {
         await sleep(500);
-        maxInFlight = Math.max(maxInFlight, bridge.stats().inFlight);
+        maxInFlight = Math.max(maxInFlight, pastLimit());
         const ready = await fetch(`${bridge.httpUrl}/ready`);
         if (ready.status === 503) sawNotReady = true;
       }
       // Nothing acknowledged that Kafka did not take (a request in flight at the stop may finish), and at most inFlight held here.
       expect(bridge.stats().acked - ackedAtStop).toBeLessThanOrEqual(40);
       expect(maxInFlight).toBeGreaterThan(0);
-      expect(maxInFlight).toBeLessThanOrEqual(200);
       expect(sawNotReady).toBe(true);
       await node.start();
       const back = Date.now();
+      // The backlog drains with PUBACKs going out while the broker still queues.
+      sampling = setInterval(() => {
+        try {
+          pastLimit();
+        } catch (err) {
+          samplingError ??= err as Error;
+        }
+      }, 50);
       await publishing;
       reader = await new KafkaReader(brokers, [ctx.topics.raw]).start();
       await reader.until(() => reader!.unique() >= totalFrames(load), 60_000, 'every frame in Kafka after the outage').catch(() => undefined);
       const a = check(reader, load, true);
       await reader.until(() => bridge.stats().inFlight === 0, 10_000, 'nothing left unacknowledged');
+      clearInterval(sampling);
+      if (samplingError) throw samplingError;
       expect((await fetch(`${bridge.httpUrl}/ready`)).status).toBe(200);
-      console.log(`Kafka outage: held at most ${maxInFlight} messages (the broker kept the rest); all ${a.unique} frames in Kafka ${((Date.now() - back) / 1000).toFixed(1)} s after Kafka came back, ${a.duplicates} duplicates`);
+      const exceeded = bridge.stats().receiveMaximumExceeded;
+      expect(await (await fetch(`${bridge.httpUrl}/metrics`)).text()).toContain(`edgewave_bridge_receive_maximum_exceeded_total ${exceeded}`);
+      console.log(`Kafka outage: held at most ${maxInFlight} messages (the broker kept the rest), ${exceeded} sent past the receive maximum of 200; all ${a.unique} frames in Kafka ${((Date.now() - back) / 1000).toFixed(1)} s after Kafka came back, ${a.duplicates} duplicates`);
     } finally {
+      clearInterval(sampling);
       await reader?.stop();
       await bridge.stop();
       await node.dispose();
