@@ -42,12 +42,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import WebSocket from 'ws';
-import { parse as parseYaml } from 'yaml';
 import { inferenceLines } from '../cloud/processor/records.js';
 import { decodeRecord, FLAG_GAP } from '../protocol/index.js';
 import { startServers, stopServers, type RunningServer } from '../scripts/servers/index.js';
 import { freePort } from '../scripts/servers/process.js';
 import { readRecords } from '../test/e2e/harness.js';
+import { nodeArgsFor } from './node-args.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -122,15 +122,13 @@ interface Component {
 }
 const components: Component[] = [];
 
-const chartValues = parseYaml(readFileSync(join(root, 'helm/edgewave/values.yaml'), 'utf8')) as Record<string, { nodeArgs?: string[] } | undefined>;
 function launch(name: string, component: string, config: unknown): Component {
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(config));
   const log = join(logDir, `${name}.log`);
   // Node options as the chart gives them (helm/edgewave/values.yaml, <component>.nodeArgs), or
   // EW_BENCH_E2E_NODE_ARGS_<COMPONENT> in their place (e.g. _PROCESSOR="--cpu-prof"; empty: none).
-  const override = process.env[`EW_BENCH_E2E_NODE_ARGS_${component.toUpperCase()}`];
-  const nodeArgs = override !== undefined ? override.split(' ').filter(Boolean) : (chartValues[component]?.nodeArgs ?? []);
+  const nodeArgs = nodeArgsFor(component as 'bridge' | 'processor' | 'api', process.env[`EW_BENCH_E2E_NODE_ARGS_${component.toUpperCase()}`]);
   const proc = spawn(process.execPath, [...nodeArgs, join(root, 'bin/edgewave.js'), component, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
   proc.stdout!.on('data', (d: Buffer) => chunks.push(d));

@@ -15,7 +15,8 @@
 // processor's CPU share and RSS at 1,000 live sensors, and each window's delay from the flush
 // holding its last sample to a read_committed reader of the inference topic.
 // Run: npm run bench:processor [-- --json] [-- --only raw,features,live]   (EW_BENCH_SENSORS=1000,
-// EW_BENCH_CPU=1 the core, EW_BENCH_NODE_ARGS node flags for the processor, e.g. --cpu-prof)
+// EW_BENCH_CPU=1 the core; the processor runs with the chart's processor.nodeArgs, or with
+// EW_BENCH_NODE_ARGS in their place, e.g. "--cpu-prof ...", "" for none)
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,7 @@ import { SeqStore } from '../edge/seq-store.js';
 import { Simulator } from '../edge/simulator.js';
 import { decodeBatch, encodeBatch, type Frame } from '../protocol/index.js';
 import { startServers, stopServers } from '../scripts/servers/index.js';
+import { nodeArgsFor } from './node-args.js';
 
 const json = process.argv.includes('--json');
 const PHASES = ['raw', 'features', 'live'] as const;
@@ -39,6 +41,7 @@ const SENSORS = Number(process.env.EW_BENCH_SENSORS ?? 1000);
 const RAW_S = Number(process.env.EW_BENCH_RAW_S ?? 20);
 const FEATURES_S = Number(process.env.EW_BENCH_FEATURES_S ?? 240);
 const CPU = process.env.EW_BENCH_CPU ?? '1';
+const NODE_ARGS = nodeArgsFor('processor', process.env.EW_BENCH_NODE_ARGS);
 const RATE = 200;
 /** Sample time of the first sample, µs. */
 const T0 = 1_795_000_000_000_000;
@@ -189,7 +192,7 @@ async function startChild(input: string, label: string): Promise<Child> {
   };
   const file = join(dir, `${label}.json`);
   writeFileSync(file, JSON.stringify(config));
-  const [cmd, args] = pinned([process.execPath, ...(process.env.EW_BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []), join(root, 'bin/edgewave.js'), 'processor', '--config', file]);
+  const [cmd, args] = pinned([process.execPath, ...NODE_ARGS, join(root, 'bin/edgewave.js'), 'processor', '--config', file]);
   const child: ChildProcess = spawn(cmd, args, { cwd: root, stdio: ['ignore', process.env.EW_BENCH_VERBOSE ? 'inherit' : 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => process.env.EW_BENCH_VERBOSE && process.stderr.write(d));
@@ -337,7 +340,7 @@ async function liveRun(records: { key: string; value: Buffer; flush: number }[])
 }
 
 try {
-  say(`bench:processor: ${SENSORS} sensors x ${RATE} Hz, ${RAW_S} s raw and ${FEATURES_S} s of edge features, processor and bare consumer pinned to CPU ${hasTaskset ? CPU : '(taskset missing: not pinned)'}`);
+  say(`bench:processor: ${SENSORS} sensors x ${RATE} Hz, ${RAW_S} s raw and ${FEATURES_S} s of edge features, processor and bare consumer pinned to CPU ${hasTaskset ? CPU : '(taskset missing: not pinned)'}; processor node options: ${NODE_ARGS.join(' ') || 'none'}`);
   const raw = await makeInput('raw', RAW_S);
   const feats = only.has('features') ? await makeInput('features', FEATURES_S) : null;
   const rawTopic = `${run}.input.raw`;
@@ -391,6 +394,7 @@ try {
     live_p50_ms: round(live?.p50Ms),
     live_p99_ms: round(live?.p99Ms),
     pinned_cpu: hasTaskset ? CPU : null,
+    processor_node_args: NODE_ARGS,
   };
   if (json) console.log(JSON.stringify(result));
   else {
