@@ -5,8 +5,10 @@
 // wait here (the MQTT v5 receive maximum) and the rest wait in the broker; when this process dies,
 // the broker delivers again what it had not acknowledged. A broker that sends past the receive
 // maximum (Mosquitto before 2.0.13 sends a whole window more for each PUBACK) is not refused, since
-// MQTT's only answer would be to disconnect and take every message again: what it sent past the
-// limit is counted (receiveMaximumExceeded) and logged once a connection.
+// MQTT's only answer would be to disconnect and take every message again. The message past the
+// limit is taken, counted (receiveMaximumExceeded, logged once a connection), and mqtt.js is given
+// the connection's next packet only once acknowledgements bring this connection back to the limit:
+// the rest waits in the socket and the broker, and at most mqtt.inFlight + 1 are held here.
 //
 // mqtt.js handles incoming packets one at a time and would hold every later packet until a
 // message's acknowledgement is sent. So the bridge answers mqtt.js's `customHandleAcks` with a
@@ -151,6 +153,8 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
   /** This connection's messages received and not yet acknowledged: what the broker counts against the receive maximum. */
   let connInFlight = 0;
   let exceededLogged = false;
+  /** mqtt.js's callback for the message that took this connection past the limit, held until it is back within it. */
+  let held: (() => void) | null = null;
   /** Messages received and not yet routed, in arrival order. */
   const work: WorkItem[] = [];
   let workHead = 0;
@@ -191,6 +195,11 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
       pending.splice(0, head);
       head = 0;
     }
+    if (held && connInFlight <= config.mqtt.inFlight) {
+      const next = held;
+      held = null;
+      next();
+    }
   };
 
   const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket, release?: () => void) => {
@@ -205,7 +214,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
         metrics.receiveMaximumExceeded.inc();
         if (!exceededLogged) {
           exceededLogged = true;
-          log.warn({ receiveMaximum: config.mqtt.inFlight, inFlight: connInFlight }, 'the broker sends past the receive maximum (mqtt.inFlight): this bridge holds what it sends, so the bound is the broker\'s queue; Mosquitto keeps it from 2.0.13 on');
+          log.warn({ receiveMaximum: config.mqtt.inFlight, inFlight: connInFlight }, 'the broker sends past the receive maximum (mqtt.inFlight): the bridge reads its next packet only once acknowledgements bring the connection back within the limit (Mosquitto keeps the limit from 2.0.13 on)');
         }
       }
     }
@@ -316,7 +325,8 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
         return;
       }
       onMessage(topic, message, packet);
-      done(DEFERRED);
+      if (connInFlight > config.mqtt.inFlight && mqttConnected && !stopping) held = () => done(DEFERRED);
+      else done(DEFERRED);
     },
   };
   client = mqtt.connect(config.mqtt.url, options);
@@ -359,6 +369,8 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     subscribed = false;
     generation++;
     connInFlight = 0;
+    // Never handed on: what mqtt.js still queues is of the closed connection, and the broker sends it again.
+    held = null;
     // Acknowledgements belong to the connection: drop the waiting ones (their records still go to Kafka).
     for (let i = head; i < pending.length; i++) pending[i]!.generation = -1;
   });
@@ -409,6 +421,10 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
         clearTimeout(topicTimer);
         const drained = await sink.drain(config.drainMs);
         flushAcks();
+        // mqtt.js may go on: what it still queues is not taken (stopping), and the broker sends it again.
+        const next = held;
+        held = null;
+        next?.();
         sink.close();
         // Disconnect without removing the session: the broker keeps queueing for this bridge.
         await client!.endAsync(false, v5 ? { properties: { sessionExpiryInterval: config.mqtt.sessionExpiryS } } : {}).catch(() => {});
