@@ -155,6 +155,12 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
   let exceededLogged = false;
   /** mqtt.js's callback for the message that took this connection past the limit, held until it is back within it. */
   let held: (() => void) | null = null;
+  /** Lets mqtt.js go on to the connection's next packet, if a message held it. */
+  const readOn = () => {
+    const next = held;
+    held = null;
+    next?.();
+  };
   /** Messages received and not yet routed, in arrival order. */
   const work: WorkItem[] = [];
   let workHead = 0;
@@ -195,11 +201,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
       pending.splice(0, head);
       head = 0;
     }
-    if (held && connInFlight <= config.mqtt.inFlight) {
-      const next = held;
-      held = null;
-      next();
-    }
+    if (connInFlight <= config.mqtt.inFlight) readOn();
   };
 
   const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket, release?: () => void) => {
@@ -422,9 +424,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
         const drained = await sink.drain(config.drainMs);
         flushAcks();
         // mqtt.js may go on: what it still queues is not taken (stopping), and the broker sends it again.
-        const next = held;
-        held = null;
-        next?.();
+        readOn();
         sink.close();
         // Disconnect without removing the session: the broker keeps queueing for this bridge.
         await client!.endAsync(false, v5 ? { properties: { sessionExpiryInterval: config.mqtt.sessionExpiryS } } : {}).catch(() => {});
