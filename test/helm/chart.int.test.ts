@@ -306,12 +306,12 @@ describe('helm/edgewave', () => {
     bad('bridge.nodeArgs[0]=rm -rf', /at '\/bridge\/nodeArgs\/0': 'rm -rf' does not match pattern/);
   });
 
-  it("each component runs node with its nodeArgs before the image's script: the bridge's and the processor's old-generation floors by default", () => {
+  it("each component runs node with its nodeArgs before the image's script: the bridge's and the processor's old-generation floors (and the processor's ceiling) by default", () => {
     const commands = (list: K8sObject[]) =>
       Object.fromEntries(list.filter((o) => containersOf(o) && o.metadata.labels?.['app.kubernetes.io/component'] !== 'mosquitto').map((o) => [o.metadata.labels!['app.kubernetes.io/component'], containersOf(o)!.containers[0]!.command]));
     expect(commands(objects('minimal-values.yaml'))).toEqual({
       bridge: ['node', '--initial-old-space-size=128', '/app/bin/edgewave.js'],
-      processor: ['node', '--initial-old-space-size=96', '/app/bin/edgewave.js'],
+      processor: ['node', '--initial-old-space-size=96', '--max-old-space-size=512', '/app/bin/edgewave.js'],
       api: ['node', '/app/bin/edgewave.js'],
     });
     // The image runs that script (its entrypoint is the same command without options).
