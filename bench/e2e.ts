@@ -33,6 +33,9 @@
 // Kafka's collector and JIT compiler threads also apart), to see who had the cores in a slow burst
 // (reading /proc that often costs this process about 0.04 of a core).
 // Each component runs with the node options the chart gives it (helm/edgewave/values.yaml).
+// EW_BENCH_E2E_LOG_<COMPONENT>=debug (PROCESSOR, BRIDGE, API, EDGE) sets that component's log level:
+// with --keep-logs the processor's log then has each batch's age, queueing, inference, processing,
+// send and commit times, and each transaction's snapshot and commit steps.
 // The servers come from scripts/servers (started here, or the ones npm run servers -- start runs).
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -124,7 +127,9 @@ const components: Component[] = [];
 
 function launch(name: string, component: string, config: unknown): Component {
   const file = join(dir, `${name}.json`);
-  writeFileSync(file, JSON.stringify(config));
+  // EW_BENCH_E2E_LOG_<COMPONENT>=debug (e.g. _PROCESSOR) sets that component's log level, for where its time goes.
+  const level = process.env[`EW_BENCH_E2E_LOG_${component.toUpperCase()}`];
+  writeFileSync(file, JSON.stringify(level ? { ...(config as object), logLevel: level } : config));
   const log = join(logDir, `${name}.log`);
   // Node options as the chart gives them (helm/edgewave/values.yaml, <component>.nodeArgs), or
   // EW_BENCH_E2E_NODE_ARGS_<COMPONENT> in their place (e.g. _PROCESSOR="--cpu-prof"; empty: none).

@@ -322,7 +322,9 @@ export class Engine {
       const all = w.features.slice(0, c.results.length * w.width);
       c.results.forEach((r, k) => (r.features = all.subarray(k * w.width, (k + 1) * w.width)));
     }
+    const c0 = performance.now();
     await this.classify(perSensor);
+    this.lastClassifyMs = performance.now() - c0;
     // Sessions, window by window in the order the frames came (their Kafka order): how the frames
     // were split into calls must not matter, since batch boundaries differ between runs.
     for (const w of out.windows) {
@@ -409,6 +411,9 @@ export class Engine {
     }
     return appendOnly;
   }
+
+  /** How long the last process() call's inference took, ms, from its first run to its last result (the processor's debug log). */
+  lastClassifyMs = 0;
 
   /** Runs the model over the windows of its layout: round r takes every sensor's r-th window, so each sensor's state goes window by window. */
   private async classify(perSensor: Map<string, WindowResult[]>): Promise<void> {

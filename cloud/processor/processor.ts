@@ -452,6 +452,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const t = w.open;
     if (!t) return;
     const p = w.partition;
+    const s0 = performance.now();
     if (w.rawNext !== null) for (const id of w.engine.pinPendingBefore(w.rawNext - REFILL_MAX_RECORDS)) w.dirtySensors.add(id);
     const state: Message[] = [
       ...[...w.dirtySensors].map((id) => ({ key: `sensor:${id}`, value: JSON.stringify(w.engine.snapshotSensor(id)), partition: p })),
@@ -462,6 +463,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     ];
     w.dirtySensors.clear();
     w.dirtyGroups.clear();
+    if (log.isLevelEnabled('debug')) log.debug({ partition: p, stateRecords: state.length, snapshotMs: ms(s0, performance.now()) }, 'transaction sealed');
     w.open = null;
     w.turn = w.turn === 0 ? 1 : 0;
     const done = finish(w, t, state);
@@ -590,6 +592,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   async function eachBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
     const p = batch.partition;
     if (!batch.messages.length || isStale() || stopping) return;
+    const called = performance.now();
     const w = workers.get(p) ?? takeOn(p);
     try {
       await w.ready;
@@ -607,7 +610,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       }
       if (w.engine.currentModel !== model) w.engine.setModel(model);
       // Where a batch's time goes, at debug level: how old its records are, then each step.
-      const T = log.isLevelEnabled('debug') ? { at: performance.now(), ageMs: Date.now() - Number(batch.messages[0]!.timestamp), processed: 0, sent: 0, windows: 0 } : null;
+      const T = log.isLevelEnabled('debug') ? { queuedMs: ms(called, performance.now()), at: performance.now(), ageMs: Date.now() - Number(batch.messages[0]!.timestamp), processed: 0, sent: 0, windows: 0 } : null;
       const frames: Frame[] = [];
       const dead: Message[] = [];
       for (const msg of batch.messages) {
@@ -664,7 +667,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         if (T) T.sent = performance.now();
         if (Date.now() - t.since >= config.kafka.commitIntervalMs) await seal(w);
         if (T) {
-          log.debug({ partition: p, records: batch.messages.length, frames: frames.length, windows: T.windows, ageMs: T.ageMs, processMs: ms(T.at, T.processed), sendMs: ms(T.processed, T.sent), commitMs: ms(T.sent, performance.now()) }, 'batch');
+          log.debug({ partition: p, records: batch.messages.length, frames: frames.length, windows: T.windows, ageMs: T.ageMs, queuedMs: T.queuedMs, classifyMs: ms(0, w.engine.lastClassifyMs), processMs: ms(T.at, T.processed), sendMs: ms(T.processed, T.sent), commitMs: ms(T.sent, performance.now()) }, 'batch');
         }
       } catch (err) {
         await fail(w, err, batch.topic, batch.firstOffset()!);

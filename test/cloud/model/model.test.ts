@@ -88,6 +88,29 @@ describe('the shipped activity model', () => {
     expect(Buffer.from(a.pred).equals(Buffer.from(b.pred))).toBe(true);
   });
 
+  it('on onnxruntime-node, a run is made at once, not a turn of the event loop later, with the results of its public session, bit for bit', async () => {
+    const model = await ActivityModel.load(MODEL, { layout: uplink, backend: 'node' });
+    // Should an onnxruntime-node version no longer offer its native session as expected, this fails
+    // (the model then runs through the public session, a setImmediate later each time).
+    expect(model.direct).toBe(true);
+    const { features: f, state: h } = model.info;
+    const n = 32;
+    const x = Float32Array.from({ length: n * f }, (_, i) => Math.sin(i * 0.37) * 3);
+    const st = Float32Array.from({ length: n * h }, (_, i) => Math.cos(i * 0.11) * 0.5);
+    let turned = false;
+    setImmediate(() => (turned = true));
+    const a = await model.run(x, st, n);
+    expect(turned).toBe(false);
+    await model.close();
+    const ort = await import('onnxruntime-node');
+    const session = await ort.InferenceSession.create(MODEL, { graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const b = await session.run({ features: new ort.Tensor('float32', x, [n, f]), state: new ort.Tensor('float32', st, [n, h]) });
+    await session.release();
+    const bytes = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    expect(bytes(a.scores).equals(bytes(b.scores!.data as Float32Array))).toBe(true);
+    expect(bytes(a.nextState).equals(bytes(b.next_state!.data as Float32Array))).toBe(true);
+  });
+
   it('refuses a layout it was not made for, naming both sizes; and bytes that are no model', async () => {
     const full = featureLayout(parseFeatureConfig({ sampleRate: 200 }));
     await expect(ActivityModel.load(MODEL, { layout: full })).rejects.toMatchObject({ code: 'EW_MODEL_CONTRACT', message: expect.stringMatching(/has 16 values per window, but the feature layout 0x[0-9a-f]{8} has 162 features/) });
