@@ -127,7 +127,7 @@ const components: Component[] = [];
 
 function launch(name: string, component: string, config: unknown): Component {
   const file = join(dir, `${name}.json`);
-  // EW_BENCH_E2E_LOG_<COMPONENT>=debug (e.g. _PROCESSOR) sets that component's log level, for where its time goes.
+  // EW_BENCH_E2E_LOG_<COMPONENT> (the header above).
   const level = process.env[`EW_BENCH_E2E_LOG_${component.toUpperCase()}`];
   writeFileSync(file, JSON.stringify(level ? { ...(config as object), logLevel: level } : config));
   const log = join(logDir, `${name}.log`);

@@ -10,7 +10,7 @@
 // same native call, in the thread that calls it too, but only after a setImmediate, so each run waited
 // a turn of the event loop for about 0.05 ms of work. In the processor, a window burst's runs (one per
 // partition, one after another) so waited for the Kafka fetches and produce requests in between:
-// 3.6 ms a batch typically and 17-24 ms at the 99th percentile, with 1,000 raw sensors in bench:e2e.
+// 3.6 ms a batch at the median and 17 ms at the 99th percentile, with 1,000 raw sensors in bench:e2e.
 // The native session comes from onnxruntime-node's own binding, which its public session wraps;
 // should a version not have it as expected, the public run() is used (`ActivityModel.direct` says).
 
