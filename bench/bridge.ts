@@ -99,7 +99,13 @@ async function startSystem(system: System, name: string, topics: Record<string, 
   }
   // Hex payloads, one per line, because kcat splits its input at newlines.
   const cmd = `stdbuf -oL mosquitto_sub -h 127.0.0.1 -p ${mqttPort} -V mqttv5 -q 1 -c -i ${name} -t '${name}/+/batch' -F %x | kcat -P -b ${brokers[0]} -t ${topics.raw} -X acks=all -X enable.idempotence=true`;
-  return spawn('sh', ['-c', cmd], { stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+  const proc = spawn('sh', ['-c', cmd], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // kcat says "Program terminated while producing message" when the trial stops it with the last
+  // tail message (below) in hand, after everything counted has arrived; anything else is shown.
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    for (const line of d.split('\n')) if (line && !line.includes('Program terminated while producing message')) process.stderr.write(`${line}\n`);
+  });
+  return proc;
 }
 
 async function stopSystem(proc: ChildProcess): Promise<void> {
