@@ -10,6 +10,8 @@
 // - lost and duplicated, after the agents stop cleanly: every frame each agent sent (seq.json) must
 //   be once in Kafka's input topic, and every window those frames make once at the client;
 // - CPU (share of one core) and peak RSS per component, from /proc.
+// - Kafka's age and its JIT compilers' share of a core in the measurement (`kafka`): on servers
+//   just started they take a good part of a core for minutes, and the latency is higher for it.
 // Everything shares this machine's cores: the agents, Mosquitto, the bridge, Kafka, the processor,
 // the API and this client.
 //
@@ -191,6 +193,16 @@ function javaThreadsMs(pid: number): Map<string, number> {
     // The process or a thread is gone.
   }
   return m;
+}
+
+/** Seconds since a process started (/proc: its start and the machine's uptime, in clock ticks of 10 ms). */
+function ageS(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Math.round(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) - Number(f[19]) / 100);
+  } catch {
+    return NaN;
+  }
 }
 
 const percentile = (sorted: Float64Array, p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN);
@@ -380,6 +392,10 @@ try {
     { name: 'client', pid: process.pid },
   ];
   const before = tracked.map((t) => usage(t.pid));
+  // Kafka's JIT compilers take a share of the cores for minutes after it starts: reported, so a
+  // run on servers just started can be told from one on warm servers.
+  const kafkaPid = serverPids.find((s) => s.name === 'kafka')?.pid;
+  const jitBefore = kafkaPid ? (javaThreadsMs(kafkaPid).get('jit') ?? 0) : 0;
   const peak = new Map<string, number>();
   const from = seen.length;
   stageOn = true;
@@ -422,6 +438,7 @@ try {
   const measured = seen.slice(from);
   const cpu = new Map<string, number>();
   tracked.forEach((t, i) => cpu.set(t.name, (cpu.get(t.name) ?? 0) + (usage(t.pid).cpuS - before[i]!.cpuS) / seconds));
+  const kafkaServer = kafkaPid ? { uptime_s: ageS(kafkaPid), jit_cpu: Number((((javaThreadsMs(kafkaPid).get('jit') ?? 0) - jitBefore) / 1000 / seconds).toFixed(3)) } : undefined;
   const perStep = 1e6 / RATE;
   const latencies = Float64Array.from(measured, (x) => x.at - (x.t1 - perStep) / 1000).sort();
   // With --keep-logs, every window measured: when its last sample was taken and when it arrived.
@@ -530,6 +547,8 @@ try {
     node_args: Object.fromEntries(components.filter((c) => c.nodeArgs.length).map((c) => [byName(c), c.nodeArgs.join(' ')])),
     cpu_total: Number([...cpu.values()].reduce((a, b) => a + b, 0).toFixed(2)),
     rss_mb: Object.fromEntries([...peak].map(([k, v]) => [k, Math.round(v)])),
+    // How long Kafka had been up at the end, and the share of a core its JIT compilers took in the measurement.
+    ...(kafkaServer ? { kafka: kafkaServer } : {}),
   };
   ws.close();
   if (json) console.log(JSON.stringify(result));
@@ -543,6 +562,10 @@ try {
     say(`${'component'.padEnd(12)} ${'cpu (cores)'.padStart(12)} ${'peak RSS MB'.padStart(12)}`);
     for (const [k, v] of cpu) say(`${k.padEnd(12)} ${v.toFixed(2).padStart(12)} ${String(result.rss_mb[k] ?? '').padStart(12)}`);
     say(`${'total'.padEnd(12)} ${result.cpu_total.toFixed(2).padStart(12)}`);
+    if (kafkaServer) {
+      const warming = kafkaServer.jit_cpu >= 0.02 ? ': still warming up, so later runs on these servers will be faster (npm run servers -- start keeps them running)' : '';
+      say(`Kafka up ${kafkaServer.uptime_s} s; its JIT compilers took ${kafkaServer.jit_cpu.toFixed(2)} of a core in the measurement${warming}`);
+    }
   }
 } finally {
   await Promise.all(components.map((c) => stopComponent(c)));

@@ -37,6 +37,8 @@ export interface BridgeStats {
   inFlight: number;
   /** QoS 1 messages the broker sent while mqtt.inFlight of this connection's were unacknowledged (MQTT 5). */
   receiveMaximumExceeded: number;
+  /** Keepalive periods the broker's answer waited unread behind a held message (the bridge pinged again instead of reconnecting). */
+  keepalivesHeld: number;
   mqttConnected: boolean;
   kafkaConnected: boolean;
 }
@@ -155,10 +157,13 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
   let exceededLogged = false;
   /** mqtt.js's callback for the message that took this connection past the limit, held until it is back within it. */
   let held: (() => void) | null = null;
+  /** When the bridge last let mqtt.js go on after holding it (performance.now()). */
+  let heldUntil = -Infinity;
   /** Lets mqtt.js go on to the connection's next packet, if a message held it. */
   const readOn = () => {
     const next = held;
     held = null;
+    if (next) heldUntil = performance.now();
     next?.();
   };
   /** Messages received and not yet routed, in arrival order. */
@@ -168,7 +173,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
   let generation = 0;
   let client: MqttClient | undefined;
   let mqttConnected = false;
-  const counts = { messages: 0, frames: 0, deadLetters: 0, acked: 0, redelivered: 0, receiveMaximumExceeded: 0 };
+  const counts = { messages: 0, frames: 0, deadLetters: 0, acked: 0, redelivered: 0, receiveMaximumExceeded: 0, keepalivesHeld: 0 };
   const deadLogged = new Map<string, number>();
 
   const metrics = createBridgeMetrics({ inFlight: () => pending.length - head, mqttConnected: () => mqttConnected, kafkaConnected: () => kafkaConnectedNow() && !sink.lastError });
@@ -332,15 +337,41 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     },
   };
   client = mqtt.connect(config.mqtt.url, options);
+  /** MQTT 3.1.1 messages whose PUBACK (and so mqtt.js's next packet) waits for Kafka. */
+  let heldV3 = 0;
   if (!v5) {
     // MQTT 3.1.1: mqtt.js calls customHandleAcks only for MQTT 5. Its handleMessage hook sends the
     // PUBACK when its callback runs, and takes the connection's next packet only then: the
     // acknowledgement still waits for Kafka, one message at a time (enough for the embedded mode).
     client.handleMessage = (packet, done) => {
       if (packet.cmd !== 'publish' || packet.qos !== 1) return done();
-      onMessage(packet.topic, packet.payload as Buffer, packet, () => done());
+      heldV3++;
+      onMessage(packet.topic, packet.payload as Buffer, packet, () => {
+        heldV3 = Math.max(0, heldV3 - 1);
+        heldUntil = performance.now();
+        done();
+      });
     };
   }
+  // While the bridge holds mqtt.js's next packet (a message past the receive maximum, or a 3.1.1
+  // message waiting for Kafka), the broker's PINGRESP waits unread behind it. mqtt.js would take
+  // the silence for a dead connection 1.5 keepalives after its PINGREQ and close it, and the broker
+  // would then deliver every unacknowledged message again: a reconnection every 45 s while Kafka
+  // lags or is away, each sending up to mqtt.inFlight messages twice. While it holds, the bridge
+  // sends another PINGREQ instead (the broker must hear from it within 1.5 keepalives); once it
+  // reads on, the answers are read and mqtt.js's own check goes on. A broker gone meanwhile is
+  // found then, or by a PUBACK that cannot be written. Under a steady overload the bridge holds and
+  // reads on many times a second, and the PINGRESP is still far behind when a hold ends: a hold
+  // within the last 1.5 keepalives counts too.
+  const keepaliveTimeout = client.onKeepaliveTimeout.bind(client);
+  client.onKeepaliveTimeout = () => {
+    const holding = held !== null || heldV3 > 0 || performance.now() - heldUntil < config.mqtt.keepaliveS * 1500;
+    if (!mqttConnected || !holding) return keepaliveTimeout();
+    counts.keepalivesHeld++;
+    metrics.keepalivesHeld.inc();
+    client!.reschedulePing(true);
+    client!.sendPing();
+  };
   let connects = 0;
   let lastMqttError = '';
   let subscribed = false;
@@ -373,6 +404,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     connInFlight = 0;
     // Never handed on: what mqtt.js still queues is of the closed connection, and the broker sends it again.
     held = null;
+    heldV3 = 0;
     // Acknowledgements belong to the connection: drop the waiting ones (their records still go to Kafka).
     for (let i = head; i < pending.length; i++) pending[i]!.generation = -1;
   });
@@ -426,8 +458,14 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
         // mqtt.js may go on: what it still queues is not taken (stopping), and the broker sends it again.
         readOn();
         sink.close();
-        // Disconnect without removing the session: the broker keeps queueing for this bridge.
-        await client!.endAsync(false, v5 ? { properties: { sessionExpiryInterval: config.mqtt.sessionExpiryS } } : {}).catch(() => {});
+        // Disconnect without removing the session: the broker keeps queueing for this bridge. mqtt.js
+        // waits for its own requests' answers first (a SUBSCRIBE's SUBACK), which may sit unread
+        // behind a 3.1.1 message still held for Kafka: after 2 s the socket is closed without them.
+        const ended = client!.endAsync(false, v5 ? { properties: { sessionExpiryInterval: config.mqtt.sessionExpiryS } } : {}).then(() => true, () => true);
+        if (!(await Promise.race([ended, new Promise<false>((r) => setTimeout(() => r(false), 2000).unref())]))) {
+          log.warn('the MQTT connection did not end within 2 s (answers waiting behind a held message); closing it');
+          client!.end(true);
+        }
         await Promise.race([Promise.all([kafkaReady, topicsChecked]), new Promise((r) => setTimeout(r, 100))]);
         await Promise.all(producers.map((p) => p.disconnect().catch(() => {})));
         await new Promise((r) => server.close(r));

@@ -18,6 +18,7 @@ export const BRIDGE_METRIC = {
   kafkaConnected: 'edgewave_bridge_kafka_connected',
   reconnects: 'edgewave_bridge_mqtt_reconnects_total',
   receiveMaximumExceeded: 'edgewave_bridge_receive_maximum_exceeded_total',
+  keepalivesHeld: 'edgewave_bridge_keepalives_held_total',
 } as const;
 
 export interface BridgeMetrics {
@@ -34,6 +35,7 @@ export interface BridgeMetrics {
   kafkaErrors: Counter;
   reconnects: Counter;
   receiveMaximumExceeded: Counter;
+  keepalivesHeld: Counter;
 }
 
 export function createBridgeMetrics(gauges: { inFlight: () => number; mqttConnected: () => boolean; kafkaConnected: () => boolean }): BridgeMetrics {
@@ -54,6 +56,7 @@ export function createBridgeMetrics(gauges: { inFlight: () => number; mqttConnec
     kafkaErrors: new Counter({ name: BRIDGE_METRIC.kafkaErrors, help: 'Kafka produce requests that failed (and were tried again)', registers: r }),
     reconnects: new Counter({ name: BRIDGE_METRIC.reconnects, help: 'MQTT connections after the first', registers: r }),
     receiveMaximumExceeded: new Counter({ name: BRIDGE_METRIC.receiveMaximumExceeded, help: 'QoS 1 messages the broker sent past the receive maximum (mqtt.inFlight of the connection unacknowledged): it does not keep MQTT 5 flow control', registers: r }),
+    keepalivesHeld: new Counter({ name: BRIDGE_METRIC.keepalivesHeld, help: 'keepalive periods with the broker\'s answer unread behind a message the bridge held: pinged again instead of reconnecting', registers: r }),
   };
   new Gauge({ name: BRIDGE_METRIC.inFlight, help: 'MQTT messages received and not yet acknowledged', registers: r, collect() { this.set(gauges.inFlight()); } });
   new Gauge({ name: BRIDGE_METRIC.mqttConnected, help: '1 while connected to the MQTT broker', registers: r, collect() { this.set(gauges.mqttConnected() ? 1 : 0); } });

@@ -43,6 +43,18 @@ function bridgeConfig(ctx: { name: string; root: string; topics: ReturnType<type
   };
 }
 
+/** Publishes one batch of one raw frame (MQTT 3.1.1, QoS 1) and waits until the bridge has it. */
+async function publishOne(bridge: BridgeHandle, root: string, name: string): Promise<void> {
+  const pub = await mqtt.connectAsync(s.mosquitto!.url, { protocolVersion: 4, clientId: `pub-${name}` });
+  const frame: Frame = { kind: 'raw', flags: 0, sensorId: 's-0', gatewayId: 'gw-0', group: 'g0', seq: 1, t0: Date.now() * 1000, sampleRate: 100, count: 2, width: 6, window: 0, hop: 0, layoutId: 1, data: new Float32Array(12).fill(1) };
+  try {
+    await pub.publishAsync(`${root}/gw-0/batch`, Buffer.from(encodeBatch([frame])), { qos: 1 });
+  } finally {
+    await pub.endAsync();
+  }
+  for (const end = Date.now() + 5000; bridge.stats().messages < 1 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+}
+
 function check(reader: KafkaReader, load: Load, allowDuplicates: boolean, ordered = true) {
   const a = reader.account(load);
   expect(a.missing, 'missing (sensor: seqs)').toEqual([]);
@@ -145,15 +157,11 @@ need('bridge with Mosquitto and Kafka', () => {
     const ctx2 = await setup();
     const clientId = `bridge-${ctx2.name}-v4`;
     const held = await startBridge(parseBridgeConfig(v4(bridgeConfig(ctx2, { clientId }), ['127.0.0.1:9'])));
-    const pub = await mqtt.connectAsync(s.mosquitto!.url, { protocolVersion: 4, clientId: `pub-${ctx2.name}` });
-    const frame: Frame = { kind: 'raw', flags: 0, sensorId: 's-0', gatewayId: 'gw-0', group: 'g0', seq: 1, t0: Date.now() * 1000, sampleRate: 100, count: 2, width: 6, window: 0, hop: 0, layoutId: 1, data: new Float32Array(12).fill(1) };
     try {
-      await pub.publishAsync(`${ctx2.root}/gw-0/batch`, Buffer.from(encodeBatch([frame])), { qos: 1 });
-      for (const end = Date.now() + 5000; held.stats().messages < 1 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+      await publishOne(held, ctx2.root, ctx2.name);
       await new Promise((r) => setTimeout(r, 1000));
       expect(held.stats()).toMatchObject({ messages: 1, acked: 0, inFlight: 1 });
     } finally {
-      await pub.endAsync();
       await held.stop();
     }
     const again = await startBridge(parseBridgeConfig(v4(bridgeConfig(ctx2, { clientId }))));
@@ -165,6 +173,40 @@ need('bridge with Mosquitto and Kafka', () => {
     } finally {
       await reader2.stop();
       await again.stop();
+    }
+  }, 90_000);
+
+  it('a message held for Kafka longer than 1.5 keepalives (MQTT 3.1.1, keepalive 5 s): the connection stays, so nothing is delivered twice', async () => {
+    // mqtt.js reads the connection's next packet only once a 3.1.1 message is acknowledged, so the
+    // broker's PINGRESP waits unread behind a message held for Kafka; mqtt.js would take the silence
+    // for a dead broker after 7.5 s, close the connection and have every held message sent again.
+    const ctx = await setup();
+    const clientId = `bridge-${ctx.name}-ka`;
+    const config = bridgeConfig(ctx, { clientId, brokers: ['127.0.0.1:9'] });
+    const bridge = await startBridge(parseBridgeConfig({ ...config, mqtt: { ...config.mqtt, protocolVersion: 4, shareGroup: null, keepaliveS: 5 } }));
+    try {
+      await publishOne(bridge, ctx.root, ctx.name);
+      // Two keepalive timeouts' worth (7.5 s each), and the broker's own limit for silence from the client (1.5 keepalives).
+      await new Promise((r) => setTimeout(r, 17_000));
+      expect(bridge.stats()).toMatchObject({ messages: 1, redelivered: 0, acked: 0, inFlight: 1, mqttConnected: true });
+      expect(bridge.stats().keepalivesHeld).toBeGreaterThanOrEqual(1);
+      expect(await (await fetch(`${bridge.httpUrl}/metrics`)).text()).toContain('edgewave_bridge_mqtt_reconnects_total 0');
+      // A reconnection with the message still held: another client takes the session for a moment
+      // and does not acknowledge it, so the broker delivers it to the bridge again when it is back,
+      // ahead of the answer to its SUBSCRIBE. The bridge still stops (its drainMs, then 2 s at most
+      // for mqtt.js's own answers) instead of waiting for Kafka.
+      const thief = mqtt.connect(s.mosquitto!.url, { protocolVersion: 4, clientId, clean: false, reconnectPeriod: 0 });
+      let stolen = 0;
+      thief.handleMessage = (_packet, _done) => void stolen++;
+      await new Promise((r) => setTimeout(r, 1500));
+      thief.end(true);
+      for (const end = Date.now() + 10_000; bridge.stats().redelivered < 1 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+      expect(stolen).toBe(1);
+      expect(bridge.stats()).toMatchObject({ redelivered: 1, acked: 0, mqttConnected: true });
+      const stop = await Promise.race([bridge.stop().then(() => 'stopped'), new Promise((r) => setTimeout(() => r('still stopping after 10 s'), 10_000))]);
+      expect(stop).toBe('stopped');
+    } finally {
+      await bridge.stop();
     }
   }, 90_000);
 
@@ -243,7 +285,10 @@ need('bridge with Mosquitto and Kafka', () => {
     const node = await KafkaNode.create({ logDir: newRunLogDir() }, mkdtempSync(join(tmpdir(), 'edgewave-kafka-')));
     const brokers = [node.brokers];
     const ctx = await setup(null);
-    const bridge = await startBridge(parseBridgeConfig(bridgeConfig(ctx, { brokers, inFlight: 200 })));
+    // A short keepalive: a connection given up while the bridge holds a message past the receive
+    // maximum (its broker's answers unread behind it) would show as messages delivered again.
+    const outageConfig = bridgeConfig(ctx, { brokers, inFlight: 200 });
+    const bridge = await startBridge(parseBridgeConfig({ ...outageConfig, mqtt: { ...outageConfig.mqtt, keepaliveS: 5 } }));
     let reader: KafkaReader | undefined;
     let sampling: NodeJS.Timeout | undefined;
     let samplingError: Error | undefined;
@@ -304,8 +349,9 @@ need('bridge with Mosquitto and Kafka', () => {
       if (samplingError) throw samplingError;
       expect((await fetch(`${bridge.httpUrl}/ready`)).status).toBe(200);
       const exceeded = bridge.stats().receiveMaximumExceeded;
+      expect(bridge.stats().redelivered, 'messages the broker delivered again (the connection was lost)').toBe(0);
       expect(await (await fetch(`${bridge.httpUrl}/metrics`)).text()).toContain(`edgewave_bridge_receive_maximum_exceeded_total ${exceeded}`);
-      console.log(`Kafka outage: held at most ${maxInFlight} messages (the broker kept the rest), ${exceeded} times one past the receive maximum of 200 (then waited); all ${a.unique} frames in Kafka ${((Date.now() - back) / 1000).toFixed(1)} s after Kafka came back, ${a.duplicates} duplicates`);
+      console.log(`Kafka outage: held at most ${maxInFlight} messages (the broker kept the rest), ${exceeded} times one past the receive maximum of 200 (then waited), ${bridge.stats().keepalivesHeld} keepalive periods pinged again while holding; all ${a.unique} frames in Kafka ${((Date.now() - back) / 1000).toFixed(1)} s after Kafka came back, ${a.duplicates} duplicates`);
     } finally {
       clearInterval(sampling);
       await reader?.stop();
