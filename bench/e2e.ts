@@ -527,8 +527,7 @@ try {
     // reader of the input topic got it (--stages), when the processor sent the inference, when a
     // read_committed reader got it.
     stages: {
-      ...(args.stages ? { bridge_sent: quantiles(stageBridgeSent) } : {}),
-      input_topic: quantiles(stageInput),
+      ...(args.stages ? { bridge_sent: quantiles(stageBridgeSent), input_topic: quantiles(stageInput) } : {}),
       processor_sent: quantiles(stageProcessorSent),
       inference_topic: quantiles(stageInference),
       client: quantiles(Array.from(latencies)),
@@ -556,7 +555,7 @@ try {
     say('');
     say(`latency, last sample → WebSocket client: p50 ${result.p50_ms} ms, p95 ${result.p95_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms (${result.windows} windows in ${result.seconds} s)`);
     const st = result.stages;
-    say(`  on the way, p50/p95/p99 ms: ${st.bridge_sent ? `sent on by the bridge ${fmt(st.bridge_sent)}; ` : ''}read from the ${MODE} topic ${fmt(st.input_topic)}; inference sent by the processor ${fmt(st.processor_sent)}; committed inference read ${fmt(st.inference_topic)}; at the client ${fmt(st.client)}`);
+    say(`  on the way, p50/p95/p99 ms: ${st.bridge_sent ? `sent on by the bridge ${fmt(st.bridge_sent)}; ` : ''}${st.input_topic ? `read from the ${MODE} topic ${fmt(st.input_topic)}; ` : ''}inference sent by the processor ${fmt(st.processor_sent)}; committed inference read ${fmt(st.inference_topic)}; at the client ${fmt(st.client)}`);
     say(`throughput: ${result.samples_per_s} samples/s of ${result.offered_samples_per_s} offered`);
     say(`accounting: ${framesSent} frames sent, ${framesLost} lost and ${frameCopies} doubled in Kafka; ${windowsExpected} windows expected, ${windowsLost} lost and ${windowsDuplicated} doubled at the client`);
     say(`${'component'.padEnd(12)} ${'cpu (cores)'.padStart(12)} ${'peak RSS MB'.padStart(12)}`);
