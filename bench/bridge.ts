@@ -15,6 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { decodeBatchHeaders, encodeBatch, type Frame } from '../protocol/index.js';
@@ -102,8 +103,8 @@ async function startSystem(system: System, name: string, topics: Record<string, 
   const proc = spawn('sh', ['-c', cmd], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   // kcat says "Program terminated while producing message" when the trial stops it with the last
   // tail message (below) in hand, after everything counted has arrived; anything else is shown.
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    for (const line of d.split('\n')) if (line && !line.includes('Program terminated while producing message')) process.stderr.write(`${line}\n`);
+  createInterface({ input: proc.stderr! }).on('line', (line) => {
+    if (!line.includes('Program terminated while producing message')) process.stderr.write(`${line}\n`);
   });
   return proc;
 }
