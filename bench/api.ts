@@ -10,7 +10,7 @@
 // Run: npm run bench:api [-- --json] [--ws-only]   (EW_BENCH_CLIENTS, EW_BENCH_TRIAL_S=20, EW_BENCH_CPU=1)
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -22,6 +22,7 @@ import { inferenceLines, inferenceMessages } from '../cloud/processor/records.js
 import { newGroupState, observe, type SessionEvent } from '../cloud/processor/sessions.js';
 import { SessionStore, toDocument } from '../cloud/store/sessions-store.js';
 import { startServers, stopServers } from '../scripts/servers/index.js';
+import { procUsage } from './proc.js';
 
 const json = process.argv.includes('--json');
 // --ws-only: the WebSocket fan-out alone (no sessions stored, no /sessions run).
@@ -175,18 +176,17 @@ try {
   })();
   // The API's feed joins from the end: warm up until clients receive.
   await new Promise((r) => setTimeout(r, 8000));
-  const cpu0 = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const cpu0 = procUsage(child.pid!).cpuS;
   const t0 = performance.now();
   measuring = true;
   let rss = 0;
   for (let s = 0; s < TRIAL_S * 4; s++) {
     await new Promise((r) => setTimeout(r, 250));
-    rss = Math.max(rss, Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
+    rss = Math.max(rss, procUsage(child.pid!).rssMb);
   }
   measuring = false;
   const seconds = (performance.now() - t0) / 1000;
-  const cpu1 = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const cpu = (Number(cpu1[11]) + Number(cpu1[12]) - Number(cpu0[11]) - Number(cpu0[12])) / 100 / seconds;
+  const cpu = (procUsage(child.pid!).cpuS - cpu0) / seconds;
   producing = false;
   await ticker;
   await producer.disconnect();

@@ -53,6 +53,7 @@ import { startServers, stopServers, type RunningServer } from '../scripts/server
 import { freePort } from '../scripts/servers/process.js';
 import { readRecords } from '../test/e2e/harness.js';
 import { nodeArgsFor } from './node-args.js';
+import { cpuSeconds, procAgeS, procUsage } from './proc.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -166,12 +167,10 @@ async function stopComponent(c: Component, signal: NodeJS.Signals = 'SIGTERM'): 
   return code;
 }
 
-/** user + system CPU seconds of a process so far, and its resident set in MB. */
+/** user + system CPU seconds of a process so far, and its resident set in MB (zeros once it is gone). */
 function usage(pid: number): { cpuS: number; rssMb: number } {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return { cpuS: (Number(f[11]) + Number(f[12])) / 100, rssMb: Number(rss ?? 0) / 1024 };
+    return procUsage(pid);
   } catch {
     return { cpuS: 0, rssMb: 0 };
   }
@@ -185,9 +184,7 @@ function javaThreadsMs(pid: number): Map<string, number> {
       const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
       const kind = /^(Z[A-Z]|G1 |GC |VM Thread)/.test(name) ? 'gc' : /CompilerThre/.test(name) ? 'jit' : undefined;
-      if (!kind) continue;
-      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      m.set(kind, (m.get(kind) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
+      if (kind) m.set(kind, (m.get(kind) ?? 0) + cpuSeconds(st.slice(st.lastIndexOf(')') + 2).split(' ')) * 1000);
     }
   } catch {
     // The process or a thread is gone.
@@ -195,11 +192,10 @@ function javaThreadsMs(pid: number): Map<string, number> {
   return m;
 }
 
-/** Seconds since a process started (/proc: its start and the machine's uptime, in clock ticks of 10 ms). */
+/** Seconds since a process started (NaN once it is gone). */
 function ageS(pid: number): number {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Math.round(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) - Number(f[19]) / 100);
+    return procAgeS(pid);
   } catch {
     return NaN;
   }

@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServers, stopServers } from '../scripts/servers/index.js';
+import { procUsage } from './proc.js';
 
 const json = process.argv.includes('--json');
 const trialS = Number(process.env.EW_BENCH_TRIAL_S ?? 12);
@@ -32,15 +33,6 @@ interface Trial {
 // The node flags of the systemd unit, so the agent runs here as it does on a gateway.
 const unit = readFileSync(join(root, 'edge/deploy/edgewave-edge.service'), 'utf8');
 const unitNodeFlags = /^ExecStart=\S*\s+node\s+((?:--\S+\s+)*)/m.exec(unit)?.[1]?.trim().split(/\s+/).filter(Boolean) ?? [];
-
-const clockTicks = 100; // USER_HZ on Linux
-function procStat(pid: number): { cpuS: number; rssMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const cpuS = (Number(fields[11]) + Number(fields[12])) / clockTicks;
-  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuS, rssMb: Number(rss?.[1] ?? 0) / 1024 };
-}
 
 async function metrics(url: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -75,14 +67,14 @@ async function trial(mqttUrl: string, mode: 'features' | 'raw', sensors: number)
     const warm = Math.min(4, trialS / 3);
     await new Promise((r) => setTimeout(r, warm * 1000));
     const m0 = await metrics(url);
-    const p0 = procStat(proc.pid!);
+    const p0 = procUsage(proc.pid!);
     const t0 = performance.now();
     let rss = p0.rssMb;
-    const sampler = setInterval(() => (rss = Math.max(rss, procStat(proc.pid!).rssMb)), 500);
+    const sampler = setInterval(() => (rss = Math.max(rss, procUsage(proc.pid!).rssMb)), 500);
     await new Promise((r) => setTimeout(r, (trialS - warm) * 1000));
     clearInterval(sampler);
     const m1 = await metrics(url);
-    const p1 = procStat(proc.pid!);
+    const p1 = procUsage(proc.pid!);
     const s = (performance.now() - t0) / 1000;
     const samplesPerS = ((m1['edgewave_edge_samples_total'] ?? 0) - (m0['edgewave_edge_samples_total'] ?? 0)) / s;
     const backlogGrowth = (m1['edgewave_edge_outbox_bytes'] ?? 0) - (m0['edgewave_edge_outbox_bytes'] ?? 0);

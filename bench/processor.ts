@@ -19,7 +19,7 @@
 // EW_BENCH_NODE_ARGS in their place, e.g. "--cpu-prof ...", "" for none)
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -31,6 +31,7 @@ import { Simulator } from '../edge/simulator.js';
 import { decodeBatch, encodeBatch, type Frame } from '../protocol/index.js';
 import { startServers, stopServers } from '../scripts/servers/index.js';
 import { nodeArgsFor } from './node-args.js';
+import { procUsage } from './proc.js';
 
 const json = process.argv.includes('--json');
 const PHASES = ['raw', 'features', 'live'] as const;
@@ -165,13 +166,6 @@ interface Child {
   topics: Record<'raw' | 'features' | 'inferences' | 'sessions' | 'deadletter' | 'processorState', string>;
 }
 
-/** Peak RSS so far and CPU seconds of a process, from /proc. */
-function procStats(pid: number): { rssMb: number; cpuS: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { rssMb: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024, cpuS: (Number(stat[11]) + Number(stat[12])) / 100 };
-}
-
 /** Starts one processor (pinned) over `input` in a group of its own; resolves once it serves /metrics. */
 async function startChild(input: string, label: string): Promise<Child> {
   const topics = { raw: `${run}.${label}.raw`, features: `${run}.${label}.features`, inferences: `${run}.${label}.inferences`, sessions: `${run}.${label}.sessions`, deadletter: `${run}.${label}.deadletter`, processorState: `${run}.${label}.state` };
@@ -236,10 +230,10 @@ async function processorRun(input: string, label: string): Promise<ProcessorRun>
       const [offs] = await admin.fetchOffsets({ groupId, topics: [input] });
       const done = (offs?.partitions ?? []).reduce((n, p) => n + (Number(p.offset) > 0 ? BigInt(p.offset) : 0n), 0n);
       const text = await (await fetch(`${url}/metrics`)).text();
-      rss = Math.max(rss, procStats(child.pid!).rssMb);
+      rss = Math.max(rss, procUsage(child.pid!).rssMb);
       heap = Math.max(heap, metric(text, 'nodejs_heap_size_used_bytes') / 2 ** 20);
       const point = { t: performance.now(), frames: metric(text, 'frames_total'), windows: metric(text, 'windows_total'), inferences: metric(text, 'inferences_total'), records: done };
-      const cpuS = procStats(child.pid!).cpuS;
+      const cpuS = procUsage(child.pid!).cpuS;
       if (!first && done > 0n) {
         first = point;
         cpuFirst = cpuS;
@@ -308,7 +302,7 @@ async function liveRun(records: { key: string; value: Buffer; flush: number }[])
     await new Promise((r) => setTimeout(r, 3000)); // the reader joins its group
     const producer = kafka.producer({ allowAutoTopicCreation: false });
     await producer.connect();
-    const before = procStats(child.pid!);
+    const before = procUsage(child.pid!);
     let rss = before.rssMb;
     start = performance.now();
     const byFlush = new Map<number, { key: string; value: Buffer }[]>();
@@ -324,9 +318,9 @@ async function liveRun(records: { key: string; value: Buffer; flush: number }[])
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       await producer.send({ topic: input, acks: -1, messages: byFlush.get(k)! });
-      if (k % 20 === 0) rss = Math.max(rss, procStats(child.pid!).rssMb);
+      if (k % 20 === 0) rss = Math.max(rss, procUsage(child.pid!).rssMb);
     }
-    const after = procStats(child.pid!);
+    const after = procUsage(child.pid!);
     const seconds = (performance.now() - start) / 1000;
     await new Promise((r) => setTimeout(r, 3000));
     await producer.disconnect();

@@ -337,17 +337,17 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     },
   };
   client = mqtt.connect(config.mqtt.url, options);
-  /** MQTT 3.1.1 messages whose PUBACK (and so mqtt.js's next packet) waits for Kafka. */
-  let heldV3 = 0;
+  /** An MQTT 3.1.1 message's PUBACK (and so mqtt.js's next packet: it takes one message at a time) waits for Kafka. */
+  let heldV3 = false;
   if (!v5) {
     // MQTT 3.1.1: mqtt.js calls customHandleAcks only for MQTT 5. Its handleMessage hook sends the
     // PUBACK when its callback runs, and takes the connection's next packet only then: the
     // acknowledgement still waits for Kafka, one message at a time (enough for the embedded mode).
     client.handleMessage = (packet, done) => {
       if (packet.cmd !== 'publish' || packet.qos !== 1) return done();
-      heldV3++;
+      heldV3 = true;
       onMessage(packet.topic, packet.payload as Buffer, packet, () => {
-        heldV3 = Math.max(0, heldV3 - 1);
+        heldV3 = false;
         heldUntil = performance.now();
         done();
       });
@@ -365,7 +365,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
   // within the last 1.5 keepalives counts too.
   const keepaliveTimeout = client.onKeepaliveTimeout.bind(client);
   client.onKeepaliveTimeout = () => {
-    const holding = held !== null || heldV3 > 0 || performance.now() - heldUntil < config.mqtt.keepaliveS * 1500;
+    const holding = held !== null || heldV3 || performance.now() - heldUntil < config.mqtt.keepaliveS * 1500;
     if (!mqttConnected || !holding) return keepaliveTimeout();
     counts.keepalivesHeld++;
     metrics.keepalivesHeld.inc();
@@ -404,7 +404,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     connInFlight = 0;
     // Never handed on: what mqtt.js still queues is of the closed connection, and the broker sends it again.
     held = null;
-    heldV3 = 0;
+    heldV3 = false;
     // Acknowledgements belong to the connection: drop the waiting ones (their records still go to Kafka).
     for (let i = head; i < pending.length; i++) pending[i]!.generation = -1;
   });
