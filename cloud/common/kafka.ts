@@ -5,7 +5,7 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
-import { Kafka, logLevel as kafkaLogLevel, type Consumer, type KafkaMessage, type RetryOptions, type SASLOptions } from 'kafkajs';
+import { AssignerProtocol, Kafka, logLevel as kafkaLogLevel, type Consumer, type KafkaMessage, type PartitionAssigner, type RetryOptions, type SASLOptions } from 'kafkajs';
 import { z } from 'zod';
 import { EdgewaveError, type Logger } from '../../protocol/index.js';
 import { tlsOptions, type TlsFiles } from '../../protocol/node-support.js';
@@ -92,14 +92,44 @@ export function consumerTimeouts(sessionTimeoutMs: number | undefined): { sessio
   return sessionTimeoutMs ? { sessionTimeout: sessionTimeoutMs, heartbeatInterval: Math.min(3000, Math.floor(sessionTimeoutMs / 5)) } : {};
 }
 
+export const ONE_PARTITION_ASSIGNER_NAME = 'EdgewaveOnePartition';
+
+/**
+ * A partition assigner for a one-off reader of one partition: its group's first member (by id)
+ * gets partition `partition` of every topic it subscribes to, and no one gets anything else.
+ * kafkajs reads only through a group, and a group's default assigner hands its only member every
+ * partition, which it then fetches; with this one the reader fetches the partition it wants alone.
+ */
+export function onePartitionAssigner(partition: number): PartitionAssigner {
+  return () => ({
+    name: ONE_PARTITION_ASSIGNER_NAME,
+    version: 0,
+    async assign({ members, topics }) {
+      const first = members.map((m) => m.memberId).sort()[0];
+      return members.map(({ memberId }) => ({
+        memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 0,
+          assignment: memberId === first ? Object.fromEntries(topics.map((t) => [t, [partition]])) : {},
+          userData: Buffer.alloc(0),
+        }),
+      }));
+    },
+    protocol({ topics }) {
+      return { name: ONE_PARTITION_ASSIGNER_NAME, metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) }) };
+    },
+  });
+}
+
 /**
  * Reads the records of one partition from `from` up to, not including, `upTo`, in order, with a
- * consumer group of its own that is deleted afterwards (kafkajs reads only through a group). Fails
- * when the range is not read within `timeoutMs`, or when `signal` aborts. Returns how many records it read.
+ * consumer group of its own that is given that partition alone (`onePartitionAssigner`) and
+ * deleted afterwards. Fails when the range is not read within `timeoutMs`, or when `signal`
+ * aborts. Returns how many records it read.
  */
 export async function readRange(kafka: Kafka, r: { groupId: string; topic: string; partition: number; from: number; upTo: number; timeoutMs: number; signal?: AbortSignal; onRecord: (msg: KafkaMessage, offset: number) => void }): Promise<number> {
   if (!(r.upTo > r.from)) return 0;
-  const reader = kafka.consumer({ groupId: r.groupId, maxWaitTimeInMs: 100 });
+  const reader = kafka.consumer({ groupId: r.groupId, partitionAssigners: [onePartitionAssigner(r.partition)], maxWaitTimeInMs: 100 });
   let records = 0;
   await reader.connect();
   try {
@@ -114,7 +144,7 @@ export async function readRange(kafka: Kafka, r: { groupId: string; topic: strin
       reader
         .run({
           eachBatch: async ({ batch }) => {
-            if (batch.partition !== r.partition) return;
+            if (batch.partition !== r.partition) return; // never, with the assigner above
             for (const msg of batch.messages) {
               const offset = Number(msg.offset);
               if (offset !== next) continue;

@@ -25,7 +25,7 @@ import { createLogger, decodeRecord, isEdgewaveError, type Frame, type Logger } 
 import { json, listenStatus } from '../../protocol/node-support.js';
 import { MongoClient } from 'mongodb';
 import { superviseConsumer } from '../common/consumer-supervisor.js';
-import { closeReader, consumerTimeouts, createKafka, deadLetterValue, readRange, requireTopics } from '../common/kafka.js';
+import { closeReader, consumerTimeouts, createKafka, deadLetterValue, onePartitionAssigner, readRange, requireTopics } from '../common/kafka.js';
 import { openObjects } from '../common/objects.js';
 import { createS3 } from '../common/s3.js';
 import { ActivityModel } from '../model/model.js';
@@ -252,6 +252,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   async function restore(w: Worker, delayMs: number): Promise<void> {
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     if (workers.get(w.partition) !== w) throw new HandedOver();
+    const began = performance.now();
     const [first, second] = w.producers;
     await Promise.all([first.connect(), second.connect()]);
     // Both transactional ids fenced before the changelog is read: an older owner's open
@@ -262,7 +263,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const tx = await first.transaction();
     await tx.send({ topic: topics.processorState, messages: [{ key: RESTORE_KEY, value: nonce, partition: w.partition }] });
     await tx.commit();
-    const reader = kafka.consumer({ groupId: `${config.kafka.groupId}-restore-${w.partition}-${nonce}`, maxWaitTimeInMs: 100 });
+    const reader = kafka.consumer({ groupId: `${config.kafka.groupId}-restore-${w.partition}-${nonce}`, partitionAssigners: [onePartitionAssigner(w.partition)], maxWaitTimeInMs: 100 });
     let sensors = 0;
     let groups = 0;
     await reader.connect();
@@ -277,7 +278,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         reader
           .run({
             eachBatch: async ({ batch }) => {
-              if (batch.partition !== w.partition) return;
+              if (batch.partition !== w.partition) return; // never, with its assigner
               for (const msg of batch.messages) {
                 const key = msg.key?.toString() ?? '';
                 if (key === RESTORE_KEY) {
@@ -308,7 +309,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     }
     w.engine.finishRestore();
     const refilled = await refill(w, nonce);
-    log.info({ partition: w.partition, sensors, groups, refilled }, 'partition state restored from the changelog');
+    log.info({ partition: w.partition, sensors, groups, refilled, ms: Math.round(performance.now() - began) }, 'partition state restored from the changelog');
   }
 
   /**
