@@ -49,6 +49,7 @@ export class KafkaNode {
   // for 15-50 ms every few seconds (young collections; 130 ms for a humongous allocation), and
   // every producer and consumer of the pipeline with it: bench:e2e's tail. Its log is kafka-gc.log
   // beside kafka.log.
+  // EW_KAFKA_JAVA_OPTS adds options after these (space-separated), for trying others.
   private static readonly jvm = ['-Xms256m', '-Xmx1g', '-XX:+UseZGC', '-Djava.awt.headless=true', '-Dorg.slf4j.simpleLogger.showDateTime=true'];
 
   async start(): Promise<void> {
@@ -88,7 +89,7 @@ export class KafkaNode {
       this.formatted = true;
     }
     const logFile = join(this.ctx.logDir, 'kafka.log');
-    this.proc = spawnLogged('java', [...KafkaNode.jvm, `-Xlog:gc:file=${join(this.ctx.logDir, 'kafka-gc.log')}:time,uptime`, '-cp', this.classpath, 'kafka.Kafka', props], logFile, { detached: this.ctx.detached });
+    this.proc = spawnLogged('java', [...KafkaNode.jvm, ...(process.env.EW_KAFKA_JAVA_OPTS ?? '').split(' ').filter(Boolean), `-Xlog:gc:file=${join(this.ctx.logDir, 'kafka-gc.log')}:time,uptime`, '-cp', this.classpath, 'kafka.Kafka', props], logFile, { detached: this.ctx.detached });
     const admin = new Kafka({ clientId: 'edgewave-servers', brokers: [this.brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
     try {
       await readyOrStop('kafka', this.proc, dataDir, async () => {
