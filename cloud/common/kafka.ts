@@ -92,7 +92,7 @@ export function consumerTimeouts(sessionTimeoutMs: number | undefined): { sessio
   return sessionTimeoutMs ? { sessionTimeout: sessionTimeoutMs, heartbeatInterval: Math.min(3000, Math.floor(sessionTimeoutMs / 5)) } : {};
 }
 
-export const ONE_PARTITION_ASSIGNER_NAME = 'EdgewaveOnePartition';
+const ONE_PARTITION_ASSIGNER_NAME = 'EdgewaveOnePartition';
 
 /**
  * A partition assigner for a one-off reader of one partition: its group's first member (by id)
