@@ -49,6 +49,8 @@ export interface EmbeddedHandle {
   readonly bridge: BridgeHandle;
   readonly agents: readonly AgentHandle[];
   readonly sessions: FileSessionStore;
+  /** Ids of the sessions a previous run left active, ended at startup. */
+  readonly interruptedSessions: readonly string[];
   stop(): Promise<void>;
 }
 
@@ -84,6 +86,10 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
     const kafka = memory as unknown as Kafka;
     const sessions = FileSessionStore.open(join(dataDir, 'sessions'));
     stops.push(() => sessions.flush());
+    // The log, and so the processor's state, is gone: sessions a previous run left active would
+    // stay active for good. They end at the newest window stored for them.
+    const interrupted = await sessions.endActive();
+    if (interrupted.length) log.info({ sessions: interrupted }, 'sessions left active by the previous run ended at their newest stored window');
     const brokers = ['memory:0'];
 
     // The processor and its sinks, then the API, then the bridge, then the gateways: each ready before what feeds it.
@@ -137,7 +143,7 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
       stops.push(() => agent.stop(2000));
     }
     log.info({ url: api.url, mqttUrl, dataDir, sensors, gateways, groups, rate }, 'embedded mode running');
-    return { url: api.url, mqttUrl, dataDir, api, processor, bridge, agents, sessions, stop: stopAll };
+    return { url: api.url, mqttUrl, dataDir, api, processor, bridge, agents, sessions, interruptedSessions: interrupted, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

@@ -85,7 +85,9 @@ export async function runStartCommand(o: StartOptions): Promise<number> {
   console.log(`  kernel lab  ${new URL('lab.html', url).href}`);
   console.log(`  API         ${url}sensors, ${url}sessions, ${url}docs (OpenAPI), ws: ${url.replace(/^http/, 'ws')}ws\n`);
   console.log(`  ${sensors} simulated IMU sensors${rate ? ` at ${rate} Hz` : ''} on ${e.agents.length} gateways → MQTT broker ${e.mqttUrl} (aedes) → bridge → in-process log → processor (activity model) → API`);
-  console.log(`  sessions and the Parquet archive are kept under ${e.dataDir} and survive a restart. Ctrl-C stops.\n`);
+  console.log(`  sessions and the Parquet archive are kept under ${e.dataDir} and survive a restart. Ctrl-C stops.`);
+  if (e.interruptedSessions.length) console.log(`  ${e.interruptedSessions.length} session${e.interruptedSessions.length > 1 ? 's' : ''} the previous run left active ended at ${e.interruptedSessions.length > 1 ? 'their' : 'its'} newest stored window (the in-process log does not survive a restart).`);
+  console.log('');
 
   const tty = process.stdout.isTTY;
   let last: Snapshot = { at: Date.now(), frames: 0, windows: 0 };

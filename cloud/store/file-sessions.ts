@@ -57,13 +57,34 @@ export class FileSessionStore implements SessionRepository {
       this.docs.set(d._id, d);
       changed.push(d);
     }
-    if (!changed.length) return 0;
-    const text = changed.map((d) => `${JSON.stringify(d)}\n`).join('');
-    this.lines += changed.length;
+    await this.append(changed);
+    return changed.length;
+  }
+
+  /**
+   * Ends every session stored as active at the newest window it counted (`updatedAt`), and returns
+   * their ids. For a store whose writer's state is gone: the embedded mode's log does not survive a
+   * restart, so nothing would ever end the sessions a previous run left active.
+   */
+  async endActive(): Promise<string[]> {
+    const ended: SessionDocument[] = [];
+    for (const d of this.docs.values()) {
+      if (d.status !== 'active') continue;
+      const e: SessionDocument = { ...d, status: 'ended', end: d.updatedAt, endAt: new Date(d.updatedAt / 1000), version: d.updatedAt * 2 + 1 };
+      this.docs.set(e._id, e);
+      ended.push(e);
+    }
+    await this.append(ended);
+    return ended.map((d) => d._id);
+  }
+
+  private async append(docs: readonly SessionDocument[]): Promise<void> {
+    if (!docs.length) return;
+    const text = docs.map((d) => `${JSON.stringify(d)}\n`).join('');
+    this.lines += docs.length;
     const done = this.chain.then(() => appendFile(this.file, text));
     this.chain = done.catch(() => {});
     await done;
-    return changed.length;
   }
 
   async get(sessionId: string): Promise<SessionDocument | null> {

@@ -1,13 +1,14 @@
 // The embedded mode end to end in one process, no server installed: simulated gateways → the
 // in-process MQTT broker → the bridge → the in-process log → the processor with the shipped model →
 // the API. Every sensor shows up live with a class; sessions are stored in the data directory and
-// are there again after a restart, before any new data.
+// are there again after a restart, before any new data, those the first run left active ended.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startEmbedded, type EmbeddedHandle } from '../../../cloud/embedded/embedded.js';
+import { FileSessionStore } from '../../../cloud/store/file-sessions.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'edgewave-embedded-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -47,11 +48,17 @@ describe('embedded mode', () => {
     } finally {
       await e?.stop();
     }
-    // Again on the same data directory: the stored sessions are served before any new data.
+    // What the first run left active (its log, and so its processor's state, goes with it).
+    const left = (await FileSessionStore.open(join(dataDir, 'sessions')).find({ status: 'active', desc: true, limit: 500 })).map((d) => d._id);
+    expect(left.length).toBeGreaterThan(0);
+    // Again on the same data directory: the stored sessions are served before any new data, and
+    // those left active are ended: no later window can come for them.
     e = await startEmbedded({ dataDir, sensors: 20, gateways: 2, groups: 4, port: 0, mqttPort: 0 });
     try {
-      const page = (await (await fetch(`${e.url}/sessions?limit=500`)).json()) as { items: { sessionId: string }[] };
+      expect([...e.interruptedSessions].sort()).toEqual([...left].sort());
+      const page = (await (await fetch(`${e.url}/sessions?limit=500`)).json()) as { items: { sessionId: string; status: string }[] };
       expect(page.items.map((x) => x.sessionId)).toEqual(expect.arrayContaining(sessionIds));
+      for (const x of page.items) if (left.includes(x.sessionId)) expect(x.status).toBe('ended');
     } finally {
       await e.stop();
     }
