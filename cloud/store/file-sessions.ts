@@ -9,7 +9,7 @@ import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../edge/atomic-write.js';
 import type { SessionEvent } from '../processor/sessions.js';
-import { newestVersions, type SessionDocument, type SessionQuery, type SessionRepository } from './sessions-store.js';
+import { newestVersions, sessionVersion, type SessionDocument, type SessionQuery, type SessionRepository } from './sessions-store.js';
 
 export class FileSessionStore implements SessionRepository {
   private readonly docs = new Map<string, SessionDocument>();
@@ -70,7 +70,7 @@ export class FileSessionStore implements SessionRepository {
     const ended: SessionDocument[] = [];
     for (const d of this.docs.values()) {
       if (d.status !== 'active') continue;
-      const e: SessionDocument = { ...d, status: 'ended', end: d.updatedAt, endAt: new Date(d.updatedAt / 1000), version: d.updatedAt * 2 + 1 };
+      const e: SessionDocument = { ...d, status: 'ended', end: d.updatedAt, endAt: new Date(d.updatedAt / 1000), version: sessionVersion(d.updatedAt, 'ended') };
       this.docs.set(e._id, e);
       ended.push(e);
     }

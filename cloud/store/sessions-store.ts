@@ -46,6 +46,9 @@ export const SESSION_INDEXES = [
   { key: { start: -1 }, name: 'start' },
 ] as const;
 
+/** A stored session's version: its `updatedAt`, an ended one above an active one of the same moment. */
+export const sessionVersion = (updatedAt: number, status: Session['status']): number => updatedAt * 2 + (status === 'ended' ? 1 : 0);
+
 export function toDocument(s: Session): SessionDocument {
   const byName = <T>(o: Record<string, T>) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return {
@@ -68,7 +71,7 @@ export function toDocument(s: Session): SessionDocument {
     })),
     labels: byName(s.labels).map(([label, l]) => ({ label, windows: l.windows, durationS: l.durationS })),
     updatedAt: s.updatedAt,
-    version: s.updatedAt * 2 + (s.status === 'ended' ? 1 : 0),
+    version: sessionVersion(s.updatedAt, s.status),
   };
 }
 
