@@ -53,7 +53,7 @@ import { startServers, stopServers, type RunningServer } from '../scripts/server
 import { freePort } from '../scripts/servers/process.js';
 import { readRecords } from '../test/e2e/harness.js';
 import { nodeArgsFor } from './node-args.js';
-import { cpuSeconds, procAgeS, procUsage } from './proc.js';
+import { cpuSeconds, procAgeS, procUsage, readStat } from './proc.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -181,10 +181,9 @@ function javaThreadsMs(pid: number): Map<string, number> {
   const m = new Map<string, number>();
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+      const { name, fields } = readStat(`/proc/${pid}/task/${tid}/stat`);
       const kind = /^(Z[A-Z]|G1 |GC |VM Thread)/.test(name) ? 'gc' : /CompilerThre/.test(name) ? 'jit' : undefined;
-      if (kind) m.set(kind, (m.get(kind) ?? 0) + cpuSeconds(st.slice(st.lastIndexOf(')') + 2).split(' ')) * 1000);
+      if (kind) m.set(kind, (m.get(kind) ?? 0) + cpuSeconds(fields) * 1000);
     }
   } catch {
     // The process or a thread is gone.
