@@ -5,7 +5,7 @@
 // sensors send features alone.
 
 import { FeatureExtractor, type DspModule, type FeatureConfigInput, type FeatureWindows } from '../dsp/src/index.js';
-import { FLAG_GAP, LAYOUT_IMU6, encodeBatch, mqttTopics, type Frame } from '../protocol/index.js';
+import { FLAG_FEATURES_SENT, FLAG_GAP, LAYOUT_IMU6, encodeBatch, mqttTopics, type Frame } from '../protocol/index.js';
 import type { AppendItem } from './outbox/outbox.js';
 import type { SeqStore } from './seq-store.js';
 
@@ -265,7 +265,7 @@ export class Pipeline {
         if (!sendRaw) continue;
         const data = decimate(concat(run.chunks, 6), 6, s.info.decimate);
         rawFrames.push({
-          kind: 'raw', flags: run.gap ? FLAG_GAP : 0, sensorId: s.info.sensorId, gatewayId, group: s.info.group, seq: this.options.seq.take(s.info.sensorId),
+          kind: 'raw', flags: (run.gap ? FLAG_GAP : 0) | (s.info.mode === 'both' ? FLAG_FEATURES_SENT : 0), sensorId: s.info.sensorId, gatewayId, group: s.info.group, seq: this.options.seq.take(s.info.sensorId),
           t0: run.chunks[0]!.t0Us, sampleRate: s.info.sampleRate / s.info.decimate, count: data.length / 6, width: 6, window: 0, hop: 0, layoutId: LAYOUT_IMU6, data,
         });
       }

@@ -6,6 +6,7 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_FUTURE_MS,
   FIXED_HEADER_BYTES,
+  FLAG_FEATURES_SENT,
   FRAME_VERSION,
   KIND_BATCH,
   KIND_FEATURES,
@@ -171,6 +172,7 @@ export function decodeFrameHeaderAt(bytes: Uint8Array, base: number, n: number, 
   } else {
     if (window < 1) throw range('window', 34, 'must be >= 1 in a feature frame');
     if (hop < 1 || hop > window) throw range('hop', 36, `must be in 1..window (${window}), got ${hop}`);
+    if (flags & FLAG_FEATURES_SENT) throw featuresSentOnFeatures(4);
   }
   if (u16(bytes, base + 38) !== 0) {
     throw new ProtocolError('EW_PROTO_RESERVED', 'reserved bytes 38-39 must be zero', { field: 'reserved', offset: 38 });
@@ -216,6 +218,14 @@ export function decodeFrameHeaderAt(bytes: Uint8Array, base: number, n: number, 
   }
   checkAdmission(sensorId, t0, options, true);
   return { kind, flags, sensorId, gatewayId, group, seq, t0, sampleRate, count, width, window, hop, layoutId, headerLength, byteLength };
+}
+
+/** FLAG_FEATURES_SENT says a raw frame's samples also travel as features: it means nothing on a feature frame. */
+export function featuresSentOnFeatures(offset?: number): ProtocolError {
+  return new ProtocolError('EW_PROTO_FLAGS', 'flag FEATURES_SENT (bit 2) is for raw frames only, and this is a feature frame', {
+    field: 'flags',
+    ...(offset === undefined ? {} : { offset }),
+  });
 }
 
 function checkIdLength(field: string, len: number, offset: number): void {

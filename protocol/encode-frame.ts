@@ -1,10 +1,11 @@
 // Encoding binary frames, and the checks a frame built in memory must pass (the decoder's rules).
 // The byte layout is in frame.ts and protocol/README.md.
 
-import { firstNonFinite } from './decode-frame.js';
+import { featuresSentOnFeatures, firstNonFinite } from './decode-frame.js';
 import { ProtocolError } from './errors.js';
 import {
   FIXED_HEADER_BYTES,
+  FLAG_FEATURES_SENT,
   FRAME_VERSION,
   KIND_FEATURES,
   KIND_RAW,
@@ -44,6 +45,7 @@ export function validateFrame(frame: Frame): void {
   } else {
     intIn(frame.window, 'window', 1, 0xffff);
     intIn(frame.hop, 'hop', 1, frame.window);
+    if (frame.flags & FLAG_FEATURES_SENT) throw featuresSentOnFeatures();
   }
   if (!(frame.data instanceof Float32Array) || frame.data.length !== frame.count * frame.width) {
     throw new ProtocolError(

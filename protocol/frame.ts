@@ -41,7 +41,13 @@ export const KIND_BATCH = 3;
 
 export const FLAG_GAP = 1 << 0;
 export const FLAG_REPLAY = 1 << 1;
-export const KNOWN_FLAGS = FLAG_GAP | FLAG_REPLAY;
+/**
+ * Raw frames only: the edge also computes this sensor's features from these samples and sends them
+ * as feature frames (mode `both`), so a receiver takes the sensor's windows from those and keeps the
+ * raw frame for the archive; counting both would count every window twice.
+ */
+export const FLAG_FEATURES_SENT = 1 << 2;
+export const KNOWN_FLAGS = FLAG_GAP | FLAG_REPLAY | FLAG_FEATURES_SENT;
 
 /** Channel layouts of raw frames. */
 export const LAYOUT_UNSPECIFIED = 0;
@@ -56,7 +62,7 @@ export type FrameKind = 'raw' | 'features';
 
 export interface Frame {
   kind: FrameKind;
-  /** FLAG_GAP | FLAG_REPLAY */
+  /** FLAG_GAP | FLAG_REPLAY | FLAG_FEATURES_SENT (raw frames only) */
   flags: number;
   sensorId: string;
   gatewayId: string;

@@ -2,7 +2,7 @@
 // It carries the same fields as the binary form; values become float32 when converted.
 //
 //   raw:      {"v":1,"kind":"raw","sensorId","gatewayId","group","seq","t0","sampleRate",
-//              "layoutId"?,"flags"?:["gap","replay"],"samples":[[channel 0 values],[channel 1 values],...]}
+//              "layoutId"?,"flags"?:["gap","replay","features-sent"],"samples":[[channel 0 values],[channel 1 values],...]}
 //   features: {"v":1,"kind":"features",... ,"window","hop","layoutId",
 //              "features":[[window 0 values],[window 1 values],...]}
 //
@@ -12,10 +12,10 @@ import { z } from 'zod';
 import { ProtocolError } from './errors.js';
 import { checkAdmission } from './decode-frame.js';
 import { validateFrame } from './encode-frame.js';
-import { FLAG_GAP, FLAG_REPLAY, FRAME_VERSION, type DecodeOptions, type Frame } from './frame.js';
+import { FLAG_FEATURES_SENT, FLAG_GAP, FLAG_REPLAY, FRAME_VERSION, type DecodeOptions, type Frame } from './frame.js';
 import { ID_PATTERN } from './ids.js';
 
-const FLAG_NAMES = { gap: FLAG_GAP, replay: FLAG_REPLAY } as const;
+const FLAG_NAMES = { gap: FLAG_GAP, replay: FLAG_REPLAY, 'features-sent': FLAG_FEATURES_SENT } as const;
 type FlagName = keyof typeof FLAG_NAMES;
 
 const id = z.string().regex(ID_PATTERN, 'must be 1-128 characters of [A-Za-z0-9_.:-]');
@@ -30,7 +30,7 @@ const common = {
   seq: safeInt,
   t0: safeInt,
   sampleRate: z.number().positive(),
-  flags: z.array(z.enum(['gap', 'replay'])).optional(),
+  flags: z.array(z.enum(['gap', 'replay', 'features-sent'])).optional(),
 };
 
 const rawSchema = z.strictObject({

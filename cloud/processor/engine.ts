@@ -1,7 +1,8 @@
 // The processor's work on the frames of one Kafka partition, without Kafka: frames go through the
 // sequencer of their stream, a sensor's raw frames or its feature frames (each stretch of sample
 // time once, in order); raw frames are cut into windows and turned into
-// features by the dsp/ kernels (the same bits as an edge agent computes for the same samples);
+// features by the dsp/ kernels (the same bits as an edge agent computes for the same samples),
+// unless they say the edge sends those windows itself (FLAG_FEATURES_SENT, mode `both`);
 // feature frames from the edge are taken as they come; every window of the model's layout is
 // classified by the stateful model, batched across sensors; and every classified window feeds the
 // group's sessions.
@@ -18,7 +19,7 @@
 // transactions be short.
 
 import { FeatureExtractor, type DspModule, type FeatureConfigInput, type FeatureLayout } from '../../dsp/src/index.js';
-import { FLAG_GAP, type Frame } from '../../protocol/index.js';
+import { FLAG_FEATURES_SENT, FLAG_GAP, type Frame } from '../../protocol/index.js';
 import type { ActivityModel } from '../model/model.js';
 import { flush as flushSequence, newSequence, offer, type Sequenced, type SequencerOptions, type StreamSequence } from './sequencer.js';
 import { newGroupState, observe, type GroupState, type SensorAggregate, type SessionEvent, type SessionOptions } from './sessions.js';
@@ -57,6 +58,8 @@ export interface EngineOutput {
   sessions: SessionEvent[];
   duplicates: number;
   skipped: number;
+  /** Raw frames left uncut because the edge sends their windows as feature frames (FLAG_FEATURES_SENT). */
+  featuresSent: number;
   /** Sensors and groups whose state this call changed (for the changelog). */
   changedSensors: string[];
   changedGroups: string[];
@@ -216,11 +219,29 @@ export class Engine {
 
   /** Processes frames in the order they came (one Kafka partition's, in offset order). */
   async process(frames: readonly Frame[]): Promise<EngineOutput> {
-    const out: EngineOutput = { windows: [], sessions: [], duplicates: 0, skipped: 0, changedSensors: [], changedGroups: [] };
+    const out: EngineOutput = { windows: [], sessions: [], duplicates: 0, skipped: 0, featuresSent: 0, changedSensors: [], changedGroups: [] };
     const changed = new Set<string>();
     const ordered: Frame[] = [];
     for (const f of frames) {
       let s = this.sensors.get(f.sensorId);
+      if (f.kind === 'raw' && (f.flags & FLAG_FEATURES_SENT) !== 0) {
+        // The edge sends this sensor's windows itself (mode `both`): they come as feature frames,
+        // and cutting them again here would count each twice. The raw frame is the archive's; it
+        // goes on only to end the samples of raw frames before it (`run`). Frames of its raw stream
+        // still held go on first; the stream's end follows it, so that raw frames without the flag
+        // (the sensor switched to `raw`) are taken at once.
+        out.featuresSent++;
+        if (!s) continue;
+        if (s.raw.pending.length) {
+          const r = flushSequence(s.raw);
+          out.skipped += r.skipped;
+          for (const x of r.ready) ordered.push(x.item);
+          changed.add(f.sensorId);
+        }
+        s.raw.end = Math.max(s.raw.end ?? 0, f.t0 + Math.round((f.count * 1e6) / f.sampleRate));
+        ordered.push(f);
+        continue;
+      }
       const known = s !== undefined;
       s ??= this.sensor(f);
       const stream = f.kind === 'raw' ? s.raw : s.features;
@@ -240,7 +261,7 @@ export class Engine {
 
   /** Hands on every frame the sequencers still hold (end of a replay). */
   async drain(): Promise<EngineOutput> {
-    const out: EngineOutput = { windows: [], sessions: [], duplicates: 0, skipped: 0, changedSensors: [], changedGroups: [] };
+    const out: EngineOutput = { windows: [], sessions: [], duplicates: 0, skipped: 0, featuresSent: 0, changedSensors: [], changedGroups: [] };
     const changed = new Set<string>();
     const ordered: Frame[] = [];
     for (const [id, s] of this.sensors) {
@@ -287,6 +308,14 @@ export class Engine {
             sensorId: f.sensorId, gatewayId: f.gatewayId, group: f.group, seq: f.seq, t0, t1: t0 + Math.round((f.window * 1e6) / f.sampleRate),
             sampleRate: f.sampleRate, hop: f.hop, layoutId: f.layoutId, source: 'edge', features: f.data.subarray(i * f.width, (i + 1) * f.width),
           });
+        }
+        continue;
+      }
+      if ((f.flags & FLAG_FEATURES_SENT) !== 0) {
+        // Its windows come from the edge (`process`): samples cut so far make no window.
+        if (s.pending) {
+          s.pending = null;
+          changed.add(f.sensorId);
         }
         continue;
       }

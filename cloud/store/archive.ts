@@ -15,7 +15,7 @@
 //   i                             INT32   sample (raw) or window (features) index in the frame
 //   t                             INT64   TIMESTAMP(MICROS, UTC): that sample's or window's start
 //   sample_rate                   FLOAT   Hz
-//   flags                         INT32   frame flags (GAP, REPLAY)
+//   flags                         INT32   frame flags (GAP, REPLAY, FEATURES_SENT)
 //   window, hop                   INT32   features only: window length and hop in samples
 //   one FLOAT column per channel (raw IMU6: ax ay az gx gy gz) or per feature (its layout name)
 // Key-value metadata: edgewave.kind, edgewave.layout, edgewave.topic, edgewave.partition,

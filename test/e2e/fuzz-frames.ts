@@ -76,8 +76,8 @@ export class FuzzFrames {
       case 'kind':
         return this.patch((b) => (b[3] = 4 + this.int(252)));
       case 'flags': {
-        // Bits 0 (GAP) and 1 (REPLAY) are defined; one of bits 2-15 is set.
-        const bit = 2 + this.int(14);
+        // Bits 0 (GAP), 1 (REPLAY) and 2 (FEATURES_SENT, raw frames) are defined; one of bits 3-15 is set.
+        const bit = 3 + this.int(13);
         return this.patch((b) => (b[4 + (bit >> 3)] = b[4 + (bit >> 3)]! | (1 << (bit & 7))));
       }
       case 'reserved':

@@ -10,7 +10,7 @@ import { FeatureExtractor, loadDsp, type DspModule } from '../../dsp/src/index.j
 import { Pipeline, decimate, type UplinkMode } from '../../edge/pipeline.js';
 import { SeqStore } from '../../edge/seq-store.js';
 import { Simulator } from '../../edge/simulator.js';
-import { FLAG_GAP, decodeBatch, type Frame } from '../../protocol/index.js';
+import { FLAG_FEATURES_SENT, FLAG_GAP, decodeBatch, type Frame } from '../../protocol/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgewave-pipeline-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -103,6 +103,10 @@ describe('Pipeline', () => {
       }
       expect(Buffer.from(got.buffer).equals(Buffer.from(expected.features.buffer, expected.features.byteOffset, expected.features.byteLength))).toBe(true);
     }
+    // Raw frames of a sensor in `both` mode say that its windows travel as feature frames too.
+    expect(rawOnly!.every((f) => (f.flags & FLAG_FEATURES_SENT) === 0)).toBe(true);
+    expect(both!.filter((f) => f.kind === 'raw').every((f) => (f.flags & FLAG_FEATURES_SENT) !== 0)).toBe(true);
+    expect(both!.filter((f) => f.kind === 'features').every((f) => (f.flags & FLAG_FEATURES_SENT) === 0)).toBe(true);
     // One seq counter per sensor, strictly increasing in send order.
     for (const list of [rawOnly!, featOnly!, both!]) {
       const seqs = list.map((f) => f.seq);
@@ -147,9 +151,9 @@ describe('Pipeline', () => {
     // One raw frame per contiguous run: before the dropout, after it, after the bad chunk.
     const raw = out.filter((f) => f.kind === 'raw');
     expect(raw.map((f) => [f.t0, f.count, f.flags])).toEqual([
-      [usAt(0), 400, 0],
-      [usAt(600), 400, FLAG_GAP],
-      [usAt(1010), 90, FLAG_GAP],
+      [usAt(0), 400, FLAG_FEATURES_SENT],
+      [usAt(600), 400, FLAG_GAP | FLAG_FEATURES_SENT],
+      [usAt(1010), 90, FLAG_GAP | FLAG_FEATURES_SENT],
     ]);
     const feats = out.filter((f) => f.kind === 'features');
     expect(feats.map((f) => [f.t0, f.count, f.flags])).toEqual([

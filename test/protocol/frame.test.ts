@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  FLAG_FEATURES_SENT,
   FLAG_GAP,
   FLAG_REPLAY,
   ProtocolError,
@@ -130,6 +131,17 @@ describe('binary frames: rejected input names the code, field and byte', () => {
     ['infinite sample', mutate(golden, (_, v) => v.setFloat32(64 + 20, -Infinity, true)), 'EW_PROTO_NONFINITE'],
   ])('%s', (_, bytes, code) => {
     expect(codeOf(() => decodeFrame(bytes, ANY_TIME))).toBe(code);
+  });
+
+  it('FEATURES_SENT (bit 2) is for raw frames: a raw frame carries it, a feature frame with it is refused at the flags', () => {
+    const flagged = mutate(golden, (_, v) => v.setUint16(4, v.getUint16(4, true) | FLAG_FEATURES_SENT, true));
+    expect(decodeFrame(flagged, ANY_TIME).flags & FLAG_FEATURES_SENT).toBe(FLAG_FEATURES_SENT);
+    expect(Buffer.from(encodeFrame(decodeFrame(flagged, ANY_TIME))).equals(Buffer.from(flagged))).toBe(true);
+    const features = readHexFixture('features-v1.hex');
+    const err = errorOf(ProtocolError, () => decodeFrame(mutate(features, (_, v) => v.setUint16(4, FLAG_FEATURES_SENT, true)), ANY_TIME));
+    expect([err.code, err.field, err.offset]).toEqual(['EW_PROTO_FLAGS', 'flags', 4]);
+    expect(err.message).toMatch(/raw frames only/);
+    expect(codeOf(() => encodeFrame({ ...featureFixtureFrame, flags: FLAG_FEATURES_SENT }))).toBe('EW_PROTO_FLAGS');
   });
 
   it('points at the offending byte', () => {

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import { FLAG_GAP, FLAG_REPLAY, type Frame } from '../../protocol/index.js';
+import { FLAG_FEATURES_SENT, FLAG_GAP, FLAG_REPLAY, type Frame } from '../../protocol/index.js';
 
 /** Reads an annotated hex fixture: `#` starts a comment, whitespace separates bytes. */
 export function readHexFixture(name: string): Uint8Array {
@@ -24,7 +24,7 @@ const arbF32 = fc.float({ noNaN: true, noDefaultInfinity: true });
 export const arbFrame: fc.Arbitrary<Frame> = fc
   .record({
     kind: fc.constantFrom('raw' as const, 'features' as const),
-    flags: fc.constantFrom(0, FLAG_GAP, FLAG_REPLAY, FLAG_GAP | FLAG_REPLAY),
+    flags: fc.constantFrom(0, FLAG_GAP, FLAG_REPLAY, FLAG_GAP | FLAG_REPLAY, FLAG_FEATURES_SENT, FLAG_GAP | FLAG_FEATURES_SENT),
     sensorId: arbId,
     gatewayId: arbId,
     group: arbId,
@@ -45,7 +45,7 @@ export const arbFrame: fc.Arbitrary<Frame> = fc
     const raw = r.kind === 'raw';
     return {
       kind: r.kind,
-      flags: r.flags,
+      flags: raw ? r.flags : r.flags & ~FLAG_FEATURES_SENT, // FEATURES_SENT is for raw frames only
       sensorId: r.sensorId,
       gatewayId: r.gatewayId,
       group: r.group,

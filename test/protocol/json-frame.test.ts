@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FLAG_GAP, ProtocolError, decodeJsonFrame, encodeFrame, encodeJsonFrame, frameToJson, jsonToFrame, type Frame } from '../../protocol/index.js';
+import { FLAG_FEATURES_SENT, FLAG_GAP, ProtocolError, decodeJsonFrame, encodeFrame, encodeJsonFrame, frameToJson, jsonToFrame, type Frame } from '../../protocol/index.js';
 import { ANY_TIME, errorOf } from './helpers.js';
 
 const raw: Frame = {
@@ -19,6 +19,15 @@ describe('JSON frames', () => {
     const features: Frame = { ...raw, kind: 'features', flags: 0, window: 64, hop: 32, layoutId: 5, count: 3, width: 2 };
     expect(frameToJson(features)).toMatchObject({ kind: 'features', window: 64, hop: 32, features: [[1, 2], [3, 4], [5, 6]] });
     expect(Array.from(jsonToFrame(frameToJson(features), ANY_TIME).data)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('names FEATURES_SENT "features-sent", on raw frames only', () => {
+    const flagged: Frame = { ...raw, flags: FLAG_GAP | FLAG_FEATURES_SENT };
+    expect(frameToJson(flagged).flags).toEqual(['gap', 'features-sent']);
+    expect(decodeJsonFrame(encodeJsonFrame(flagged), ANY_TIME).flags).toBe(FLAG_GAP | FLAG_FEATURES_SENT);
+    const features = frameToJson({ ...raw, kind: 'features', flags: 0, window: 4, hop: 2 });
+    const err = errorOf(ProtocolError, () => jsonToFrame({ ...features, flags: ['features-sent'] }, ANY_TIME));
+    expect([err.code, err.field]).toEqual(['EW_PROTO_FLAGS', 'flags']);
   });
 
   it('accepts UTF-8 bytes as well as text', () => {

@@ -1,6 +1,6 @@
 // The processor's engine on frames from real edge pipelines: features computed from raw frames equal
 // the edge's bit for bit; every window of the model's layout is classified, the sensor's state
-// carried along; duplicates and swapped frames change nothing; and state saved midway and restored
+// carried along; a sensor in mode `both` counts each window once; duplicates and swapped frames change nothing; and state saved midway and restored
 // gives the same windows, classes and sessions as an uninterrupted run.
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { FEATURE_PRESETS, featureLayout, loadDsp, parseFeatureConfig, presetSett
 import { Pipeline } from '../../../edge/pipeline.js';
 import { SeqStore } from '../../../edge/seq-store.js';
 import { Simulator } from '../../../edge/simulator.js';
-import { decodeBatch, type Frame } from '../../../protocol/index.js';
+import { decodeBatch, FLAG_FEATURES_SENT, type Frame } from '../../../protocol/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgewave-engine-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,6 +43,9 @@ beforeAll(async () => {
   }
 });
 
+/** The raw frames of `sent` as an agent in `raw` mode sends them: without FLAG_FEATURES_SENT, so the processor cuts them. */
+const rawMode = (): Frame[] => sent.filter((f) => f.kind === 'raw').map((f) => ({ ...f, flags: f.flags & ~FLAG_FEATURES_SENT }));
+
 const options = (): EngineOptions => ({
   dsp,
   features: presetSettings('uplink'),
@@ -57,8 +60,10 @@ async function runAll(frames: Frame[], engine = new Engine(options()), batch = 5
   // What the processor's changelog would hold: each sensor and group as of the last call that changed it.
   const changelog = { sensors: new Map<string, string>(), groups: new Map<string, string>(), writes: 0 };
   let duplicates = 0;
+  let skipped = 0;
   for (let i = 0; i < frames.length; i += batch) {
     const out = await engine.process(frames.slice(i, i + batch));
+    skipped += out.skipped;
     windows.push(...out.windows);
     sessions.push(...out.sessions);
     duplicates += out.duplicates;
@@ -66,14 +71,14 @@ async function runAll(frames: Frame[], engine = new Engine(options()), batch = 5
     changelog.writes += out.changedSensors.length;
     for (const g of out.changedGroups) changelog.groups.set(g, JSON.stringify(engine.snapshotGroup(g)));
   }
-  return { windows, sessions, duplicates, engine, changelog };
+  return { windows, sessions, duplicates, skipped, engine, changelog };
 }
 
 const key = (w: WindowResult) => `${w.sensorId}@${w.t0}`;
 
 describe('processor engine', () => {
   it('features computed from raw frames equal the edge agent\'s, bit for bit, window for window', async () => {
-    const { windows } = await runAll(sent.filter((f) => f.kind === 'raw'));
+    const { windows } = await runAll(rawMode());
     const edge = new Map<string, number[]>();
     for (const f of sent.filter((x) => x.kind === 'features')) {
       for (let i = 0; i < f.count; i++) edge.set(`${f.sensorId}@${f.t0 + Math.round((i * f.hop * 1e6) / f.sampleRate)}`, Array.from(f.data.subarray(i * f.width, (i + 1) * f.width)));
@@ -88,7 +93,7 @@ describe('processor engine', () => {
   });
 
   it('every window is classified; edge feature frames give the same classes as the raw frames of the same samples', async () => {
-    const fromRaw = await runAll(sent.filter((f) => f.kind === 'raw'));
+    const fromRaw = await runAll(rawMode());
     const fromEdge = await runAll(sent.filter((f) => f.kind === 'features'));
     expect(fromRaw.windows.every((w) => w.label && w.scores!.length === 5)).toBe(true);
     const byKey = new Map(fromEdge.windows.map((w) => [key(w), w]));
@@ -105,8 +110,48 @@ describe('processor engine', () => {
     expect(marks(fromEdge.sessions)).toEqual(marks(fromRaw.sessions));
   });
 
-  it('duplicates and swapped neighbours change nothing', async () => {
+  it('mode `both`: every window once, from the edge\'s feature frames; its raw frames (flagged) are not cut again, whatever order the two kinds come in', async () => {
     const raw = sent.filter((f) => f.kind === 'raw');
+    const features = sent.filter((f) => f.kind === 'features');
+    expect(raw.every((f) => (f.flags & FLAG_FEATURES_SENT) !== 0)).toBe(true);
+    const fromEdge = await runAll(features);
+    const sig = (ws: WindowResult[]) => ws.map((w) => `${key(w)} ${w.source} ${w.label} ${w.scores!.join(',')}`).sort();
+    const marks = (ev: SessionEvent[]) => ev.map((e) => `${e.type} ${e.session.sessionId} ${e.session.windows}`);
+    // As sent (both kinds interleaved), all raw first, all features first: the same windows once each, the same sessions.
+    for (const order of [sent, [...raw, ...features], [...features, ...raw]]) {
+      const r = await runAll(order);
+      expect(r.windows.length).toBe(fromEdge.windows.length);
+      expect(sig(r.windows)).toEqual(sig(fromEdge.windows));
+      expect(marks(r.sessions)).toEqual(marks(fromEdge.sessions));
+      // The raw frames change no state: a sensor record is written only for calls that had its windows.
+      expect(r.changelog.writes).toBeLessThanOrEqual(r.windows.length);
+    }
+    const rawAlone = await runAll(raw);
+    expect(rawAlone.windows.length + rawAlone.changelog.writes + rawAlone.duplicates).toBe(0);
+    expect(fromEdge.windows.length).toBeGreaterThan(1000);
+    // A sensor switched from `raw` to `both` midway: windows cut from raw before, from the edge after, each once.
+    const id = raw[0]!.sensorId;
+    const switchAt = raw[Math.floor(raw.length / 2)]!.t0;
+    const mixed = sent.filter((f) => f.sensorId === id && (f.kind === 'raw' ? true : f.t0 >= switchAt + 1_280_000))
+      .map((f) => (f.kind === 'raw' && f.t0 < switchAt ? { ...f, flags: f.flags & ~FLAG_FEATURES_SENT } : f));
+    const m = await runAll(mixed);
+    const starts = m.windows.map((w) => w.t0);
+    expect(new Set(starts).size).toBe(starts.length);
+    expect(m.windows.filter((w) => w.source === 'processor').every((w) => w.t1 <= switchAt + 50_000)).toBe(true);
+    expect(m.windows.some((w) => w.source === 'processor') && m.windows.some((w) => w.source === 'edge')).toBe(true);
+    // And back to `raw`: the raw frames after the last edge window are cut at once (not held as after a missing stretch).
+    const back = sent.filter((f) => f.sensorId === id && (f.kind === 'raw' || f.t0 < switchAt))
+      .map((f) => (f.kind === 'raw' && f.t0 >= switchAt ? { ...f, flags: f.flags & ~FLAG_FEATURES_SENT } : f));
+    const bk = await runAll(back);
+    expect(bk.skipped).toBe(0);
+    const cutAfter = bk.windows.filter((w) => w.source === 'processor');
+    expect(cutAfter.length).toBeGreaterThan(20);
+    expect(cutAfter[0]!.t0).toBeGreaterThanOrEqual(switchAt);
+    expect(cutAfter[0]!.t0).toBeLessThan(switchAt + 100_000);
+  });
+
+  it('duplicates and swapped neighbours change nothing', async () => {
+    const raw = rawMode();
     const clean = await runAll(raw);
     const messy = [...raw];
     for (let i = 10; i < messy.length - 1; i += 37) [messy[i], messy[i + 1]] = [messy[i + 1]!, messy[i]!];
@@ -119,7 +164,7 @@ describe('processor engine', () => {
   });
 
   it('how the frames are split into calls (Kafka batches) changes nothing', async () => {
-    const raw = sent.filter((f) => f.kind === 'raw');
+    const raw = rawMode();
     const a = await runAll(raw, new Engine(options()), 50);
     const b = await runAll(raw, new Engine(options()), 7);
     expect(b.windows).toEqual(a.windows);
@@ -127,7 +172,7 @@ describe('processor engine', () => {
   });
 
   it('state saved midway (as JSON) and restored into a new engine gives what an uninterrupted run gives', async () => {
-    const raw = sent.filter((f) => f.kind === 'raw');
+    const raw = rawMode();
     const whole = await runAll(raw);
     const half = Math.floor(raw.length / 2) + 7;
     const a = await runAll(raw.slice(0, half));
@@ -148,7 +193,7 @@ describe('processor engine', () => {
   it('pending samples saved as the input offsets they came from, read back from the input after a restore, give what an uninterrupted run gives', async () => {
     // The input as Kafka records: the frames of one flush (12 sensors) share a record's offset. A
     // sensor's frames swap places now and then (its sequencer holds one), and some come twice.
-    const raw = sent.filter((f) => f.kind === 'raw');
+    const raw = rawMode();
     const arrival = [...raw];
     for (let i = 100; i < arrival.length - 12; i += 97) [arrival[i], arrival[i + 12]] = [arrival[i + 12]!, arrival[i]!];
     for (let i = 50; i < arrival.length; i += 61) arrival.splice(i + 30, 0, arrival[i]!);
@@ -208,7 +253,7 @@ describe('processor engine', () => {
   });
 
   it('a group\'s record leaves its sensors\' session entries to their records; sensors moving to another group midway, and back, restore to what an uninterrupted run gives; a sensor record missing fails the restore, naming it', async () => {
-    const raw = sent.filter((f) => f.kind === 'raw');
+    const raw = rawMode();
     const ids = [...new Set(raw.map((f) => f.sensorId))];
     const [mover, roamer] = [ids[0]!, ids[5]!];
     const third = raw[Math.floor(raw.length / 3)]!.t0;
@@ -247,7 +292,7 @@ describe('processor engine', () => {
   });
 
   it('a refill that cannot find the samples fails, naming the sensor; samples from far back are saved as such', async () => {
-    const raw: SourcedFrame[] = sent.filter((f) => f.kind === 'raw').map((f, i) => ({ ...f, offset: Math.floor(i / 12) }));
+    const raw: SourcedFrame[] = rawMode().map((f, i) => ({ ...f, offset: Math.floor(i / 12) }));
     const cut = raw.findIndex((f) => f.offset === 500);
     const a = await runAll(raw.slice(0, cut));
     const id = raw[0]!.sensorId;
@@ -270,7 +315,7 @@ describe('processor engine', () => {
   });
 
   it('a new model of the same shapes keeps each sensor\'s model state; a model of other shapes starts every sensor afresh', async () => {
-    const raw = sent.filter((f) => f.kind === 'raw');
+    const raw = rawMode();
     const half = Math.floor(raw.length / 2);
     const whole = await runAll(raw);
     // The same model loaded again: a new session, the same shapes; the state carries over.

@@ -38,7 +38,7 @@ export async function createTopics(kafka: Kafka, topics: ReturnType<typeof topic
 }
 
 /** Edge feature frames (or raw frames) of simulated sensors, in the order an edge agent sends them, as the bridge would produce them: one batch per group per flush. */
-export async function edgeFrames(dsp: DspModule, sensors: number, seconds: number, mode: 'features' | 'raw' = 'features', groups = 6): Promise<Frame[][]> {
+export async function edgeFrames(dsp: DspModule, sensors: number, seconds: number, mode: 'features' | 'raw' | 'both' = 'features', groups = 6): Promise<Frame[][]> {
   const p = new Pipeline({ gatewayId: 'gw-p', topicRoot: 'edgewave', dsp, seq: SeqStore.open(join(dir, `seq-${Math.random()}.json`)), capacity: sensors, features: presetSettings('uplink') });
   const sim = new Simulator({ sensors, sampleRate: 200, seed: 9, groups, dropoutsPerHour: 0, meanDwellS: 12, mix: { idle: 1, walking: 3, running: 2, jumping: 1, fall: 0.1 } });
   for (const x of sim.sensors) p.register({ sensorId: x.sensorId, group: x.group, sampleRate: 200, mode, decimate: 1 });

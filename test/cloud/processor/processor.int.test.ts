@@ -303,6 +303,37 @@ need('processor on real Kafka', () => {
     }
   }, 240_000);
 
+  it('an agent in mode `both` (raw frames to the raw topic, feature frames to the feature topic), SIGKILLed twice: every window once, from the edge\'s features, with the classes and sessions of the feature frames alone', async () => {
+    const name = uniqueName('procboth');
+    const topics = topicsFor(name);
+    await createTopics(kafka, topics);
+    const batches = await edgeFrames(dsp, 24, 30, 'both');
+    const raw = batches.filter((fs) => fs[0]!.kind === 'raw');
+    const features = batches.filter((fs) => fs[0]!.kind === 'features');
+    expect(raw.length).toBeGreaterThan(features.length);
+    const reference = await referenceRun(dsp, features);
+    const file = join(dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify(configFor(name, topics)));
+    const reader = await new OutputReader(kafka, topics).start();
+    let current = spawnProcessor(file);
+    try {
+      await current.up;
+      const feeding = Promise.all([feed(producer, topics.raw, raw), feed(producer, topics.features, features)]);
+      for (let k = 0; k < 2; k++) {
+        await new Promise((r) => setTimeout(r, 2500 + 1000 * k));
+        current = await killAndRestart(current, file);
+      }
+      await feeding;
+      await reader.expectEachOnce(new Set(reference.labels.keys()), 90_000, 2000);
+      expect(reader.features).toEqual(reference.features);
+      expect(reader.labels).toEqual(reference.labels);
+      expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(reference.sessions));
+    } finally {
+      await stopProcessor(current);
+      await reader.stop();
+    }
+  }, 180_000);
+
   it('two processors in one group, rebalanced mid-run three times: the sum of their outputs is exactly once and the sessions equal an uninterrupted run', async () => {
     const name = uniqueName('proc2');
     const topics = topicsFor(name);
