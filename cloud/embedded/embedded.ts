@@ -97,6 +97,10 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
       parseProcessorConfig({
         kafka: { brokers, topics: { raw: TOPICS.raw, features: TOPICS.features, inferences: TOPICS.inferences, sessions: TOPICS.sessions, deadletter: TOPICS.deadletter, processorState: TOPICS.processorState }, groupId: 'edgewave-processor', transactionalIdPrefix: 'edgewave-processor', sessionTimeoutMs: 6000 },
         archive: { url: `file://${join(dataDir, 'archive')}` },
+        // One bridge and an in-process log never swap frames, so an earlier frame is never on its
+        // way: after a restart (sequence numbers going on) each stream is taken from where it is at
+        // its second frame, not after the 5 s a distributed processor waits.
+        sequencer: { maxPending: 32, maxSpanMs: 1000 },
         http: { port: 0 },
         logLevel: level,
       }),
