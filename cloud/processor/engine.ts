@@ -22,7 +22,7 @@ import { FeatureExtractor, type DspModule, type FeatureConfigInput, type Feature
 import { FLAG_FEATURES_SENT, FLAG_GAP, type Frame } from '../../protocol/index.js';
 import type { ActivityModel } from '../model/model.js';
 import { flush as flushSequence, newSequence, offer, type Sequenced, type SequencerOptions, type StreamSequence } from './sequencer.js';
-import { newGroupState, observe, type GroupState, type SensorAggregate, type SessionEvent, type SessionOptions } from './sessions.js';
+import { endSilent, newGroupState, observe, silentDeadline, type GroupState, type SensorAggregate, type SessionEvent, type SessionOptions } from './sessions.js';
 
 export interface EngineOptions {
   dsp: DspModule;
@@ -363,13 +363,47 @@ export class Engine {
       // Only the features sessions read: the summaries and the activity feature.
       const features: Record<string, number> = {};
       for (const [name, i] of this.sessionFeatures()) features[name] = w.features[i]!;
+      if (w.t1 > this.horizon) {
+        this.horizon = w.t1;
+        if (this.horizon >= this.silentCheckAt) this.endSilentGroups(out, groupsChanged);
+      }
       out.sessions.push(
         ...observe(g, { sensorId: w.sensorId, group: w.group, t0: w.t0, t1: w.t1, stepS: this.stepS(w), label: w.label, score: Math.max(...w.scores!), features }, this.o.sessions, this.model!.info.classes),
       );
+      const due = silentDeadline(g, this.o.sessions);
+      if (due !== null && due < this.silentCheckAt) this.silentCheckAt = due;
       groupsChanged.add(w.group);
     }
     for (const id of perSensor.keys()) changed.add(id);
     out.changedGroups = [...groupsChanged];
+  }
+
+  /** The newest window end the sessions have seen in this partition (µs): the time silent groups are measured by. */
+  private horizon = -Infinity;
+  /** No group's silent deadline comes before this (a lower bound; -Infinity: not known, look). */
+  private silentCheckAt = -Infinity;
+
+  /**
+   * Ends the sessions of groups that sent nothing for their idle gap and grace, as measured by the
+   * partition's newest window (`SessionOptions.silentGraceS`), in deadline order, and notes when the
+   * next is due. Runs when a window moves the horizon past that, so how frames were split into
+   * calls, and a restore, change nothing.
+   */
+  private endSilentGroups(out: EngineOutput, groupsChanged: Set<string>): void {
+    const due: [number, string, GroupState][] = [];
+    let next = Infinity;
+    for (const [id, g] of this.groups) {
+      const d = silentDeadline(g, this.o.sessions);
+      if (d === null) continue;
+      if (d <= this.horizon) due.push([d, id, g]);
+      else next = Math.min(next, d);
+    }
+    due.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+    for (const [, id, g] of due) {
+      out.sessions.push(endSilent(g, this.horizon, this.o.sessions)!);
+      groupsChanged.add(id);
+    }
+    this.silentCheckAt = next;
   }
 
   private sessionFeaturesOf: { model: ActivityModel | null; list: [string, number][] } | null = null;
@@ -658,6 +692,10 @@ export class Engine {
       if (e.aggregate && g.session && g.session.sessionId === e.sessionId) g.session.sensors[id] = e.aggregate;
     }
     this.restoredEntries.clear();
+    // The partition's newest window, as the sessions saw it: the newest of their sensors' latest.
+    this.horizon = -Infinity;
+    this.silentCheckAt = -Infinity;
+    for (const g of this.groups.values()) for (const id in g.latest) this.horizon = Math.max(this.horizon, (g.latest[id] as { t1?: number }).t1 ?? -Infinity);
     for (const [group, g] of this.groups) {
       const missing = [
         ...Object.keys(g.latest).filter((id) => (g.latest[id] as unknown) === 0),

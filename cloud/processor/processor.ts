@@ -167,6 +167,7 @@ export function engineOptionsFor(config: ProcessorConfig, dsp: DspModule, model:
       updateEveryS: config.sessions.updateEveryS,
       summaries: [...config.sessions.summaries],
       staleUs: config.sessions.staleMs * 1000,
+      ...(config.sessions.silentGraceS === null ? {} : { silentGraceS: config.sessions.silentGraceS }),
       ...(config.sessions.activeClasses ? { activeClasses: [...config.sessions.activeClasses] } : {}),
     },
   };

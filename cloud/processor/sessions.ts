@@ -23,6 +23,13 @@ export interface SessionOptions {
   updateEveryS: number;
   /** A sensor's latest window counts for this long after its end (µs); then the sensor is idle. */
   staleUs: number;
+  /**
+   * A group that sends nothing more (sensors switched off, a gateway gone) has no window of its own
+   * to end its session with: it is ended, as the idle gap would have, once the newest window of the
+   * partition is `idleGapS + silentGraceS` past the session's last active moment (`endSilent`).
+   * Omitted: such a session stays open until the group sends again.
+   */
+  silentGraceS?: number;
 }
 
 /** One classified window of one sensor. */
@@ -172,6 +179,36 @@ export function copySession(s: Session): Session {
   return { sessionId: s.sessionId, group: s.group, status: s.status, start: j(s.start), end: s.end === null ? null : j(s.end), windows: j(s.windows), sensors, labels, dominant: s.dominant, updatedAt: j(s.updatedAt) };
 }
 
+/** Ends the group's running session at its last active moment. */
+function endSession(g: GroupState): SessionEvent {
+  const session = g.session!;
+  session.status = 'ended';
+  session.end = g.lastActive;
+  g.session = null;
+  g.candidateSince = null;
+  g.pendingUpdate = false;
+  return { type: 'ended', session: copySession(session) };
+}
+
+/**
+ * Sample time (µs) from which the group's running session is ended although the group sent nothing
+ * (`SessionOptions.silentGraceS`); null when it has no session, or silent groups are left open.
+ */
+export function silentDeadline(g: GroupState, opts: SessionOptions): number | null {
+  if (!g.session || g.lastActive === null || opts.silentGraceS === undefined) return null;
+  return g.lastActive + (opts.idleGapS + opts.silentGraceS) * 1e6;
+}
+
+/**
+ * Ends the group's session when `horizon` (the newest window end of its partition, µs) is at or past
+ * its silent deadline: the same end, at the last active moment, as a window of its own would have
+ * made. A window of the group later than that starts afresh.
+ */
+export function endSilent(g: GroupState, horizon: number, opts: SessionOptions): SessionEvent | null {
+  const due = silentDeadline(g, opts);
+  return due !== null && horizon >= due ? endSession(g) : null;
+}
+
 /**
  * Takes one window of the group's sensor and returns the session events it causes (started,
  * updated, ended; a window can end one session, and windows are counted in the session they fall in).
@@ -184,14 +221,7 @@ export function observe(g: GroupState, o: Observation, opts: SessionOptions, cla
   if (active) g.lastActive = Math.max(g.lastActive ?? now, now);
 
   // An idle gap long enough ends the running session, before this window is counted.
-  if (g.session && g.lastActive !== null && now - g.lastActive >= opts.idleGapS * 1e6) {
-    g.session.status = 'ended';
-    g.session.end = g.lastActive;
-    events.push({ type: 'ended', session: copySession(g.session) });
-    g.session = null;
-    g.candidateSince = null;
-    g.pendingUpdate = false;
-  }
+  if (g.session && g.lastActive !== null && now - g.lastActive >= opts.idleGapS * 1e6) events.push(endSession(g));
 
   // While a session runs its start time is set; otherwise count the sensors active together (this
   // runs for every window of every sensor: no arrays, and no further than the threshold).

@@ -290,6 +290,18 @@ describe('helm/edgewave', () => {
     }
   });
 
+  it('processor.sessions.silentGraceS reaches the processor: 60 by default, another number, or null (silent groups kept open)', async () => {
+    const { parseProcessorConfig } = await import('../../cloud/processor/config.js');
+    const grace = (...set: string[]) => {
+      const config = render(null, ...set).find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'ew-edgewave-config')!;
+      const p = parse(config.data!['processor.yaml']!);
+      return parseProcessorConfig({ ...p, mongodb: { ...p.mongodb, url: 'mongodb://m:27017' } }).sessions.silentGraceS;
+    };
+    expect(grace()).toBe(60);
+    expect(grace('processor.sessions.silentGraceS=300')).toBe(300);
+    expect(grace('processor.sessions.silentGraceS=null')).toBeNull();
+  });
+
   it('values.schema.json refuses a bad value, naming it', () => {
     const bad = (set: string, ...expected: RegExp[]) => {
       const r = run(['template', 'ew', chart, ...KUBE, '--set', set]);

@@ -150,6 +150,50 @@ describe('processor engine', () => {
     expect(cutAfter[0]!.t0).toBeLessThan(switchAt + 100_000);
   });
 
+  it('a group gone silent mid-session: the partition\'s newer windows end its session at its last active moment, once, whatever the batches, also across a restore', async () => {
+    const features = sent.filter((f) => f.kind === 'features');
+    const silentOptions = (): EngineOptions => ({ ...options(), sessions: { ...options().sessions, silentGraceS: 5 } });
+    // A session of the uninterrupted run that lasts a while and has input after it.
+    const full = await runAll(features, new Engine(silentOptions()));
+    const ends = new Map(full.sessions.filter((e) => e.type === 'ended').map((e) => [e.session.sessionId, e.session.end!]));
+    const started = full.sessions.find((e) => e.type === 'started' && (ends.get(e.session.sessionId) ?? Infinity) - e.session.start > 25e6 && e.session.start < T0 + 70e6)!;
+    expect(started).toBeDefined();
+    const { group, sessionId } = started.session;
+    const cut = started.session.start + 15e6;
+    // The group's sensors send nothing from `cut` on; the other groups go on to 120 s.
+    const input = features.filter((f) => f.group !== group || f.t0 < cut);
+    const r = await runAll(input, new Engine(silentOptions()));
+    const mine = r.sessions.filter((e) => e.session.group === group);
+    const ended = mine.filter((e) => e.type === 'ended');
+    expect(ended.map((e) => e.session.sessionId)).toEqual([sessionId]);
+    expect(mine.at(-1)).toBe(ended[0]);
+    const end = ended[0]!.session.end!;
+    // At the end of one of its last windows (those starting before the cut).
+    expect(end).toBeLessThanOrEqual(cut + 1.28e6);
+    expect(end).toBeGreaterThan(cut - 5e6);
+    // Ended by the first window of the others that reaches end + idleGapS + silentGraceS (15 s), not before.
+    const lastT1 = (f: Frame) => f.t0 + Math.round((((f.count - 1) * f.hop + f.window) * 1e6) / f.sampleRate);
+    const reaching = input.findIndex((f) => lastT1(f) >= end + 15e6);
+    expect(input[reaching]!.group).not.toBe(group);
+    const endedBy = async (n: number) => (await runAll(input.slice(0, n), new Engine(silentOptions()))).sessions.some((e) => e.type === 'ended' && e.session.sessionId === sessionId);
+    expect(await endedBy(reaching)).toBe(false);
+    expect(await endedBy(reaching + 1)).toBe(true);
+    // Without silentGraceS it stays open.
+    const open = await runAll(input);
+    expect(open.sessions.filter((e) => e.session.group === group && e.type === 'ended')).toEqual([]);
+    // Batches of 7 frames instead of 50, and a restore from the changelog between the silence and the end: the same events.
+    const small = await runAll(input, new Engine(silentOptions()), 7);
+    expect(small.sessions).toEqual(r.sessions);
+    const half = input.findIndex((f) => f.t0 >= cut + 8e6);
+    const a = await runAll(input.slice(0, half), new Engine(silentOptions()), 12);
+    expect(a.sessions.filter((e) => e.type === 'ended' && e.session.sessionId === sessionId)).toEqual([]);
+    const b = new Engine(silentOptions());
+    for (const [id, json] of a.changelog.sensors) b.restoreSensor(id, JSON.parse(json));
+    for (const [g, json] of a.changelog.groups) b.restoreGroup(g, JSON.parse(json));
+    const rest = await runAll(input.slice(half), b);
+    expect([...a.sessions, ...rest.sessions]).toEqual(r.sessions);
+  });
+
   it('duplicates and swapped neighbours change nothing', async () => {
     const raw = rawMode();
     const clean = await runAll(raw);

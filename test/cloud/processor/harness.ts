@@ -154,7 +154,7 @@ export async function feed(producer: Producer, topic: string, batches: Frame[][]
 /** The sessions an engine run over `batches` in order produces, per group, and each window's label. */
 export async function referenceRun(dsp: DspModule, batches: Frame[][]): Promise<{ sessions: Map<string, SessionEvent[]>; labels: Map<string, string>; features: Map<string, string>; seqs: Map<string, number[]> }> {
   const model = await ActivityModel.load(readFileSync(SHIPPED_MODEL), { layout: featureLayout(parseFeatureConfig({ ...presetSettings('uplink'), sampleRate: 200 })) });
-  const engine = new Engine({ dsp, features: presetSettings('uplink'), model, sequencer: { maxPending: 32, maxSpanUs: 5_000_000 }, sessions: { minSensors: 2, startAfterS: 5, idleGapS: 10, updateEveryS: 15, summaries: ['acc.mag_mean', 'acc.mag_std'], staleUs: 3_000_000 } });
+  const engine = new Engine({ dsp, features: presetSettings('uplink'), model, sequencer: { maxPending: 32, maxSpanUs: 5_000_000 }, sessions: { minSensors: 2, startAfterS: 5, idleGapS: 10, updateEveryS: 15, summaries: ['acc.mag_mean', 'acc.mag_std'], staleUs: 3_000_000, silentGraceS: 60 } });
   const sessions = new Map<string, SessionEvent[]>();
   const labels = new Map<string, string>();
   const features = new Map<string, string>();

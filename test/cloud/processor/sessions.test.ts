@@ -2,7 +2,7 @@
 // updates, and come out the same from a replay or from state saved and restored midway.
 
 import { describe, expect, it } from 'vitest';
-import { copySession, newGroupState, observe, statStd, type GroupState, type Observation, type SessionEvent, type SessionOptions } from '../../../cloud/processor/sessions.js';
+import { copySession, endSilent, newGroupState, observe, silentDeadline, statStd, type GroupState, type Observation, type SessionEvent, type SessionOptions } from '../../../cloud/processor/sessions.js';
 
 const CLASSES = ['idle', 'walking', 'running', 'jumping', 'fall'];
 const opts: SessionOptions = { minSensors: 2, startAfterS: 5, idleGapS: 10, summaries: ['acc.mag_std'], updateEveryS: 10, staleUs: 3_000_000 };
@@ -52,6 +52,33 @@ describe('sessions', () => {
     expect(statStd(s)).toBeGreaterThan(0);
     expect(end.windows).toBe(Object.values(end.sensors).reduce((n, a) => n + a.windows, 0));
     expect(end.labels.walking!.durationS).toBeCloseTo(end.labels.walking!.windows * STEP, 6);
+  });
+
+  it('a group that sends nothing more: its session is ended at its last active moment once the horizon is idleGapS + silentGraceS past it, as a window of its own would have ended it', () => {
+    // The sensors stop sending at 60 s, in the middle of a session.
+    const upTo60 = walkTogether.filter((o) => o.t1 <= T0 + 60e6);
+    const silent = { ...opts, silentGraceS: 20 };
+    const g = newGroupState();
+    expect(feed(upTo60, g, silent).map((e) => e.type)).toContain('started');
+    const due = silentDeadline(g, silent)!;
+    expect(due).toBe(g.lastActive! + 30e6);
+    expect(endSilent(g, due - 1, silent)).toBeNull();
+    expect(g.session?.status).toBe('active');
+    const ended = endSilent(g, due, silent)!;
+    expect(ended.type).toBe('ended');
+    expect(g.session).toBeNull();
+    expect(silentDeadline(g, silent)).toBeNull();
+    // The same session as one ended by an idle window of its own after the same windows.
+    const h = newGroupState();
+    feed(upTo60, h, silent);
+    const byWindow = feed([{ ...upTo60.at(-1)!, label: 'idle', t0: due - 1.28e6, t1: due }], h, silent).find((e) => e.type === 'ended')!;
+    expect(ended.session).toEqual(byWindow.session);
+    expect((ended.session.end! - T0) / 1e6).toBeCloseTo(58.88, 2); // the end of the last window before 60 s
+    // Without silentGraceS, nothing ends it.
+    const k = newGroupState();
+    feed(upTo60, k);
+    expect(silentDeadline(k, opts)).toBeNull();
+    expect(endSilent(k, Number.MAX_SAFE_INTEGER, opts)).toBeNull();
   });
 
   it('no session with fewer than minSensors active, or active for less than startAfterS', () => {
