@@ -98,9 +98,10 @@ interface Counts {
   deadLetters: number;
   duplicates: number;
   skipped: number;
+  featuresSent: number;
   aborted: number;
 }
-const zeroCounts = (): Counts => ({ batches: 0, frames: 0, windows: 0, inferences: 0, sessionEvents: 0, deadLetters: 0, duplicates: 0, skipped: 0, aborted: 0 });
+const zeroCounts = (): Counts => ({ batches: 0, frames: 0, windows: 0, inferences: 0, sessionEvents: 0, deadLetters: 0, duplicates: 0, skipped: 0, featuresSent: 0, aborted: 0 });
 
 /** A transaction of one partition: the batches processed since the one before it was sealed. */
 interface Txn {
@@ -221,6 +222,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     deadLetters: counter('dead_letters_total', 'records that could not be read, sent to the dead-letter topic'),
     duplicates: counter('duplicates_total', 'frames dropped as already processed'),
     skipped: counter('skipped_total', 'missing frames given up on'),
+    featuresSent: counter('raw_frames_uncut_total', 'raw frames not cut into windows because the edge sends their windows as feature frames (mode both); they are archived'),
     aborted: counter('aborted_total', 'transactions aborted (the batch is processed again)'),
     commits: counter('commits_total', 'transactions committed'),
     modelReloads: counter('model_reloads_total', 'new model versions taken'),
@@ -508,6 +510,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     m.deadLetters.inc(c.deadLetters);
     m.duplicates.inc(c.duplicates);
     m.skipped.inc(c.skipped);
+    m.featuresSent.inc(c.featuresSent);
     m.commits.inc();
     w.failures = 0;
   }
@@ -666,6 +669,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         c.deadLetters += dead.length;
         c.duplicates += out.duplicates;
         c.skipped += out.skipped;
+        c.featuresSent += out.featuresSent;
         if (T) T.sent = performance.now();
         if (Date.now() - t.since >= config.kafka.commitIntervalMs) await seal(w);
         if (T) {

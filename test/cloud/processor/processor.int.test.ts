@@ -328,6 +328,10 @@ need('processor on real Kafka', () => {
       expect(reader.features).toEqual(reference.features);
       expect(reader.labels).toEqual(reference.labels);
       expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(reference.sessions));
+      // The last processor says how many raw frames it left to the archive.
+      const url = /metrics on (http:\/\/\S+)/.exec(readFileSync(current.log, 'utf8'))![1]!;
+      const uncut = /^edgewave_processor_raw_frames_uncut_total (\d+)/m.exec(await (await fetch(`${url}/metrics`)).text());
+      expect(Number(uncut?.[1])).toBeGreaterThan(0);
     } finally {
       await stopProcessor(current);
       await reader.stop();
