@@ -378,6 +378,37 @@ export class Engine {
     out.changedGroups = [...groupsChanged];
   }
 
+  /** The newest window end the sessions have seen in this partition (µs; -Infinity before the first). */
+  get eventTime(): number {
+    this.settle();
+    return this.horizon;
+  }
+
+  /** When the first running session of a silent group is due to end (µs of sample time; Infinity: none is). */
+  nextSilentDeadline(): number {
+    this.settle();
+    let next = Infinity;
+    for (const g of this.groups.values()) next = Math.min(next, silentDeadline(g, this.o.sessions) ?? Infinity);
+    return next;
+  }
+
+  /**
+   * Moves the partition's time on without a window, for a partition that receives nothing at all
+   * (the processor: by the wall time since its last input), and ends the sessions then due, as a
+   * window reaching that time would have. Returns what it changed, as `process` does.
+   */
+  advanceTo(timeUs: number): EngineOutput {
+    this.settle();
+    const out: EngineOutput = { windows: [], sessions: [], duplicates: 0, skipped: 0, featuresSent: 0, changedSensors: [], changedGroups: [] };
+    const groupsChanged = new Set<string>();
+    if (timeUs > this.horizon) {
+      this.horizon = timeUs;
+      if (this.horizon >= this.silentCheckAt) this.endSilentGroups(out, groupsChanged);
+    }
+    out.changedGroups = [...groupsChanged];
+    return out;
+  }
+
   /** The newest window end the sessions have seen in this partition (µs): the time silent groups are measured by. */
   private horizon = -Infinity;
   /** No group's silent deadline comes before this (a lower bound; -Infinity: not known, look). */

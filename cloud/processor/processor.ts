@@ -152,6 +152,8 @@ interface Worker {
   rewound?: Set<string>;
   /** The raw topic offset after the last batch processed (null before the first). */
   rawNext: number | null;
+  /** Since when (wall clock, ms) the partition has received nothing, and its event time then (µs); null until restored. */
+  quiet: { since: number; from: number } | null;
 }
 
 /** The engine settings of a processor config (the live processor's and a replay's). */
@@ -353,10 +355,11 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const id = `${config.kafka.transactionalIdPrefix}-${p}`;
     const w: Worker = {
       partition: p, engine: new Engine({ ...engineOptions, model }), producers: [producer(id), producer(`${id}.b`)], turn: 0, ready: Promise.resolve(), chain: Promise.resolve(),
-      open: null, sealed: null, dirtySensors: new Set(), dirtyGroups: new Set(), failures: 0, rawNext: null,
+      open: null, sealed: null, dirtySensors: new Set(), dirtyGroups: new Set(), failures: 0, rawNext: null, quiet: null,
     };
     workers.set(p, w);
     w.ready = restore(w, delayMs);
+    w.ready.then(() => (w.quiet ??= { since: Date.now(), from: w.engine.eventTime }), () => {});
     w.ready.catch((err: unknown) => {
       if (!(err instanceof HandedOver)) log.error({ partition: p, err: (err as Error).message }, 'restoring the partition failed');
     });
@@ -494,7 +497,8 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const c0 = performance.now();
     await sendChunked(t.tx, [{ topic: topics.processorState, messages: state }]);
     const c1 = performance.now();
-    await t.tx.sendOffsets({ consumerGroupId: config.kafka.groupId, topics: [...t.next].map(([topic, offset]) => ({ topic, partitions: [{ partition: p, offset }] })) });
+    // A transaction of sessions ended by the clock alone (`silentTimer`) has no offsets to move.
+    if (t.next.size) await t.tx.sendOffsets({ consumerGroupId: config.kafka.groupId, topics: [...t.next].map(([topic, offset]) => ({ topic, partitions: [{ partition: p, offset }] })) });
     const c2 = performance.now();
     await t.tx.commit();
     if (log.isLevelEnabled('debug')) {
@@ -635,6 +639,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       }
       try {
         const out = await w.engine.process(frames);
+        w.quiet = { since: Date.now(), from: w.engine.eventTime };
         if (T) {
           T.processed = performance.now();
           T.windows = out.windows.length;
@@ -698,6 +703,41 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     }
   }, Math.max(5, Math.min(200, config.kafka.commitIntervalMs / 2)));
   commitTimer.unref();
+
+  // A partition that receives nothing at all has no window to end the sessions of its silent groups
+  // with (`sessions.silentGraceS`): its time goes on with the clock from its last input, and the
+  // sessions due are ended as a window of that time would have ended them (the same end, at their
+  // last active moment). Only the decision's moment depends on the clock, not what it writes.
+  const silentTimer =
+    config.sessions.silentGraceS === null
+      ? null
+      : setInterval(() => {
+          for (const w of workers.values()) {
+            const q = w.quiet;
+            if (!q || !Number.isFinite(q.from) || stopping) continue;
+            const at = q.from + (Date.now() - q.since) * 1000;
+            if (at < w.engine.nextSilentDeadline()) continue;
+            void serial(w, async () => {
+              if (workers.get(w.partition) !== w || w.quiet !== q || stopping) return;
+              try {
+                const out = w.engine.advanceTo(at);
+                if (!out.sessions.length) return;
+                const t = await openTx(w);
+                const tx = t.tx;
+                const outputs = [{ topic: topics.sessions, messages: sessionMessages(out.sessions, recordBytes) }];
+                t.sending = t.sending
+                  .then(() => (t.sendError === undefined ? sendChunked(tx, outputs) : undefined))
+                  .catch((err: unknown) => void (t.sendError ??= err));
+                for (const g of out.changedGroups) w.dirtyGroups.add(g);
+                t.counts.sessionEvents += out.sessions.length;
+                log.info({ partition: w.partition, sessions: out.sessions.map((e) => e.session.sessionId), quietS: Math.round((Date.now() - q.since) / 1000) }, 'sessions of groups that sent nothing more ended: the partition received nothing, and its time went on with the clock');
+              } catch (err) {
+                await fail(w, err, 'sessions');
+              }
+            });
+          }
+        }, 1000);
+  silentTimer?.unref();
 
   /** Takes a new model version when the source has one; engines switch at their next batch. */
   async function reloadModel(): Promise<boolean> {
@@ -801,6 +841,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         }
         await Promise.all([...workers.values()].map((w) => serial(w, () => commit(w)).catch((err: unknown) => log.warn({ partition: w.partition, err: (err as Error).message }, 'committing at stop failed; the next owner processes those batches again'))));
         clearInterval(commitTimer);
+        if (silentTimer) clearInterval(silentTimer);
         await consumer.disconnect().catch(() => {});
         for (const p of [...workers.keys()]) await letGo(p);
         await sessionSink?.stop();

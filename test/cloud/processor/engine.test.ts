@@ -178,6 +178,15 @@ describe('processor engine', () => {
     const endedBy = async (n: number) => (await runAll(input.slice(0, n), new Engine(silentOptions()))).sessions.some((e) => e.type === 'ended' && e.session.sessionId === sessionId);
     expect(await endedBy(reaching)).toBe(false);
     expect(await endedBy(reaching + 1)).toBe(true);
+    // The group alone: no window ends it; time moved on without one (`advanceTo`, the processor's clock) does, the same way.
+    const alone = await runAll(input.filter((f) => f.group === group), new Engine(silentOptions()));
+    expect(alone.sessions.some((e) => e.type === 'ended' && e.session.sessionId === sessionId)).toBe(false);
+    expect(alone.engine.nextSilentDeadline()).toBe(end + 15e6);
+    expect(alone.engine.advanceTo(end + 15e6 - 1).sessions).toEqual([]);
+    const byClock = alone.engine.advanceTo(end + 15e6);
+    expect(byClock.sessions).toEqual([ended[0]]);
+    expect(byClock.changedGroups).toEqual([group]);
+    expect(alone.engine.nextSilentDeadline()).toBe(Infinity);
     // Without silentGraceS it stays open.
     const open = await runAll(input);
     expect(open.sessions.filter((e) => e.session.group === group && e.type === 'ended')).toEqual([]);

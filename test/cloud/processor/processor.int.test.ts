@@ -338,6 +338,38 @@ need('processor on real Kafka', () => {
     }
   }, 180_000);
 
+  it('a group alone in its partition that stops sending mid-session: its session ends once the clock has gone idleGapS + silentGraceS past its last input, as the engine ends it, and once', async () => {
+    const name = uniqueName('procsilent');
+    const topics = topicsFor(name);
+    await createTopics(kafka, topics);
+    const batches = await edgeFrames(dsp, 6, 40, 'features', 1);
+    // The uninterrupted run leaves the session running; the engine moved on to any later time ends it.
+    const open = await referenceRun(dsp, batches, { silentGraceS: 1 });
+    const group = batches[0]![0]!.group;
+    expect(open.sessions.get(group)!.at(-1)!.type).not.toBe('ended');
+    const reference = await referenceRun(dsp, batches, { silentGraceS: 1, advanceTo: Number.MAX_SAFE_INTEGER });
+    const ended = reference.sessions.get(group)!.at(-1)!;
+    expect(ended.type).toBe('ended');
+    const file = join(dir, `${name}.json`);
+    const config = configFor(name, topics);
+    writeFileSync(file, JSON.stringify({ ...config, sessions: { ...config.sessions, silentGraceS: 1 } }));
+    const reader = await new OutputReader(kafka, topics).start();
+    const current = spawnProcessor(file);
+    try {
+      await current.up;
+      await feed(producer, topics.features, batches);
+      await reader.expectEachOnce(new Set(reference.labels.keys()), 90_000, 0);
+      await reader.until(() => reader.sessions.get(group)?.at(-1)?.type === 'ended', 60_000, 'the ended event');
+      // Ended by the clock (the partition received nothing more), once.
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(Object.fromEntries(reader.sessions)).toEqual(Object.fromEntries(reference.sessions));
+      expect(readFileSync(current.log, 'utf8')).toMatch(/sessions of groups that sent nothing more ended/);
+    } finally {
+      await stopProcessor(current);
+      await reader.stop();
+    }
+  }, 180_000);
+
   it('two processors in one group, rebalanced mid-run three times: the sum of their outputs is exactly once and the sessions equal an uninterrupted run', async () => {
     const name = uniqueName('proc2');
     const topics = topicsFor(name);
