@@ -248,6 +248,8 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   /** The partitions of the last assignment. */
   let assigned = new Set<number>();
   let stopping = false;
+  /** When (wall clock, ms) any partition of this processor last took in a batch: the input is flowing. */
+  let lastInputAt = Date.now();
 
   /**
    * Rebuilds partition p's engine from its changelog partition, after fencing any older owner,
@@ -602,6 +604,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const p = batch.partition;
     if (!batch.messages.length || isStale() || stopping) return;
     const called = performance.now();
+    lastInputAt = Date.now();
     const w = workers.get(p) ?? takeOn(p);
     try {
       await w.ready;
@@ -705,9 +708,11 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   commitTimer.unref();
 
   // A partition that receives nothing at all has no window to end the sessions of its silent groups
-  // with (`sessions.silentGraceS`): its time goes on with the clock from its last input, and the
-  // sessions due are ended as a window of that time would have ended them (the same end, at their
-  // last active moment). Only the decision's moment depends on the clock, not what it writes.
+  // with (`sessions.silentGraceS`): its time goes on with the clock from its last input, as long as
+  // other partitions of this processor take in input (when none does, the input itself may be held
+  // up, by a Kafka or bridge outage, and the groups are not known to be silent), and the sessions
+  // due are ended as a window of that time would have ended them (the same end, at their last
+  // active moment). Only the decision's moment depends on the clock, not what it writes.
   const silentTimer =
     config.sessions.silentGraceS === null
       ? null
@@ -715,7 +720,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
           for (const w of workers.values()) {
             const q = w.quiet;
             if (!q || !Number.isFinite(q.from) || stopping) continue;
-            const at = q.from + (Date.now() - q.since) * 1000;
+            const at = q.from + Math.max(0, Math.min(Date.now(), lastInputAt) - q.since) * 1000;
             if (at < w.engine.nextSilentDeadline()) continue;
             void serial(w, async () => {
               if (workers.get(w.partition) !== w || w.quiet !== q || stopping) return;
