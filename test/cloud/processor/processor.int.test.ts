@@ -344,10 +344,19 @@ need('processor on real Kafka', () => {
     }
   }, 180_000);
 
-  it('a group alone in its partition that stops sending mid-session while another partition goes on: its session ends by the clock, with the event the engine makes, once', async () => {
-    const name = uniqueName('procsilent');
+  /** Fresh topics, a processor on them with `sessions.silentGraceS` 1 s (idleGapS 10 s), and a reader of its outputs. */
+  async function silentSessionsRun(prefix: string) {
+    const name = uniqueName(prefix);
     const topics = topicsFor(name);
     await createTopics(kafka, topics);
+    const file = join(dir, `${name}.json`);
+    const config = configFor(name, topics);
+    writeFileSync(file, JSON.stringify({ ...config, sessions: { ...config.sessions, silentGraceS: 1 } }));
+    const reader = await new OutputReader(kafka, topics).start();
+    return { topics, reader, current: spawnProcessor(file) };
+  }
+
+  it('a group alone in its partition that stops sending mid-session while another partition goes on: its session ends by the clock, with the event the engine makes, once', async () => {
     const batches = await edgeFrames(dsp, 8, 60, 'features', 2);
     const [silent, flowing] = [...new Set(batches.map((fs) => fs[0]!.group))] as [string, string];
     // The silent group stops 12 s into a session that would have gone on for 20 s more.
@@ -362,11 +371,7 @@ need('processor on real Kafka', () => {
     expect(open.sessions.get(silent)!.at(-1)!.type).not.toBe('ended');
     const reference = await referenceRun(dsp, mine, { silentGraceS: 1, advanceTo: Number.MAX_SAFE_INTEGER });
     expect(reference.sessions.get(silent)!.at(-1)!.type).toBe('ended');
-    const file = join(dir, `${name}.json`);
-    const config = configFor(name, topics);
-    writeFileSync(file, JSON.stringify({ ...config, sessions: { ...config.sessions, silentGraceS: 1 } }));
-    const reader = await new OutputReader(kafka, topics).start();
-    const current = spawnProcessor(file);
+    const { topics, reader, current } = await silentSessionsRun('procsilent');
     const send = (fs: Frame[][], partition: number) => producer.send({ topic: topics.features, messages: fs.map((f) => ({ key: f[0]!.group, value: Buffer.from(encodeBatch(f)), partition })) });
     try {
       await current.up;
@@ -389,18 +394,11 @@ need('processor on real Kafka', () => {
   }, 180_000);
 
   it('a partition that receives nothing while no other does either (the input held up) keeps its sessions open', async () => {
-    const name = uniqueName('procstall');
-    const topics = topicsFor(name);
-    await createTopics(kafka, topics);
     const batches = await edgeFrames(dsp, 6, 40, 'features', 1);
     const group = batches[0]![0]!.group;
     const open = await referenceRun(dsp, batches, { silentGraceS: 1 });
     expect(open.sessions.get(group)!.at(-1)!.type).not.toBe('ended');
-    const file = join(dir, `${name}.json`);
-    const config = configFor(name, topics);
-    writeFileSync(file, JSON.stringify({ ...config, sessions: { ...config.sessions, silentGraceS: 1 } }));
-    const reader = await new OutputReader(kafka, topics).start();
-    const current = spawnProcessor(file);
+    const { topics, reader, current } = await silentSessionsRun('procstall');
     try {
       await current.up;
       await feed(producer, topics.features, batches);
