@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
-import { decodeBatchHeaders, encodeBatch, type Frame } from '../protocol/index.js';
+import { decodeBatchHeaders, encodeBatch, isTick, type Frame } from '../protocol/index.js';
 import { startServers, stopServers } from '../scripts/servers/index.js';
 
 const json = process.argv.includes('--json');
@@ -146,6 +146,7 @@ async function trial(system: System, framesPerS: number): Promise<Trial> {
   await consumer.run({
     eachBatch: async ({ batch }) => {
       for (const m of batch.messages) {
+        if (isTick(m.headers)) continue;
         const appended = Number(m.timestamp);
         const bytes = system === 'baseline' ? Buffer.from(m.value!.toString(), 'hex') : m.value!;
         for (const h of decodeBatchHeaders(bytes, { maxFutureMs: Infinity })) {

@@ -48,7 +48,7 @@ import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import WebSocket from 'ws';
 import { inferenceLines } from '../cloud/processor/records.js';
-import { decodeRecord, FLAG_GAP } from '../protocol/index.js';
+import { decodeRecord, FLAG_GAP, isTick } from '../protocol/index.js';
 import { startServers, stopServers, type RunningServer } from '../scripts/servers/index.js';
 import { freePort } from '../scripts/servers/process.js';
 import { readRecords } from '../test/e2e/harness.js';
@@ -322,6 +322,7 @@ try {
       const now = Date.now();
       if (!stageOn) return;
       for (const m of batch.messages) {
+        if (isTick(m.headers)) continue;
         const u = new Uint8Array(m.value!.buffer, m.value!.byteOffset, m.value!.byteLength);
         const fs = decodeRecord(u, { maxFutureMs: Infinity });
         let newest = 0;

@@ -95,3 +95,24 @@ export function kafkaTopics(overrides: Partial<KafkaTopics> = {}): KafkaTopics {
   }
   return topics;
 }
+
+/**
+ * The header of a bridge's tick record: a record with no key and no value that a bridge writes
+ * into every partition of the raw and features topics while it is connected to both the MQTT broker
+ * and Kafka. The header's value is the bridge's tick interval in milliseconds; the record's Kafka
+ * timestamp is when it was written. A partition's ticks say its input is flowing even when no
+ * gateway sends anything into it, so the processor can tell a silent group from an outage.
+ */
+export const TICK_HEADER = 'ew-tick';
+
+/** Whether a Kafka record is a tick (see TICK_HEADER), by its headers. */
+export function isTick(headers: Record<string, unknown> | undefined): boolean {
+  return headers !== undefined && headers[TICK_HEADER] !== undefined;
+}
+
+/** The tick interval a tick record states, ms (NaN when it states none that is usable). */
+export function tickIntervalMs(headers: Record<string, unknown> | undefined): number {
+  const v = headers?.[TICK_HEADER];
+  const n = Number(v === undefined ? NaN : String(v));
+  return Number.isFinite(n) && n > 0 ? n : NaN;
+}

@@ -17,9 +17,9 @@
 // ever sent on the connection the message came on: after a reconnect, the broker delivers the
 // unacknowledged messages again.
 
-import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import { createLogger, mqttTopics, type Logger } from '../../protocol/index.js';
+import { createLogger, mqttTopics, TICK_HEADER, type Logger } from '../../protocol/index.js';
 import { json, listenStatus, tlsOptions } from '../../protocol/node-support.js';
 import { createKafka, deadLetterValue, missingTopics, missingTopicsError } from '../common/kafka.js';
 import { defaultClientId, type BridgeConfig } from './config.js';
@@ -414,6 +414,63 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     lastMqttError = err.message;
   });
 
+  // Ticks (protocol/README.md): while the bridge takes messages from the broker and Kafka takes its
+  // records, a record of no key and no value goes into every partition of the raw and features
+  // topics each tickMs. They say the input of a partition flows even when no gateway sends into it,
+  // so the processor can end the sessions of groups that went silent; when the broker, the bridge or
+  // Kafka is away there are none, and nothing is ended for that. They are disposable (a lost or
+  // repeated tick changes nothing), so they go with a producer of their own, not idempotent, one
+  // round at a time and never queued behind the frames' requests.
+  const carriesFrames = config.mqtt.subscribe.some((k) => k !== 'status');
+  const tickTopics = [kafkaTopic.raw, kafkaTopic.features];
+  let tickTimer: NodeJS.Timeout | undefined;
+  let tickProducer: Producer | undefined;
+  let tickAdmin: Admin | undefined;
+  /** Partition counts of the tick topics, looked up again every 30 s (partitions can be added). */
+  let tickPartitions: { counts: number[]; at: number } | undefined;
+  let ticking = false;
+  let tickFailed = false;
+  const tick = async (): Promise<void> => {
+    const tickMs = config.kafka.tickMs;
+    if (tickMs === null || ticking || stopping || !subscribed || !mqttConnected || !kafkaConnectedNow() || sink.lastError || sink.stalledMs > tickMs || absent.length) return;
+    ticking = true;
+    try {
+      if (!tickProducer) {
+        const producer = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
+        await producer.connect();
+        tickProducer = producer;
+      }
+      if (!tickPartitions || Date.now() - tickPartitions.at > 30_000) {
+        if (!tickAdmin) {
+          const admin = kafka.admin();
+          await admin.connect();
+          tickAdmin = admin;
+        }
+        const counts = await Promise.all(tickTopics.map(async (t) => (await tickAdmin!.fetchTopicOffsets(t)).length));
+        tickPartitions = { counts, at: Date.now() };
+      }
+      const timestamp = String(Date.now());
+      const headers = { [TICK_HEADER]: String(tickMs) };
+      await tickProducer.sendBatch({
+        acks: 1,
+        topicMessages: tickTopics.map((topic, i) => ({ topic, messages: Array.from({ length: tickPartitions!.counts[i]! }, (_, partition) => ({ partition, key: null, value: null, timestamp, headers })) })),
+      });
+      metrics.ticks.inc();
+      if (tickFailed) log.info('ticks written again');
+      tickFailed = false;
+    } catch (err) {
+      if (!tickFailed && !stopping) log.warn({ err: (err as Error).message }, 'a round of ticks was not written; trying again at the next');
+      tickFailed = true;
+      tickPartitions = undefined;
+    } finally {
+      ticking = false;
+    }
+  };
+  if (config.kafka.tickMs !== null && carriesFrames) {
+    tickTimer = setInterval(() => void tick(), config.kafka.tickMs);
+    tickTimer.unref();
+  }
+
   const ready = () => {
     const k = { connected: kafkaConnectedNow() && !sink.lastError, stalledMs: sink.stalledMs, ...(sink.lastError ? { lastError: sink.lastError.message } : {}), ...(absent.length ? { missingTopics: absent } : {}) };
     return { ready: subscribed && k.connected && k.stalledMs < 10_000 && !absent.length, mqtt: { connected: mqttConnected, subscribed }, kafka: k };
@@ -453,6 +510,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
       return (stopped ??= (async () => {
         stopping = true;
         clearTimeout(topicTimer);
+        clearInterval(tickTimer);
         const drained = await sink.drain(config.drainMs);
         flushAcks();
         // mqtt.js may go on: what it still queues is not taken (stopping), and the broker sends it again.
@@ -467,7 +525,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
           client!.end(true);
         }
         await Promise.race([Promise.all([kafkaReady, topicsChecked]), new Promise((r) => setTimeout(r, 100))]);
-        await Promise.all(producers.map((p) => p.disconnect().catch(() => {})));
+        await Promise.all([...producers, ...(tickProducer ? [tickProducer] : []), ...(tickAdmin ? [tickAdmin] : [])].map((p) => p.disconnect().catch(() => {})));
         await new Promise((r) => server.close(r));
         log.info({ drained, ...counts }, drained ? 'bridge stopped; everything received was in Kafka and acknowledged' : 'bridge stopped; what Kafka did not take will be delivered again by the broker');
       })());

@@ -38,6 +38,7 @@ export const bridgeConfigSchema = z.strictObject({
     batchBytes: z.number().int().min(1024).default(1024 * 1024).describe('a batch is sent at once when it reaches this size'),
     maxRecordBytes: z.number().int().min(1024).default(1_000_000).describe('the largest record produced (Kafka\'s max.message.bytes); larger groups of frames are split, a larger single frame is dead-lettered'),
     allowAutoTopicCreation: z.boolean().default(false),
+    tickMs: z.number().int().min(100).max(10_000).nullable().default(1000).describe('how often a tick record goes into every partition of the raw and features topics while the bridge is connected to the broker and to Kafka (the processor ends the sessions of silent groups by them); null: none'),
   }),
   frames: z.strictObject({
     maxFutureMs: z.number().min(0).default(10 * 60 * 1000).describe('frames that start further ahead of the bridge\'s clock are dead-lettered (EW_PROTO_FUTURE)'),

@@ -19,6 +19,7 @@ export const BRIDGE_METRIC = {
   reconnects: 'edgewave_bridge_mqtt_reconnects_total',
   receiveMaximumExceeded: 'edgewave_bridge_receive_maximum_exceeded_total',
   keepalivesHeld: 'edgewave_bridge_keepalives_held_total',
+  ticks: 'edgewave_bridge_ticks_total',
 } as const;
 
 export interface BridgeMetrics {
@@ -36,6 +37,7 @@ export interface BridgeMetrics {
   reconnects: Counter;
   receiveMaximumExceeded: Counter;
   keepalivesHeld: Counter;
+  ticks: Counter;
 }
 
 export function createBridgeMetrics(gauges: { inFlight: () => number; mqttConnected: () => boolean; kafkaConnected: () => boolean }): BridgeMetrics {
@@ -56,6 +58,7 @@ export function createBridgeMetrics(gauges: { inFlight: () => number; mqttConnec
     kafkaErrors: new Counter({ name: BRIDGE_METRIC.kafkaErrors, help: 'Kafka produce requests that failed (and were tried again)', registers: r }),
     reconnects: new Counter({ name: BRIDGE_METRIC.reconnects, help: 'MQTT connections after the first', registers: r }),
     receiveMaximumExceeded: new Counter({ name: BRIDGE_METRIC.receiveMaximumExceeded, help: 'QoS 1 messages the broker sent past the receive maximum (mqtt.inFlight of the connection unacknowledged): it does not keep MQTT 5 flow control', registers: r }),
+    ticks: new Counter({ name: BRIDGE_METRIC.ticks, help: 'rounds of tick records written (one into every partition of the raw and features topics each)', registers: r }),
     keepalivesHeld: new Counter({ name: BRIDGE_METRIC.keepalivesHeld, help: 'keepalive periods with the broker\'s answer unread behind a message the bridge held: pinged again instead of reconnecting', registers: r }),
   };
   new Gauge({ name: BRIDGE_METRIC.inFlight, help: 'MQTT messages received and not yet acknowledged', registers: r, collect() { this.set(gauges.inFlight()); } });

@@ -52,7 +52,7 @@ export const processorConfigSchema = z.strictObject({
     summaries: z.array(z.string()).default(['acc.mag_mean', 'acc.mag_std']).describe('features summarised per sensor in a session'),
     activeClasses: z.array(z.string()).optional().describe('model classes that count as active (default: all but idle)'),
     staleMs: z.number().int().min(0).default(3000).describe('a sensor whose latest window ended longer ago than this is not active'),
-    silentGraceS: z.number().min(0).nullable().default(60).describe('a group that sends nothing more has its session ended once its partition\'s newest window (in a partition that receives nothing while others do: the clock since its last input) is idleGapS + this past its last active moment; later windows of the group start a new session; null: kept open until the group sends'),
+    silentGraceS: z.number().min(0).nullable().default(60).describe('a group that sends nothing more has its session ended once its partition\'s newest window (in a partition that receives no frames: its input time, which the bridges\' ticks carry on) is idleGapS + this past its last active moment; later windows of the group start a new session; null: kept open until the group sends'),
   }).default({ minSensors: 2, startAfterS: 5, idleGapS: 30, updateEveryS: 10, summaries: ['acc.mag_mean', 'acc.mag_std'], staleMs: 3000, silentGraceS: 60 }),
   mongodb: z.strictObject({
     url: z.string().regex(/^mongodb(\+srv)?:\/\//, 'a mongodb:// URL'),

@@ -21,7 +21,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer, Transaction } from 'kafkajs';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { featureLayout, loadDsp, parseFeatureConfig, presetLayoutNames, presetSettings, type DspModule, type FeatureLayout } from '../../dsp/src/index.js';
-import { createLogger, decodeRecord, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
+import { createLogger, decodeRecord, isEdgewaveError, isTick, tickIntervalMs, type Frame, type Logger } from '../../protocol/index.js';
 import { json, listenStatus } from '../../protocol/node-support.js';
 import { MongoClient } from 'mongodb';
 import { superviseConsumer } from '../common/consumer-supervisor.js';
@@ -35,7 +35,7 @@ import { startSessionSink, type SessionSinkHandle } from '../store/session-sink.
 import { SessionStore, type SessionRepository } from '../store/sessions-store.js';
 import { coPartitionedAssigner } from './assigner.js';
 import type { ProcessorConfig } from './config.js';
-import { Engine, type EngineOptions, type GroupSnapshot, type SensorSnapshot, type SourcedFrame } from './engine.js';
+import { Engine, type EngineOptions, type EngineOutput, type GroupSnapshot, type SensorSnapshot, type SourcedFrame } from './engine.js';
 import { INFERENCE_RECORD_BYTES, inferenceMessages, sessionMessages } from './records.js';
 
 export type { InferenceRecord, SessionRecord } from './records.js';
@@ -99,9 +99,10 @@ interface Counts {
   duplicates: number;
   skipped: number;
   featuresSent: number;
+  ticks: number;
   aborted: number;
 }
-const zeroCounts = (): Counts => ({ batches: 0, frames: 0, windows: 0, inferences: 0, sessionEvents: 0, deadLetters: 0, duplicates: 0, skipped: 0, featuresSent: 0, aborted: 0 });
+const zeroCounts = (): Counts => ({ batches: 0, frames: 0, windows: 0, inferences: 0, sessionEvents: 0, deadLetters: 0, duplicates: 0, skipped: 0, featuresSent: 0, ticks: 0, aborted: 0 });
 
 /** A transaction of one partition: the batches processed since the one before it was sealed. */
 interface Txn {
@@ -152,9 +153,35 @@ interface Worker {
   rewound?: Set<string>;
   /** The raw topic offset after the last batch processed (null before the first). */
   rawNext: number | null;
-  /** Since when (wall clock, ms) the partition has received nothing, and its event time then (µs); null until restored. */
-  quiet: { since: number; from: number } | null;
+  /** The partition's input time, for the sessions of silent groups (`quietTime`); null until restored. */
+  input: InputTime | null;
 }
+
+/**
+ * How far a partition's input has been read, in the time of the records' Kafka timestamps (the
+ * bridge's clock), and how much of it has gone by with no frame: the bridges' ticks go into every
+ * partition of the input topics while the input flows, so this time goes on in a partition no
+ * gateway sends into, and stops when the broker, the bridges or Kafka are away.
+ */
+interface InputTime {
+  /** The newest record timestamp read in each input topic of the partition (ms). */
+  read: Map<string, number>;
+  /** The oldest of them, once every input topic of the partition has been read (null before). */
+  upTo: number | null;
+  /** Input time gone by since the last batch with frames (ms), each step counted up to MAX_STEP_TICKS ticks' intervals. */
+  quietMs: number;
+  /** The partition's event time after its last batch with frames (µs). */
+  from: number;
+  /** The bridges' tick interval, as their ticks state it (ms). */
+  tickMs: number;
+}
+
+/**
+ * A step of input time longer than this many tick intervals is a gap in the ticks (the bridges,
+ * the broker or Kafka away, or the processor's own consumer stalled): only this much of it counts.
+ */
+const MAX_STEP_TICKS = 2.5;
+
 
 /** The engine settings of a processor config (the live processor's and a replay's). */
 export function engineOptionsFor(config: ProcessorConfig, dsp: DspModule, model: ActivityModel | null): EngineOptions {
@@ -224,6 +251,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     deadLetters: counter('dead_letters_total', 'records that could not be read, sent to the dead-letter topic'),
     duplicates: counter('duplicates_total', 'frames dropped as already processed'),
     skipped: counter('skipped_total', 'missing frames given up on'),
+    ticks: counter('ticks_total', 'tick records of the bridges read (they say a partition\'s input flows when no gateway sends into it)'),
     featuresSent: counter('raw_frames_uncut_total', 'raw frames not cut into windows because the edge sends their windows as feature frames (mode both); they are archived'),
     aborted: counter('aborted_total', 'transactions aborted (the batch is processed again)'),
     commits: counter('commits_total', 'transactions committed'),
@@ -247,9 +275,9 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   const workers = new Map<number, Worker>();
   /** The partitions of the last assignment. */
   let assigned = new Set<number>();
+  /** The input topics of each assigned partition (a topic with fewer partitions has no partition p). */
+  let inputTopics = new Map<number, string[]>();
   let stopping = false;
-  /** When (wall clock, ms) any partition of this processor last took in a batch: the input is flowing. */
-  let lastInputAt = Date.now();
 
   /**
    * Rebuilds partition p's engine from its changelog partition, after fencing any older owner,
@@ -357,11 +385,11 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const id = `${config.kafka.transactionalIdPrefix}-${p}`;
     const w: Worker = {
       partition: p, engine: new Engine({ ...engineOptions, model }), producers: [producer(id), producer(`${id}.b`)], turn: 0, ready: Promise.resolve(), chain: Promise.resolve(),
-      open: null, sealed: null, dirtySensors: new Set(), dirtyGroups: new Set(), failures: 0, rawNext: null, quiet: null,
+      open: null, sealed: null, dirtySensors: new Set(), dirtyGroups: new Set(), failures: 0, rawNext: null, input: null,
     };
     workers.set(p, w);
     w.ready = restore(w, delayMs);
-    w.ready.then(() => (w.quiet ??= { since: Date.now(), from: w.engine.eventTime }), () => {});
+    w.ready.then(() => (w.input ??= { read: new Map(), upTo: null, quietMs: 0, from: w.engine.eventTime, tickMs: 1000 }), () => {});
     w.ready.catch((err: unknown) => {
       if (!(err instanceof HandedOver)) log.error({ partition: p, err: (err as Error).message }, 'restoring the partition failed');
     });
@@ -397,6 +425,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
 
   const decode = (msg: KafkaMessage, topic: string, partition: number): { frames: Frame[]; dead?: { code: string; message: string } } => {
     const v = msg.value;
+    if (isTick(msg.headers)) return { frames: [] };
     if (!v) return { frames: [], dead: { code: 'EW_PROTO_TRUNCATED', message: 'empty record' } };
     try {
       const u = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
@@ -499,7 +528,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const c0 = performance.now();
     await sendChunked(t.tx, [{ topic: topics.processorState, messages: state }]);
     const c1 = performance.now();
-    // A transaction of sessions ended by the clock alone (`silentTimer`) has no offsets to move.
+    // Every transaction carries a batch's offsets; one without any would have none to move.
     if (t.next.size) await t.tx.sendOffsets({ consumerGroupId: config.kafka.groupId, topics: [...t.next].map(([topic, offset]) => ({ topic, partitions: [{ partition: p, offset }] })) });
     const c2 = performance.now();
     await t.tx.commit();
@@ -517,6 +546,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     m.duplicates.inc(c.duplicates);
     m.skipped.inc(c.skipped);
     m.featuresSent.inc(c.featuresSent);
+    m.ticks.inc(c.ticks);
     m.commits.inc();
     w.failures = 0;
   }
@@ -582,6 +612,8 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const assignment = e.payload.memberAssignment as Record<string, number[]>;
     const mine = new Set(Object.values(assignment).flat());
     assigned = mine;
+    inputTopics = new Map();
+    for (const [topic, ps] of Object.entries(assignment)) for (const p of ps) inputTopics.set(p, [...(inputTopics.get(p) ?? []), topic]);
     for (const p of [...workers.keys()]) if (!mine.has(p)) void letGo(p);
     if (!stopping) for (const p of mine) takeOn(p);
     log.info({ partitions: [...mine].sort((a, b) => a - b) }, 'partitions assigned');
@@ -600,11 +632,40 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     }
   }
 
+  /**
+   * A partition that receives no frames has no window to end the sessions of its silent groups with
+   * (`sessions.silentGraceS`). Its input time still goes on while the bridges' ticks come in
+   * (`InputTime`): once it has gone as far past the partition's last frames as a window would have
+   * to, the sessions then due are ended as that window would have ended them (the same event, at
+   * their last active moment). Called for every batch, after its frames; returns what it ended.
+   */
+  function quietTime(w: Worker, topic: string, newest: number, hadFrames: boolean): EngineOutput | null {
+    const input = w.input;
+    if (!input) return null;
+    if (hadFrames) {
+      input.quietMs = 0;
+      input.from = w.engine.eventTime;
+    }
+    if (Number.isFinite(newest) && newest > (input.read.get(topic) ?? -Infinity)) input.read.set(topic, newest);
+    const topicsOfP = inputTopics.get(w.partition) ?? [topic];
+    if (!topicsOfP.every((t) => input.read.has(t))) return null;
+    const upTo = Math.min(...topicsOfP.map((t) => input.read.get(t)!));
+    if (input.upTo !== null && upTo > input.upTo && !hadFrames) input.quietMs += Math.min(upTo - input.upTo, MAX_STEP_TICKS * input.tickMs);
+    if (input.upTo === null || upTo > input.upTo) input.upTo = upTo;
+    if (config.sessions.silentGraceS === null || hadFrames || input.quietMs <= 0) return null;
+    const at = input.from + input.quietMs * 1000;
+    if (at < w.engine.nextSilentDeadline()) return null;
+    const ended = w.engine.advanceTo(at);
+    if (ended.sessions.length) {
+      log.info({ partition: w.partition, sessions: ended.sessions.map((e) => e.session.sessionId), quietS: Math.round(input.quietMs / 1000) }, 'sessions of groups that sent nothing more ended: the partition received no frames while its input went on');
+    }
+    return ended;
+  }
+
   async function eachBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
     const p = batch.partition;
     if (!batch.messages.length || isStale() || stopping) return;
     const called = performance.now();
-    lastInputAt = Date.now();
     const w = workers.get(p) ?? takeOn(p);
     try {
       await w.ready;
@@ -625,7 +686,17 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       const T = log.isLevelEnabled('debug') ? { queuedMs: ms(called, performance.now()), at: performance.now(), ageMs: Date.now() - Number(batch.messages[0]!.timestamp), processed: 0, sent: 0, windows: 0 } : null;
       const frames: Frame[] = [];
       const dead: Message[] = [];
+      let ticks = 0;
+      let newest = -Infinity;
       for (const msg of batch.messages) {
+        const ts = Number(msg.timestamp);
+        if (ts > newest) newest = ts;
+        if (isTick(msg.headers)) {
+          ticks++;
+          const every = tickIntervalMs(msg.headers);
+          if (w.input && every > 0) w.input.tickMs = every;
+          continue;
+        }
         const r = decode(msg, batch.topic, p);
         // Raw frames carry their offset: a sensor's pending samples are then saved as where they came from.
         if (batch.topic === topics.raw) {
@@ -642,7 +713,11 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       }
       try {
         const out = await w.engine.process(frames);
-        w.quiet = { since: Date.now(), from: w.engine.eventTime };
+        const ended = quietTime(w, batch.topic, newest, frames.length > 0);
+        if (ended) {
+          out.sessions.push(...ended.sessions);
+          out.changedGroups = [...new Set([...out.changedGroups, ...ended.changedGroups])];
+        }
         if (T) {
           T.processed = performance.now();
           T.windows = out.windows.length;
@@ -678,6 +753,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         c.duplicates += out.duplicates;
         c.skipped += out.skipped;
         c.featuresSent += out.featuresSent;
+        c.ticks += ticks;
         if (T) T.sent = performance.now();
         if (Date.now() - t.since >= config.kafka.commitIntervalMs) await seal(w);
         if (T) {
@@ -707,42 +783,6 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   }, Math.max(5, Math.min(200, config.kafka.commitIntervalMs / 2)));
   commitTimer.unref();
 
-  // A partition that receives nothing at all has no window to end the sessions of its silent groups
-  // with (`sessions.silentGraceS`): its time goes on with the clock from its last input, as long as
-  // other partitions of this processor take in input (when none does, the input itself may be held
-  // up, by a Kafka or bridge outage, and the groups are not known to be silent), and the sessions
-  // due are ended as a window of that time would have ended them (the same end, at their last
-  // active moment). Only the decision's moment depends on the clock, not what it writes.
-  const silentTimer =
-    config.sessions.silentGraceS === null
-      ? null
-      : setInterval(() => {
-          for (const w of workers.values()) {
-            const q = w.quiet;
-            if (!q || !Number.isFinite(q.from) || stopping) continue;
-            const at = q.from + Math.max(0, Math.min(Date.now(), lastInputAt) - q.since) * 1000;
-            if (at < w.engine.nextSilentDeadline()) continue;
-            void serial(w, async () => {
-              if (workers.get(w.partition) !== w || w.quiet !== q || stopping) return;
-              try {
-                const out = w.engine.advanceTo(at);
-                if (!out.sessions.length) return;
-                const t = await openTx(w);
-                const tx = t.tx;
-                const outputs = [{ topic: topics.sessions, messages: sessionMessages(out.sessions, recordBytes) }];
-                t.sending = t.sending
-                  .then(() => (t.sendError === undefined ? sendChunked(tx, outputs) : undefined))
-                  .catch((err: unknown) => void (t.sendError ??= err));
-                for (const g of out.changedGroups) w.dirtyGroups.add(g);
-                t.counts.sessionEvents += out.sessions.length;
-                log.info({ partition: w.partition, sessions: out.sessions.map((e) => e.session.sessionId), quietS: Math.round((Date.now() - q.since) / 1000) }, 'sessions of groups that sent nothing more ended: the partition received nothing, and its time went on with the clock');
-              } catch (err) {
-                await fail(w, err, 'sessions');
-              }
-            });
-          }
-        }, 1000);
-  silentTimer?.unref();
 
   /** Takes a new model version when the source has one; engines switch at their next batch. */
   async function reloadModel(): Promise<boolean> {
@@ -846,7 +886,6 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         }
         await Promise.all([...workers.values()].map((w) => serial(w, () => commit(w)).catch((err: unknown) => log.warn({ partition: w.partition, err: (err as Error).message }, 'committing at stop failed; the next owner processes those batches again'))));
         clearInterval(commitTimer);
-        if (silentTimer) clearInterval(silentTimer);
         await consumer.disconnect().catch(() => {});
         for (const p of [...workers.keys()]) await letGo(p);
         await sessionSink?.stop();

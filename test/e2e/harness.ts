@@ -10,7 +10,7 @@ import type { Kafka } from 'kafkajs';
 import WebSocket from 'ws';
 import { inferenceLines } from '../../cloud/processor/records.js';
 import { Outbox } from '../../edge/outbox/outbox.js';
-import { decodeBatch, decodeFrame, decodeRecord, type Frame } from '../../protocol/index.js';
+import { decodeBatch, decodeFrame, decodeRecord, isTick, type Frame } from '../../protocol/index.js';
 import type { Observed } from './accounting.js';
 
 export { freePort } from '../../scripts/servers/process.js';
@@ -170,9 +170,11 @@ export async function readRecords(kafka: Kafka, topic: string, groupId: string):
           let list = byPartition.get(batch.partition);
           if (!list) byPartition.set(batch.partition, (list = []));
           for (const m of batch.messages) {
+            if (Number(m.offset) + 1 >= ends.get(batch.partition)!) left.delete(batch.partition);
+            // The bridges' ticks carry no frames.
+            if (isTick(m.headers)) continue;
             const u = new Uint8Array(m.value!.buffer, m.value!.byteOffset, m.value!.byteLength);
             list.push(decodeRecord(u, { maxFutureMs: Infinity, copy: true }));
-            if (Number(m.offset) + 1 >= ends.get(batch.partition)!) left.delete(batch.partition);
           }
           if (!left.size) resolve();
         },

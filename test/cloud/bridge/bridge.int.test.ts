@@ -5,6 +5,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -257,6 +258,66 @@ need('bridge with Mosquitto and Kafka', () => {
       await reader.stop();
     }
   }, 120_000);
+
+  it('ticks: while the bridge is subscribed and Kafka takes its records, a tick goes into every partition of the raw and features topics each tickMs; none while the broker cannot be reached; again once it can', async () => {
+    const ctx = await setup();
+    // The broker behind a TCP proxy the test can cut.
+    const broker = new URL(s.mosquitto!.url);
+    const sockets = new Set<Socket>();
+    let proxy: Server | undefined;
+    const listen = (port: number) =>
+      new Promise<number>((resolve, reject) => {
+        proxy = createServer((c) => {
+          const u = connect(Number(broker.port), broker.hostname);
+          for (const x of [c, u]) {
+            sockets.add(x);
+            x.on('error', () => {});
+            x.on('close', () => sockets.delete(x));
+          }
+          c.pipe(u).pipe(c);
+        });
+        proxy.once('error', reject);
+        proxy.listen(port, '127.0.0.1', () => resolve((proxy!.address() as { port: number }).port));
+      });
+    // Closing waits for the connections to end: they are destroyed meanwhile.
+    const cut = async () => {
+      const closed = new Promise((r) => proxy!.close(r));
+      for (const x of sockets) x.destroy();
+      await closed;
+    };
+    const port = await listen(0);
+    const config = bridgeConfig(ctx);
+    const bridge = await startBridge(parseBridgeConfig({ ...config, mqtt: { ...config.mqtt, url: `mqtt://127.0.0.1:${port}` }, kafka: { ...config.kafka, tickMs: 200 } }));
+    const reader = await new KafkaReader(s.kafka!.brokers, [ctx.topics.raw, ctx.topics.features]).start();
+    const keys = [ctx.topics.raw, ctx.topics.features].flatMap((t) => [0, 1, 2, 3].map((p) => `${t}:${p}`));
+    const counts = () => keys.map((k) => reader.ticks.get(k)?.count ?? 0);
+    try {
+      await reader.until(() => counts().every((n) => n >= 3), 20_000, 'three ticks in every partition of both topics');
+      expect(new Set(keys.map((k) => reader.ticks.get(k)!.intervalMs))).toEqual(new Set(['200']));
+      expect(reader.frames, 'ticks are not frames').toBe(0);
+
+      await cut();
+      for (const end = Date.now() + 5000; bridge.stats().mqttConnected && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+      expect(bridge.stats().mqttConnected).toBe(false);
+      // A round under way when the connection went may still land.
+      await new Promise((r) => setTimeout(r, 1000));
+      const before = counts();
+      const cutAt = Date.now();
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(counts(), 'no ticks while the broker cannot be reached').toEqual(before);
+
+      await listen(port);
+      await reader.until(() => counts().every((n, i) => n >= before[i]! + 3), 20_000, 'ticks again in every partition');
+      for (const k of keys) {
+        const at = reader.ticks.get(k)!.at;
+        expect(at.some((t) => t > cutAt && t < cutAt + 2000), `a tick in ${k} during the outage`).toBe(false);
+      }
+    } finally {
+      await reader.stop();
+      await bridge.stop();
+      await cut();
+    }
+  }, 60_000);
 
   it('two bridges in one share group split the messages and together deliver everything, once', async () => {
     const ctx = await setup();

@@ -4,7 +4,7 @@
 
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import mqtt from 'mqtt';
-import { decodeBatchHeaders, decodeFrameHeader, encodeBatch, isBatch, type Frame } from '../../../protocol/index.js';
+import { decodeBatchHeaders, decodeFrameHeader, encodeBatch, isBatch, isTick, type Frame } from '../../../protocol/index.js';
 import { uniqueName } from '../../config.js';
 
 export interface Load {
@@ -87,6 +87,8 @@ export class KafkaReader {
   readonly seqs = new Map<string, number[]>();
   readonly records: { topic: string; key: string; headers: Record<string, string>; value: Buffer }[] = [];
   frames = 0;
+  /** The bridges' tick records read, by topic and partition (not in `records`). */
+  readonly ticks = new Map<string, { count: number; intervalMs: string; at: number[] }>();
   private consumer: Consumer | undefined;
 
   constructor(
@@ -103,6 +105,14 @@ export class KafkaReader {
     await this.consumer.run({
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
+          if (isTick(m.headers)) {
+            const k = `${batch.topic}:${batch.partition}`;
+            const t = this.ticks.get(k) ?? { count: 0, intervalMs: String(m.headers!['ew-tick']), at: [] };
+            t.count++;
+            t.at.push(Number(m.timestamp));
+            this.ticks.set(k, t);
+            continue;
+          }
           const v = m.value!;
           if (this.keepRecords) {
             const headers = Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, h]) => [k, String(h)]));

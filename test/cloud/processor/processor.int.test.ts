@@ -17,7 +17,7 @@ import type { SessionEvent } from '../../../cloud/processor/sessions.js';
 import { parquetToFrames } from '../../../cloud/store/archive.js';
 import { toDocument } from '../../../cloud/store/sessions-store.js';
 import { loadDsp, type DspModule } from '../../../dsp/src/index.js';
-import { encodeBatch, type Frame } from '../../../protocol/index.js';
+import { encodeBatch, TICK_HEADER, type Frame } from '../../../protocol/index.js';
 import { servers, uniqueName } from '../../config.js';
 import { OutputReader, createTopics, edgeFrames, feed, referenceRun, topicsFor, windowKeys } from './harness.js';
 
@@ -345,67 +345,61 @@ need('processor on real Kafka', () => {
   }, 180_000);
 
   /** Fresh topics, a processor on them with `sessions.silentGraceS` 1 s (idleGapS 10 s), and a reader of its outputs. */
-  async function silentSessionsRun(prefix: string) {
-    const name = uniqueName(prefix);
+  it('a group alone that stops sending mid-session (a small deployment\'s one gateway gone): the bridges\' ticks go on, its session ends with the event the engine makes, once; a gap in the ticks (an outage) ends nothing', async () => {
+    const graceS = 10;
+    const batches = await edgeFrames(dsp, 4, 60, 'features', 1);
+    const group = batches[0]![0]!.group;
+    // The group stops 12 s into a session that would have gone on for 20 s more.
+    const whole = await referenceRun(dsp, batches, { silentGraceS: graceS });
+    const events = whole.sessions.get(group)!;
+    const ends = new Map(events.filter((e) => e.type === 'ended').map((e) => [e.session.sessionId, e.session.end!]));
+    const started = events.find((e) => e.type === 'started' && (ends.get(e.session.sessionId) ?? Infinity) - e.session.start > 20e6 && e.session.start < events[0]!.session.start + 40e6)!;
+    expect(started, 'a long session of the group').toBeDefined();
+    const cut = started.session.start + 12e6;
+    const mine = batches.map((fs) => fs.filter((f) => f.t0 < cut)).filter((fs) => fs.length);
+    const open = await referenceRun(dsp, mine, { silentGraceS: graceS });
+    expect(open.sessions.get(group)!.at(-1)!.type).not.toBe('ended');
+    const reference = await referenceRun(dsp, mine, { silentGraceS: graceS, advanceTo: Number.MAX_SAFE_INTEGER });
+    expect(reference.sessions.get(group)!.at(-1)!.type).toBe('ended');
+
+    const name = uniqueName('procsilent');
     const topics = topicsFor(name);
     await createTopics(kafka, topics);
     const file = join(dir, `${name}.json`);
     const config = configFor(name, topics);
-    writeFileSync(file, JSON.stringify({ ...config, sessions: { ...config.sessions, silentGraceS: 1 } }));
+    writeFileSync(file, JSON.stringify({ ...config, sessions: { ...config.sessions, silentGraceS: graceS } }));
     const reader = await new OutputReader(kafka, topics).start();
-    return { topics, reader, current: spawnProcessor(file) };
-  }
-
-  it('a group alone in its partition that stops sending mid-session while another partition goes on: its session ends by the clock, with the event the engine makes, once', async () => {
-    const batches = await edgeFrames(dsp, 8, 60, 'features', 2);
-    const [silent, flowing] = [...new Set(batches.map((fs) => fs[0]!.group))] as [string, string];
-    // The silent group stops 12 s into a session that would have gone on for 20 s more.
-    const whole = await referenceRun(dsp, batches.filter((fs) => fs[0]!.group === silent), { silentGraceS: 1 });
-    const events = whole.sessions.get(silent)!;
-    const ends = new Map(events.filter((e) => e.type === 'ended').map((e) => [e.session.sessionId, e.session.end!]));
-    const started = events.find((e) => e.type === 'started' && (ends.get(e.session.sessionId) ?? Infinity) - e.session.start > 20e6 && e.session.start < events[0]!.session.start + 40e6)!;
-    expect(started, 'a long session of the silent group').toBeDefined();
-    const cut = started.session.start + 12e6;
-    const mine = batches.filter((fs) => fs[0]!.group === silent).map((fs) => fs.filter((f) => f.t0 < cut)).filter((fs) => fs.length);
-    const open = await referenceRun(dsp, mine, { silentGraceS: 1 });
-    expect(open.sessions.get(silent)!.at(-1)!.type).not.toBe('ended');
-    const reference = await referenceRun(dsp, mine, { silentGraceS: 1, advanceTo: Number.MAX_SAFE_INTEGER });
-    expect(reference.sessions.get(silent)!.at(-1)!.type).toBe('ended');
-    const { topics, reader, current } = await silentSessionsRun('procsilent');
-    const send = (fs: Frame[][], partition: number) => producer.send({ topic: topics.features, messages: fs.map((f) => ({ key: f[0]!.group, value: Buffer.from(encodeBatch(f)), partition })) });
+    const current = spawnProcessor(file);
+    // A round of ticks as a bridge writes them: into every partition of both input topics, stamped `at`.
+    const tick = (at: number) =>
+      producer.sendBatch({ topicMessages: [topics.raw, topics.features].map((topic) => ({ topic, messages: [0, 1, 2, 3].map((partition) => ({ partition, key: null, value: null, timestamp: String(at), headers: { [TICK_HEADER]: '1000' } })) })) });
     try {
       await current.up;
-      // The silent group's frames to partition 0 at once, then the other group's to partition 1, one
-      // batch at a time over 25 s: the silent partition's clock runs while they come.
-      await send(mine, 0);
-      const others = batches.filter((fs) => fs[0]!.group === flowing);
-      for (const fs of others) {
-        await send([fs], 1);
-        await new Promise((r) => setTimeout(r, 25_000 / others.length));
-      }
-      await reader.until(() => reader.sessions.get(silent)?.at(-1)?.type === 'ended', 60_000, 'the ended event');
-      await new Promise((r) => setTimeout(r, 3000));
-      expect(reader.sessions.get(silent)).toEqual(reference.sessions.get(silent));
-      expect(readFileSync(current.log, 'utf8')).toMatch(/sessions of groups that sent nothing more ended/);
-    } finally {
-      await stopProcessor(current);
-      await reader.stop();
-    }
-  }, 180_000);
-
-  it('a partition that receives nothing while no other does either (the input held up) keeps its sessions open', async () => {
-    const batches = await edgeFrames(dsp, 6, 40, 'features', 1);
-    const group = batches[0]![0]!.group;
-    const open = await referenceRun(dsp, batches, { silentGraceS: 1 });
-    expect(open.sessions.get(group)!.at(-1)!.type).not.toBe('ended');
-    const { topics, reader, current } = await silentSessionsRun('procstall');
-    try {
-      await current.up;
-      await feed(producer, topics.features, batches);
+      await feed(producer, topics.features, mine);
       await reader.expectEachOnce(new Set(open.labels.keys()), 90_000, 0);
-      // Well past idleGapS + silentGraceS (11 s) of silence everywhere: nothing ends it.
-      await new Promise((r) => setTimeout(r, 20_000));
+      // Ticks with ten minutes between two of them (the bridges, the broker or Kafka away): the
+      // gap counts 2.5 s, far from the 20 s due, so the session stays open.
+      const t0 = Date.now() + 1000;
+      await tick(t0);
+      await tick(t0 + 600_000);
+      await tick(t0 + 601_000);
+      const metricsUrl = `${/metrics on (http:\/\/\S+)/.exec(readFileSync(current.log, 'utf8'))![1]!.replace(/\/$/, '')}/metrics`;
+      const ticksRead = async () => Number(/^edgewave_processor_ticks_total (\d+)/m.exec(await (await fetch(metricsUrl)).text())?.[1] ?? 0);
+      for (const deadline = Date.now() + 20_000; (await ticksRead()) < 24; ) {
+        if (Date.now() > deadline) throw new Error(`the processor read ${await ticksRead()} of the 24 ticks in 20 s`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await new Promise((r) => setTimeout(r, 2000));
       expect(reader.sessions.get(group)).toEqual(open.sessions.get(group));
+      // Then a tick a second: the partition's input time goes on with no frame in it, and the
+      // session ends at its last active moment, as a window of that time would have ended it.
+      for (let i = 2; i <= 30; i++) await tick(t0 + 600_000 + i * 1000);
+      await reader.until(() => reader.sessions.get(group)?.at(-1)?.type === 'ended', 60_000, 'the ended event');
+      for (let i = 31; i <= 40; i++) await tick(t0 + 600_000 + i * 1000);
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(reader.sessions.get(group)).toEqual(reference.sessions.get(group));
+      expect(readFileSync(current.log, 'utf8')).toMatch(/sessions of groups that sent nothing more ended/);
+      expect(reader.dead, 'ticks are not dead letters').toEqual([]);
     } finally {
       await stopProcessor(current);
       await reader.stop();
