@@ -14,7 +14,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import { decodeRecord, isEdgewaveError, type Frame, type Logger } from '../../protocol/index.js';
+import { decodeRecord, isEdgewaveError, isTick, type Frame, type Logger } from '../../protocol/index.js';
 import { superviseConsumer } from '../common/consumer-supervisor.js';
 import { consumerTimeouts, readRange } from '../common/kafka.js';
 import type { ObjectStore } from '../common/objects.js';
@@ -87,7 +87,14 @@ interface Buffer_ {
   chain: Promise<void>;
   /** The partition's repeat check is ready (flushes wait for it). */
   primed: Promise<void>;
+  /** The offset after the last record read, ticks included. */
+  seen: bigint;
+  /** When offsets were last moved past ticks alone (Date.now()). */
+  ticksCommittedAt: number;
 }
+
+/** How often a partition that holds nothing but ticks has its offsets moved past them, at most (ms). */
+const TICKS_COMMIT_MS = 5000;
 
 export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle> {
   const stats: ArchiverStats = { flushes: 0, objects: 0, frames: 0, bytes: 0, duplicates: 0, unreadable: 0 };
@@ -168,7 +175,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
       }
       b = buffers.get(key);
       if (!b) {
-        b = { topic, source: topic === o.topics.raw ? 'raw' : 'features', partition, records: [], bytes: 0, since: Date.now(), planEnd, next: -1n, chain: Promise.resolve(), primed: priming.get(key) ?? Promise.resolve() };
+        b = { topic, source: topic === o.topics.raw ? 'raw' : 'features', partition, records: [], bytes: 0, since: Date.now(), planEnd, next: -1n, chain: Promise.resolve(), primed: priming.get(key) ?? Promise.resolve(), seen: -1n, ticksCommittedAt: 0 };
         buffers.set(key, b);
         if (planEnd !== null) o.log.info({ topic, partition, planEnd: String(planEnd) }, 'archive: a planned flush was not finished; writing it again');
       }
@@ -252,12 +259,31 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
     o.log.debug({ topic: b.topic, partition: b.partition, first: range.first, last: range.last, objects: parts.length, frames: frames.length, bytes }, 'archive flushed');
   }
 
+  /** Whether everything read is archived or a tick, with ticks past the committed offset (`passTicks`). */
+  const ticksToPass = (b: Buffer_): boolean => !b.records.length && b.planEnd === null && b.seen > b.next && Date.now() - b.ticksCommittedAt >= TICKS_COMMIT_MS;
+
+  /**
+   * Moves the offsets past ticks that follow the last flush: the group's lag stays at nothing where
+   * no gateway sends, and a restart does not read them all again. Ranges still start at their
+   * first frame, so their names do not change.
+   */
+  async function passTicks(b: Buffer_): Promise<void> {
+    // A buffer of an earlier assignment (buffers are dropped at each join) commits nothing: the
+    // partition may be another member's now, with a plan of its own in its committed metadata.
+    if (buffers.get(`${b.topic}:${b.partition}`) !== b || !ticksToPass(b)) return;
+    const next = b.seen;
+    await consumer.commitOffsets([{ topic: b.topic, partition: b.partition, offset: String(next), metadata: null }]);
+    if (next > b.next) b.next = next;
+    b.ticksCommittedAt = Date.now();
+  }
+
   async function eachBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
     const b = await bufferFor(batch.topic, batch.partition);
     await serial(b, async () => {
       for (const msg of batch.messages) {
         if (isStale()) return;
-        if (!msg.value || BigInt(msg.offset) < b.next) continue;
+        // The bridges' ticks (protocol/README.md) hold no frames.
+        if (!msg.value || isTick(msg.headers) || BigInt(msg.offset) < b.next) continue;
         b.next = BigInt(msg.offset) + 1n;
         if (!b.records.length) b.since = Date.now();
         b.records.push({ offset: msg.offset, value: msg.value });
@@ -268,6 +294,10 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
         }
       }
       if (b.planEnd !== null || b.bytes >= o.flushBytes || Date.now() - b.since >= o.flushMs) await flush(b);
+      if (isStale()) return;
+      const end = BigInt(batch.lastOffset()) + 1n;
+      if (end > b.seen) b.seen = end;
+      if (ticksToPass(b)) await passTicks(b);
     });
     await heartbeat();
   }
@@ -284,6 +314,8 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
         serial(b, () => (Date.now() - b.since >= o.flushMs ? flush(b) : Promise.resolve())).catch((err: unknown) =>
           o.log.warn({ topic: b.topic, partition: b.partition, err: (err as Error).message }, 'archive flush failed; the range is read again'),
         );
+      } else if (ticksToPass(b)) {
+        serial(b, () => passTicks(b)).catch((err: unknown) => o.log.debug({ topic: b.topic, partition: b.partition, err: (err as Error).message }, 'archive: moving the offsets past ticks failed; tried again later'));
       }
     }
   }, Math.max(100, Math.min(1000, o.flushMs / 4)));

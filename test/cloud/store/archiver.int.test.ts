@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { DirObjects } from '../../../cloud/common/objects.js';
 import { parquetToFrames } from '../../../cloud/store/archive.js';
 import { startArchiver } from '../../../cloud/store/archiver.js';
-import { createLogger, encodeBatch, type Frame } from '../../../protocol/index.js';
+import { createLogger, encodeBatch, TICK_HEADER, type Frame } from '../../../protocol/index.js';
 import { servers, uniqueName } from '../../config.js';
 import { createTopics } from '../bridge/helpers.js';
 
@@ -38,6 +38,20 @@ async function setup() {
   return {
     start: () => startArchiver({ kafka, groupId, topics: { raw, features }, objects, flushBytes: 1 << 20, flushMs: 200, log: createLogger('archiver', { level: 'silent' }) }),
     send: (seqs: number[]) => producer.send({ topic: raw, acks: -1, messages: [{ key: 'g1', value: Buffer.from(encodeBatch(seqs.map(frame))) }] }),
+    /** Ticks as a bridge writes them (no key, no value) into the raw topic's partition. */
+    tick: (n: number) => producer.send({ topic: raw, acks: -1, messages: Array.from({ length: n }, () => ({ partition: 0, key: null, value: null, headers: { [TICK_HEADER]: '1000' } })) }),
+    /** The archiver group's committed offset of the raw partition, and the partition's end. */
+    async offsets(): Promise<{ committed: number; end: number }> {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const [c] = (await admin.fetchOffsets({ groupId, topics: [raw] }))[0]!.partitions;
+        const [e] = await admin.fetchTopicOffsets(raw);
+        return { committed: Number(c!.offset), end: Number(e!.high) };
+      } finally {
+        await admin.disconnect();
+      }
+    },
     /** Every frame in the archive. */
     async archived(): Promise<Frame[]> {
       const frames: Frame[] = [];
@@ -57,6 +71,28 @@ async function until(cond: () => boolean): Promise<void> {
 }
 
 need('archiver (real Kafka)', () => {
+  it('the bridges\' ticks are not archived, and a partition holding nothing but ticks after its frames has its offsets moved to its end', async () => {
+    const t = await setup();
+    const archiver = await t.start();
+    try {
+      await t.tick(3);
+      await t.send([0, 1, 2]);
+      await t.tick(5);
+      await until(() => archiver.stats().flushes >= 1);
+      let o = await t.offsets();
+      for (const end = Date.now() + 30_000; o.committed < o.end && Date.now() < end; ) {
+        await new Promise((r) => setTimeout(r, 500));
+        o = await t.offsets();
+      }
+      expect(o).toEqual({ committed: 9, end: 9 });
+      expect((await t.archived()).map((f) => f.seq)).toEqual([0, 1, 2]);
+      expect(archiver.stats()).toMatchObject({ unreadable: 0, frames: 3, flushes: 1 });
+    } finally {
+      await archiver.stop();
+      await t.close();
+    }
+  }, 90_000);
+
   it('a frame repeated in a later range is archived once, and every frame is there', async () => {
     const t = await setup();
     const archiver = await t.start();
