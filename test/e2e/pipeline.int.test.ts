@@ -7,7 +7,7 @@
 // 2. the broker (a Mosquitto of the test's own) stopped for a while, one agent SIGKILLed during
 //    that outage and started again, then the broker back.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -57,7 +57,8 @@ need('the distributed pipeline, end to end', () => {
     const processorConfig = {
       kafka: { brokers, topics: { raw: topics.raw, features: topics.features, inferences: topics.inferences, sessions: topics.sessions, deadletter: topics.deadletter, processorState: topics.processorState }, groupId: `${name}-processor`, transactionalIdPrefix: `${name}-processor`, sessionTimeoutMs: 6000, commitIntervalMs },
       mongodb: { url: s.ferretdb!.url, database },
-      sessions: { minSensors: 2, startAfterS: 2, idleGapS: 10 },
+      // A short grace: the sessions still open when the agents stop end by the bridge's ticks within the check.
+      sessions: { minSensors: 2, startAfterS: 2, idleGapS: 10, silentGraceS: 3 },
       http: { port: processorPort },
       logLevel: 'info',
     };
@@ -110,7 +111,7 @@ need('the distributed pipeline, end to end', () => {
   }
 
   /** Reads the outputs until `expected` windows arrived at both, then checks them against `sent`. */
-  async function check(c: Awaited<ReturnType<typeof cloud>>, sent: Map<string, number[]>): Promise<{ total: number; sessions: number }> {
+  async function check(c: Awaited<ReturnType<typeof cloud>>, sent: Map<string, number[]>): Promise<{ total: number; sessions: number; endedSilent: number }> {
     const total = [...sent.values()].reduce((n, x) => n + x.length, 0);
     const inferences = await readInferences(kafka, c.topics.inferences, `${c.name}-check`);
     try {
@@ -129,9 +130,20 @@ need('the distributed pipeline, end to end', () => {
     // What the client was sent (some of it before its commit) is what was committed.
     expect(c.ws.features).toEqual(inferences.features);
     expect(c.ws.labels).toEqual(inferences.labels);
-    const sessions = await mongo.db(c.database).collection('sessions').countDocuments();
+    const collection = mongo.db(c.database).collection('sessions');
+    const sessions = await collection.countDocuments();
     expect(sessions).toBeGreaterThan(0);
-    return { total, sessions };
+    // The agents have stopped and no gateway sends; the bridge goes on writing ticks, and each
+    // session still open ends once its partition's input time is idleGapS + silentGraceS (13 s) past
+    // its last active moment.
+    await until('every session ended', 60_000, async () => ((await collection.countDocuments({ status: 'active' })) === 0 ? true : undefined), [c.processor, c.bridge]);
+    expect(await collection.countDocuments(), 'sessions').toBe(sessions);
+    // How many the ticks ended (the processor's log names them).
+    let endedSilent = 0;
+    for (const line of readFileSync(c.processor.log, 'utf8').split('\n')) {
+      if (line.includes('sessions of groups that sent nothing more ended')) endedSilent += (JSON.parse(line) as { sessions: string[] }).sessions.length;
+    }
+    return { total, sessions, endedSilent };
   }
 
   /** After a clean stop: each sensor sent exactly seqs 0 … n − 1. */
@@ -173,12 +185,12 @@ need('the distributed pipeline, end to end', () => {
     }
     expect(sent.size).toBe(24);
     await committed.stop();
-    const { total, sessions } = await check(c, sent);
+    const { total, sessions, endedSilent } = await check(c, sent);
     expect(total).toBeGreaterThan(24 * 8);
     // The aborted transactions' inferences reached the API, and were recognised when written again.
     const repeats = Number(await c.repeats());
     expect(repeats).toBeGreaterThan(0);
-    console.log(`e2e kill: ${sent.size} sensors, ${total} frames, each once in Kafka and at the client (${repeats} written again after aborted transactions, recognised by the API); ${sessions} sessions; processor SIGKILLed ${KILLS} times, the bridge once`);
+    console.log(`e2e kill: ${sent.size} sensors, ${total} frames, each once in Kafka and at the client (${repeats} written again after aborted transactions, recognised by the API); ${sessions} sessions (${endedSilent} ended by the ticks after the agents stopped); processor SIGKILLed ${KILLS} times, the bridge once`);
   }, 180_000 + KILLS * 15_000);
 
   it('a broker outage with an agent SIGKILLed in it: nothing the agents stored is lost, nothing is doubled', async () => {
@@ -217,8 +229,8 @@ need('the distributed pipeline, end to end', () => {
         sent.set(id, [...Array.from({ length: upTo + 1 }, (_, i) => i), ...Array.from({ length: end - from }, (_, i) => from + i)]);
       }
       expect(sent.size).toBe(24);
-      const { total, sessions } = await check(c, sent);
-      console.log(`e2e outage: ${sent.size} sensors, ${total} frames, each once in Kafka and at the client; ${sessions} sessions; broker away ${OUTAGE_S} s and more, an agent SIGKILLed in it`);
+      const { total, sessions, endedSilent } = await check(c, sent);
+      console.log(`e2e outage: ${sent.size} sensors, ${total} frames, each once in Kafka and at the client; ${sessions} sessions (${endedSilent} ended by the ticks after the agents stopped); broker away ${OUTAGE_S} s and more, an agent SIGKILLed in it`);
     } finally {
       await broker.dispose();
     }
