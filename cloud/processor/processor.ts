@@ -182,7 +182,6 @@ interface InputTime {
  */
 const MAX_STEP_TICKS = 2.5;
 
-
 /** The engine settings of a processor config (the live processor's and a replay's). */
 export function engineOptionsFor(config: ProcessorConfig, dsp: DspModule, model: ActivityModel | null): EngineOptions {
   return {
