@@ -89,7 +89,9 @@ need('the distributed pipeline, end to end', () => {
     const ws = await wsInferences(apiPort);
     /** Inferences the API read before their commit, then again after an aborted transaction, and did not send twice. */
     const repeats = async () => /^edgewave_api_live_repeats_total (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text())?.[1];
-    return { ...c, ws, repeats };
+    // The same object, not a copy: restartProcessor and restartBridge replace c.processor and
+    // c.bridge, and the next SIGKILL must reach the process running now.
+    return Object.assign(c, { ws, repeats });
   }
 
   /** An edge agent of 12 simulated sensors (features: one frame per window), with its own data directory. */
@@ -160,17 +162,23 @@ need('the distributed pipeline, end to end', () => {
     await sleep(5000);
     let seed = 3;
     const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const killed: Proc[] = [];
     for (let k = 0; k < KILLS; k++) {
       // A point where the client has a window that is not committed yet.
       await until('an inference sent before its commit', 30_000, () => {
         const done = new Set(committed.seen.map(key));
         return c.ws.seen.some((o) => !done.has(key(o))) ? true : undefined;
       }, [c.processor]);
+      killed.push(c.processor);
       await stop(c.processor, 'SIGKILL');
       await sleep(500 + rand() * 1500);
       await c.restartProcessor(String(k + 2));
       await sleep(1000 + rand() * 3000);
     }
+    // Each kill reached a different processor, the one running then, and none of them ended otherwise.
+    expect(new Set(killed).size).toBe(KILLS);
+    expect(killed.map((p) => p.proc.signalCode), killed.map((p) => p.log).join(', ')).toEqual(killed.map(() => 'SIGKILL'));
+    expect(c.processor.proc.exitCode, `processor log: ${c.processor.log}`).toBeNull();
     // Then the bridge, between taking messages and acknowledging them: the broker keeps its session
     // (the same client id) and delivers again what was not acknowledged.
     await stop(c.bridge, 'SIGKILL');
