@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_KAFKA_TOPICS, ProtocolError, kafkaTopics, mqttTopics } from '../../protocol/index.js';
+import { DEFAULT_KAFKA_TOPICS, ProtocolError, TICK_HEADER, isTick, kafkaTopics, mqttTopics, tickIntervalMs } from '../../protocol/index.js';
 
 describe('topics', () => {
   const t = mqttTopics();
@@ -42,5 +42,19 @@ describe('topics', () => {
     expect(kafkaTopics()).toEqual(DEFAULT_KAFKA_TOPICS);
     expect(kafkaTopics({ raw: 'site7.raw' }).raw).toBe('site7.raw');
     expect(() => kafkaTopics({ deadletter: 'bad topic' })).toThrow(expect.objectContaining({ code: 'EW_PROTO_TOPIC', field: 'deadletter' }));
+  });
+});
+
+describe('tick records', () => {
+  it('are told by their header, as kafkajs hands it over (a Buffer) or as written (a string); the interval read from it', () => {
+    expect(isTick({ [TICK_HEADER]: Buffer.from('1000') })).toBe(true);
+    expect(isTick({ [TICK_HEADER]: '250' })).toBe(true);
+    expect(isTick({ 'ew-gateway': Buffer.from('gw-1') })).toBe(false);
+    expect(isTick({})).toBe(false);
+    expect(isTick(undefined)).toBe(false);
+    expect(tickIntervalMs({ [TICK_HEADER]: Buffer.from('1000') })).toBe(1000);
+    expect(tickIntervalMs({ [TICK_HEADER]: '250' })).toBe(250);
+    for (const bad of ['', '0', '-5', 'soon']) expect(tickIntervalMs({ [TICK_HEADER]: bad })).toBeNaN();
+    expect(tickIntervalMs({})).toBeNaN();
   });
 });
