@@ -155,6 +155,8 @@ interface Worker {
   rawNext: number | null;
   /** The partition's input time, for the sessions of silent groups (`quietTime`); null until restored. */
   input: InputTime | null;
+  /** The silence of `input` as last written to the changelog (`savedSilence`), or as restored. */
+  silenceSaved: string;
 }
 
 /**
@@ -175,6 +177,20 @@ interface InputTime {
   /** The bridges' tick interval, as their ticks state it (ms). */
   tickMs: number;
 }
+
+/** What of a partition's input time the changelog keeps (`input:<partition>`), while it is quiet. */
+interface SavedSilence {
+  quietMs: number;
+  from: number;
+  upTo: number | null;
+  tickMs: number;
+}
+
+/** The `input:<partition>` record's value for a silence under way. */
+function savedSilence(input: InputTime): string {
+  return JSON.stringify({ quietMs: input.quietMs, from: input.from, upTo: input.upTo, tickMs: input.tickMs } satisfies SavedSilence);
+}
+const NO_SILENCE = '{"quietMs":0}';
 
 /**
  * A step of input time longer than this many tick intervals is a gap in the ticks (the bridges,
@@ -329,6 +345,8 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
                 } else if (kind === 'group') {
                   w.engine.restoreGroup(id, JSON.parse(msg.value.toString()) as GroupSnapshot);
                   groups++;
+                } else if (kind === 'input') {
+                  w.silenceSaved = msg.value.toString();
                 }
               }
             },
@@ -384,11 +402,22 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const id = `${config.kafka.transactionalIdPrefix}-${p}`;
     const w: Worker = {
       partition: p, engine: new Engine({ ...engineOptions, model }), producers: [producer(id), producer(`${id}.b`)], turn: 0, ready: Promise.resolve(), chain: Promise.resolve(),
-      open: null, sealed: null, dirtySensors: new Set(), dirtyGroups: new Set(), failures: 0, rawNext: null, input: null,
+      open: null, sealed: null, dirtySensors: new Set(), dirtyGroups: new Set(), failures: 0, rawNext: null, input: null, silenceSaved: NO_SILENCE,
     };
     workers.set(p, w);
     w.ready = restore(w, delayMs);
-    w.ready.then(() => (w.input ??= { read: new Map(), upTo: null, quietMs: 0, from: w.engine.eventTime, tickMs: 1000 }), () => {});
+    w.ready.then(() => {
+      // A silence under way goes on from where the changelog has it; the ticks since are read again.
+      let saved: Partial<SavedSilence> = {};
+      try {
+        saved = JSON.parse(w.silenceSaved) as Partial<SavedSilence>;
+      } catch {
+        log.warn({ partition: p, value: w.silenceSaved.slice(0, 200) }, 'the changelog\'s input record is not JSON; the silence is counted afresh');
+      }
+      w.input ??= typeof saved.quietMs === 'number' && saved.quietMs > 0 && typeof saved.from === 'number'
+        ? { read: new Map(), upTo: saved.upTo ?? null, quietMs: saved.quietMs, from: saved.from, tickMs: saved.tickMs ?? 1000 }
+        : { read: new Map(), upTo: null, quietMs: 0, from: w.engine.eventTime, tickMs: 1000 };
+    }, () => {});
     w.ready.catch((err: unknown) => {
       if (!(err instanceof HandedOver)) log.error({ partition: p, err: (err as Error).message }, 'restoring the partition failed');
     });
@@ -498,6 +527,13 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         return snap ? [{ key: `group:${g}`, value: JSON.stringify(snap), partition: p }] : [];
       }),
     ];
+    // A silence's count, while there is one and a session waits on it (and once more when it ends):
+    // a restart goes on counting from here. With frames flowing nothing is written.
+    const silence = w.input && w.input.quietMs > 0 && w.engine.nextSilentDeadline() < Infinity ? savedSilence(w.input) : NO_SILENCE;
+    if (silence !== w.silenceSaved) {
+      state.push({ key: `input:${p}`, value: silence, partition: p });
+      w.silenceSaved = silence;
+    }
     w.dirtySensors.clear();
     w.dirtyGroups.clear();
     if (log.isLevelEnabled('debug')) log.debug({ partition: p, stateRecords: state.length, snapshotMs: ms(s0, performance.now()) }, 'transaction sealed');
@@ -636,21 +672,29 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
    * (`sessions.silentGraceS`). Its input time still goes on while the bridges' ticks come in
    * (`InputTime`): once it has gone as far past the partition's last frames as a window would have
    * to, the sessions then due are ended as that window would have ended them (the same event, at
-   * their last active moment). Called for every batch, after its frames; returns what it ended.
+   * their last active moment). Called for every batch, after its frames, with the timestamps of its
+   * records in order (a batch may hold many ticks: each is a step); returns what it ended.
    */
-  function quietTime(w: Worker, topic: string, newest: number, hadFrames: boolean): EngineOutput | null {
+  function quietTime(w: Worker, topic: string, stamps: readonly number[], hadFrames: boolean): EngineOutput | null {
     const input = w.input;
     if (!input) return null;
     if (hadFrames) {
       input.quietMs = 0;
       input.from = w.engine.eventTime;
     }
-    if (Number.isFinite(newest) && newest > (input.read.get(topic) ?? -Infinity)) input.read.set(topic, newest);
     const topicsOfP = inputTopics.get(w.partition) ?? [topic];
-    if (!topicsOfP.every((t) => input.read.has(t))) return null;
-    const upTo = Math.min(...topicsOfP.map((t) => input.read.get(t)!));
-    if (input.upTo !== null && upTo > input.upTo && !hadFrames) input.quietMs += Math.min(upTo - input.upTo, MAX_STEP_TICKS * input.tickMs);
-    if (input.upTo === null || upTo > input.upTo) input.upTo = upTo;
+    const cap = MAX_STEP_TICKS * input.tickMs;
+    // With frames, only the newest counts (the silence starts after them).
+    for (let i = hadFrames ? stamps.length - 1 : 0; i < stamps.length; i++) {
+      const ts = stamps[i]!;
+      if (!Number.isFinite(ts) || ts <= (input.read.get(topic) ?? -Infinity)) continue;
+      input.read.set(topic, ts);
+      let upTo = Infinity;
+      for (const t of topicsOfP) upTo = Math.min(upTo, input.read.get(t) ?? -Infinity);
+      if (upTo === -Infinity) continue;
+      if (input.upTo !== null && upTo > input.upTo && !hadFrames) input.quietMs += Math.min(upTo - input.upTo, cap);
+      if (input.upTo === null || upTo > input.upTo) input.upTo = upTo;
+    }
     if (config.sessions.silentGraceS === null || hadFrames || input.quietMs <= 0) return null;
     const at = input.from + input.quietMs * 1000;
     if (at < w.engine.nextSilentDeadline()) return null;
@@ -686,10 +730,9 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       const frames: Frame[] = [];
       const dead: Message[] = [];
       let ticks = 0;
-      let newest = -Infinity;
+      const stamps: number[] = [];
       for (const msg of batch.messages) {
-        const ts = Number(msg.timestamp);
-        if (ts > newest) newest = ts;
+        stamps.push(Number(msg.timestamp));
         if (isTick(msg.headers)) {
           ticks++;
           const every = tickIntervalMs(msg.headers);
@@ -712,7 +755,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       }
       try {
         const out = await w.engine.process(frames);
-        const ended = quietTime(w, batch.topic, newest, frames.length > 0);
+        const ended = quietTime(w, batch.topic, stamps, frames.length > 0);
         if (ended) {
           out.sessions.push(...ended.sessions);
           out.changedGroups = [...new Set([...out.changedGroups, ...ended.changedGroups])];

@@ -155,14 +155,16 @@ export async function feed(producer: Producer, topic: string, batches: Frame[][]
  * The sessions an engine run over `batches` in order produces, per group, and each window's label;
  * with `advanceTo`, the partition's time then goes on to it without a window (`Engine.advanceTo`).
  */
-export async function referenceRun(dsp: DspModule, batches: Frame[][], o: { silentGraceS?: number; advanceTo?: number } = {}): Promise<{ sessions: Map<string, SessionEvent[]>; labels: Map<string, string>; features: Map<string, string>; seqs: Map<string, number[]> }> {
+export async function referenceRun(dsp: DspModule, batches: Frame[][], o: { silentGraceS?: number; advanceTo?: number } = {}): Promise<{ sessions: Map<string, SessionEvent[]>; labels: Map<string, string>; features: Map<string, string>; seqs: Map<string, number[]>; eventTime: number }> {
   const model = await ActivityModel.load(readFileSync(SHIPPED_MODEL), { layout: featureLayout(parseFeatureConfig({ ...presetSettings('uplink'), sampleRate: 200 })) });
   const engine = new Engine({ dsp, features: presetSettings('uplink'), model, sequencer: { maxPending: 32, maxSpanUs: 5_000_000 }, sessions: { minSensors: 2, startAfterS: 5, idleGapS: 10, updateEveryS: 15, summaries: ['acc.mag_mean', 'acc.mag_std'], staleUs: 3_000_000, silentGraceS: o.silentGraceS ?? 60 } });
   const sessions = new Map<string, SessionEvent[]>();
   const labels = new Map<string, string>();
   const features = new Map<string, string>();
   const seqs = new Map<string, number[]>();
+  let eventTime = -Infinity;
   for (const fs of [...batches, ...(o.advanceTo === undefined ? [] : [null])]) {
+    if (!fs) eventTime = engine.eventTime;
     const out = fs ? await engine.process(fs) : engine.advanceTo(o.advanceTo!);
     for (const w of out.windows) {
       let list = seqs.get(w.sensorId);
@@ -177,7 +179,8 @@ export async function referenceRun(dsp: DspModule, batches: Frame[][], o: { sile
       list.push(e);
     }
   }
+  if (o.advanceTo === undefined) eventTime = engine.eventTime;
   await model.close();
-  return { sessions, labels, features, seqs };
+  return { sessions, labels, features, seqs, eventTime };
 }
 

@@ -345,7 +345,7 @@ need('processor on real Kafka', () => {
   }, 180_000);
 
   /** Fresh topics, a processor on them with `sessions.silentGraceS` 1 s (idleGapS 10 s), and a reader of its outputs. */
-  it('a group alone that stops sending mid-session (a small deployment\'s one gateway gone): the bridges\' ticks go on, its session ends with the event the engine makes, once; a gap in the ticks (an outage) ends nothing', async () => {
+  it('a group alone that stops sending mid-session (a small deployment\'s one gateway gone): the bridges\' ticks go on, its session ends with the event the engine makes, once, across a SIGKILL in the silence; a gap in the ticks (an outage) ends nothing', async () => {
     const graceS = 10;
     const batches = await edgeFrames(dsp, 4, 60, 'features', 1);
     const group = batches[0]![0]!.group;
@@ -369,33 +369,52 @@ need('processor on real Kafka', () => {
     const config = configFor(name, topics);
     writeFileSync(file, JSON.stringify({ ...config, sessions: { ...config.sessions, silentGraceS: graceS } }));
     const reader = await new OutputReader(kafka, topics).start();
-    const current = spawnProcessor(file);
+    let current = spawnProcessor(file);
     // A round of ticks as a bridge writes them: into every partition of both input topics, stamped `at`.
     const tick = (at: number) =>
       producer.sendBatch({ topicMessages: [topics.raw, topics.features].map((topic) => ({ topic, messages: [0, 1, 2, 3].map((partition) => ({ partition, key: null, value: null, timestamp: String(at), headers: { [TICK_HEADER]: '1000' } })) })) });
-    try {
-      await current.up;
-      await feed(producer, topics.features, mine);
-      await reader.expectEachOnce(new Set(open.labels.keys()), 90_000, 0);
-      // Ticks with ten minutes between two of them (the bridges, the broker or Kafka away): the
-      // gap counts 2.5 s, far from the 20 s due, so the session stays open.
-      const t0 = Date.now() + 1000;
-      await tick(t0);
-      await tick(t0 + 600_000);
-      await tick(t0 + 601_000);
+    /** Waits until the processor running now has committed `n` ticks. */
+    const ticksCommitted = async (n: number) => {
       const metricsUrl = `${/metrics on (http:\/\/\S+)/.exec(readFileSync(current.log, 'utf8'))![1]!.replace(/\/$/, '')}/metrics`;
-      const ticksRead = async () => Number(/^edgewave_processor_ticks_total (\d+)/m.exec(await (await fetch(metricsUrl)).text())?.[1] ?? 0);
-      for (const deadline = Date.now() + 20_000; (await ticksRead()) < 24; ) {
-        if (Date.now() > deadline) throw new Error(`the processor read ${await ticksRead()} of the 24 ticks in 20 s`);
+      const read = async () => Number(/^edgewave_processor_ticks_total (\d+)/m.exec(await (await fetch(metricsUrl)).text())?.[1] ?? 0);
+      for (const deadline = Date.now() + 20_000; (await read()) < n; ) {
+        if (Date.now() > deadline) throw new Error(`the processor committed ${await read()} of ${n} ticks in 20 s`);
         await new Promise((r) => setTimeout(r, 200));
       }
+    };
+    try {
+      await current.up;
+      // The frames, and every tick after them, with timestamps of the test's choosing (the bridge's
+      // clock in a live pipeline): the silence counted is then known to the millisecond.
+      const T = Date.now();
+      for (let i = 0; i < mine.length; i += 20) {
+        await producer.send({ topic: topics.features, messages: mine.slice(i, i + 20).map((fs) => ({ key: fs[0]!.group, value: Buffer.from(encodeBatch(fs)), timestamp: String(T) })) });
+      }
+      await reader.expectEachOnce(new Set(open.labels.keys()), 90_000, 0);
+      // The session is due once the partition's time (its time at the last frames, plus the
+      // silence) is idleGapS + silentGraceS (20 s) past the session's last active moment.
+      const endedEvent = reference.sessions.get(group)!.at(-1)!;
+      const needMs = 20_000 - (open.eventTime - endedEvent.session.end!) / 1000;
+      expect(needMs).toBeGreaterThan(10_000);
+      // A tick at the frames' time, then ten minutes later (the bridges, the broker or Kafka away:
+      // the gap counts 2.5 s), then a tick a second, to at least 1.5 s short of due: still open.
+      const at = (i: number) => T + 600_000 + i * 1000;
+      const before = Math.floor((needMs - 2500 - 1500) / 1000);
+      const quietBefore = 2500 + before * 1000;
+      await tick(T);
+      await tick(at(0));
+      for (let i = 1; i <= before; i++) await tick(at(i));
+      await ticksCommitted(8 * (2 + before));
       await new Promise((r) => setTimeout(r, 2000));
       expect(reader.sessions.get(group)).toEqual(open.sessions.get(group));
-      // Then a tick a second: the partition's input time goes on with no frame in it, and the
-      // session ends at its last active moment, as a window of that time would have ended it.
-      for (let i = 2; i <= 30; i++) await tick(t0 + 600_000 + i * 1000);
-      await reader.until(() => reader.sessions.get(group)?.at(-1)?.type === 'ended', 60_000, 'the ended event');
-      for (let i = 31; i <= 40; i++) await tick(t0 + 600_000 + i * 1000);
+      // SIGKILLed in the silence: the next processor goes on counting from the changelog, so a few
+      // more ticks (at least 0.5 s past due) end the session; counted afresh they would be 2-3 s.
+      current = await killAndRestart(current, file);
+      const after = Math.ceil((needMs - quietBefore + 500) / 1000);
+      for (let i = before + 1; i <= before + after; i++) await tick(at(i));
+      await reader.until(() => reader.sessions.get(group)?.at(-1)?.type === 'ended', 30_000, `the ended event (${after} ticks after the restart, ${quietBefore} ms of silence before it, ${needMs} ms due)`);
+      // It ends at its last active moment, as a window of that time would have ended it, once.
+      for (let i = before + after + 1; i <= before + after + 10; i++) await tick(at(i));
       await new Promise((r) => setTimeout(r, 3000));
       expect(reader.sessions.get(group)).toEqual(reference.sessions.get(group));
       expect(readFileSync(current.log, 'utf8')).toMatch(/sessions of groups that sent nothing more ended/);
