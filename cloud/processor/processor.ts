@@ -174,6 +174,8 @@ interface InputTime {
   quietMs: number;
   /** The partition's event time after its last batch with frames (µs). */
   from: number;
+  /** The newest timestamp of a record with frames (ms): input time up to it is no silence, whichever topic is read first. */
+  framesAt: number;
   /** The bridges' tick interval, as their ticks state it (ms). */
   tickMs: number;
 }
@@ -182,13 +184,14 @@ interface InputTime {
 interface SavedSilence {
   quietMs: number;
   from: number;
+  framesAt: number | null;
   upTo: number | null;
   tickMs: number;
 }
 
 /** The `input:<partition>` record's value for a silence under way. */
 function savedSilence(input: InputTime): string {
-  return JSON.stringify({ quietMs: input.quietMs, from: input.from, upTo: input.upTo, tickMs: input.tickMs } satisfies SavedSilence);
+  return JSON.stringify({ quietMs: input.quietMs, from: input.from, framesAt: Number.isFinite(input.framesAt) ? input.framesAt : null, upTo: input.upTo, tickMs: input.tickMs } satisfies SavedSilence);
 }
 const NO_SILENCE = '{"quietMs":0}';
 
@@ -415,8 +418,8 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         log.warn({ partition: p, value: w.silenceSaved.slice(0, 200) }, 'the changelog\'s input record is not JSON; the silence is counted afresh');
       }
       w.input ??= typeof saved.quietMs === 'number' && saved.quietMs > 0 && typeof saved.from === 'number'
-        ? { read: new Map(), upTo: saved.upTo ?? null, quietMs: saved.quietMs, from: saved.from, tickMs: saved.tickMs ?? 1000 }
-        : { read: new Map(), upTo: null, quietMs: 0, from: w.engine.eventTime, tickMs: 1000 };
+        ? { read: new Map(), upTo: saved.upTo ?? null, quietMs: saved.quietMs, from: saved.from, framesAt: saved.framesAt ?? -Infinity, tickMs: saved.tickMs ?? 1000 }
+        : { read: new Map(), upTo: null, quietMs: 0, from: w.engine.eventTime, framesAt: -Infinity, tickMs: 1000 };
     }, () => {});
     w.ready.catch((err: unknown) => {
       if (!(err instanceof HandedOver)) log.error({ partition: p, err: (err as Error).message }, 'restoring the partition failed');
@@ -675,12 +678,14 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
    * their last active moment). Called for every batch, after its frames, with the timestamps of its
    * records in order (a batch may hold many ticks: each is a step); returns what it ended.
    */
-  function quietTime(w: Worker, topic: string, stamps: readonly number[], hadFrames: boolean): EngineOutput | null {
+  function quietTime(w: Worker, topic: string, stamps: readonly number[], framesAt: number): EngineOutput | null {
     const input = w.input;
     if (!input) return null;
+    const hadFrames = framesAt > -Infinity;
     if (hadFrames) {
       input.quietMs = 0;
       input.from = w.engine.eventTime;
+      if (framesAt > input.framesAt) input.framesAt = framesAt;
     }
     const topicsOfP = inputTopics.get(w.partition) ?? [topic];
     const cap = MAX_STEP_TICKS * input.tickMs;
@@ -692,7 +697,10 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       let upTo = Infinity;
       for (const t of topicsOfP) upTo = Math.min(upTo, input.read.get(t) ?? -Infinity);
       if (upTo === -Infinity) continue;
-      if (input.upTo !== null && upTo > input.upTo && !hadFrames) input.quietMs += Math.min(upTo - input.upTo, cap);
+      // Only input time past the newest frames is silence: one topic read behind the other (a
+      // backlog after a restart) steps through time the other topic's frames already covered.
+      const since = input.upTo === null ? null : Math.max(input.upTo, input.framesAt);
+      if (since !== null && upTo > since && !hadFrames) input.quietMs += Math.min(upTo - since, cap);
       if (input.upTo === null || upTo > input.upTo) input.upTo = upTo;
     }
     if (config.sessions.silentGraceS === null || hadFrames || input.quietMs <= 0) return null;
@@ -700,7 +708,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     if (at < w.engine.nextSilentDeadline()) return null;
     const ended = w.engine.advanceTo(at);
     if (ended.sessions.length) {
-      log.info({ partition: w.partition, sessions: ended.sessions.map((e) => e.session.sessionId), quietS: Math.round(input.quietMs / 1000) }, 'sessions of groups that sent nothing more ended: the partition received no frames while its input went on');
+      log.info({ partition: w.partition, sessions: ended.sessions.map((e) => e.session.sessionId), quietS: Math.round(input.quietMs / 1000), quietMs: input.quietMs, from: input.from, upTo: input.upTo, ends: ended.sessions.map((e) => e.session.end) }, 'sessions of groups that sent nothing more ended: the partition received no frames while its input went on');
     }
     return ended;
   }
@@ -731,8 +739,10 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       const dead: Message[] = [];
       let ticks = 0;
       const stamps: number[] = [];
+      let framesAt = -Infinity;
       for (const msg of batch.messages) {
-        stamps.push(Number(msg.timestamp));
+        const ts = Number(msg.timestamp);
+        stamps.push(ts);
         if (isTick(msg.headers)) {
           ticks++;
           const every = tickIntervalMs(msg.headers);
@@ -740,6 +750,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
           continue;
         }
         const r = decode(msg, batch.topic, p);
+        if (r.frames.length && ts > framesAt) framesAt = ts;
         // Raw frames carry their offset: a sensor's pending samples are then saved as where they came from.
         if (batch.topic === topics.raw) {
           const offset = Number(msg.offset);
@@ -755,7 +766,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       }
       try {
         const out = await w.engine.process(frames);
-        const ended = quietTime(w, batch.topic, stamps, frames.length > 0);
+        const ended = quietTime(w, batch.topic, stamps, framesAt);
         if (ended) {
           out.sessions.push(...ended.sessions);
           out.changedGroups = [...new Set([...out.changedGroups, ...ended.changedGroups])];

@@ -148,6 +148,17 @@ need('the distributed pipeline, end to end', () => {
     return { total, sessions, endedSilent };
   }
 
+  /** Sessions the bridge's ticks ended before `t` (ms): none may be while the agents send. */
+  const endedBySilenceBefore = (procs: Proc[], t: number): string[] =>
+    procs.flatMap((p) =>
+      readFileSync(p.log, 'utf8')
+        .split('\n')
+        .filter((line) => line.includes('sessions of groups that sent nothing more ended'))
+        .map((line) => JSON.parse(line) as { time: number; sessions: string[] })
+        .filter((x) => x.time < t)
+        .flatMap((x) => x.sessions.map((id) => `${id} (${p.name})`)),
+    );
+
   /** After a clean stop: each sensor sent exactly seqs 0 … n − 1. */
   const sentAfterCleanStop = (dataDir: string) => new Map([...seqFile(dataDir)].map(([id, n]) => [id, Array.from({ length: n }, (_, i) => i)]));
 
@@ -186,6 +197,7 @@ need('the distributed pipeline, end to end', () => {
     await c.restartBridge('2');
     await sleep(3000);
     // The agents stop cleanly: everything delivered, and seq.json holds each sensor's count.
+    const stoppingAt = Date.now();
     const sent = new Map<string, number[]>();
     for (const g of gateways) {
       expect(await stop(g.p), `agent log: ${g.p.log}`).toBe(0);
@@ -195,6 +207,8 @@ need('the distributed pipeline, end to end', () => {
     await committed.stop();
     const { total, sessions, endedSilent } = await check(c, sent);
     expect(total).toBeGreaterThan(24 * 8);
+    // Restarts read one input topic behind the other: no session ended by the ticks while the agents sent.
+    expect(endedBySilenceBefore([...killed, c.processor], stoppingAt)).toEqual([]);
     // The aborted transactions' inferences reached the API, and were recognised when written again.
     const repeats = Number(await c.repeats());
     expect(repeats).toBeGreaterThan(0);
@@ -226,6 +240,7 @@ need('the distributed pipeline, end to end', () => {
       await sleep((OUTAGE_S * 1000) / 2);
       await broker.start();
       await sleep(6000);
+      const stoppingAt = Date.now();
       const sent = new Map<string, number[]>();
       for (const g of gateways) expect(await stop(g.p), `agent log: ${g.p.log}`).toBe(0);
       for (const [id, seqs] of sentAfterCleanStop(gateways[1]!.dataDir)) sent.set(id, seqs);
@@ -238,6 +253,7 @@ need('the distributed pipeline, end to end', () => {
       }
       expect(sent.size).toBe(24);
       const { total, sessions, endedSilent } = await check(c, sent);
+      expect(endedBySilenceBefore([c.processor], stoppingAt)).toEqual([]);
       console.log(`e2e outage: ${sent.size} sensors, ${total} frames, each once in Kafka and at the client; ${sessions} sessions (${endedSilent} ended by the ticks after the agents stopped); broker away ${OUTAGE_S} s and more, an agent SIGKILLed in it`);
     } finally {
       await broker.dispose();
