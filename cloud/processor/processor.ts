@@ -531,7 +531,8 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       }),
     ];
     // A silence's count, while there is one and a session waits on it (and once more when it ends):
-    // a restart goes on counting from here. With frames flowing nothing is written.
+    // a restart goes on counting from here. One small record a transaction at most, none while the
+    // newest record read is a frame's.
     const silence = w.input && w.input.quietMs > 0 && w.engine.nextSilentDeadline() < Infinity ? savedSilence(w.input) : NO_SILENCE;
     if (silence !== w.silenceSaved) {
       state.push({ key: `input:${p}`, value: silence, partition: p });
