@@ -141,10 +141,7 @@ need('the distributed pipeline, end to end', () => {
     await until('every session ended', 60_000, async () => ((await collection.countDocuments({ status: 'active' })) === 0 ? true : undefined), [c.processor, c.bridge]);
     expect(await collection.countDocuments(), 'sessions').toBe(sessions);
     // How many the ticks ended (the processor's log names them).
-    let endedSilent = 0;
-    for (const line of readFileSync(c.processor.log, 'utf8').split('\n')) {
-      if (line.includes('sessions of groups that sent nothing more ended')) endedSilent += (JSON.parse(line) as { sessions: string[] }).sessions.length;
-    }
+    const endedSilent = endedBySilenceBefore([c.processor], Infinity).length;
     return { total, sessions, endedSilent };
   }
 
