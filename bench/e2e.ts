@@ -18,7 +18,7 @@
 // Run: npm run bench:e2e -- [--json] [--sensors 1000] [--rate 200] [--mode raw|features]
 //        [--seconds 30] [--warmup 10] [--gateways 4] [--flush-ms 50] [--window-flush on|off]
 //        [--window-flush-gap-ms 10] [--commit-ms 100] [--partitions 4] [--spread-s 0] [--stages]
-//        [--processors 1] [--keep-logs]
+//        [--processors 1] [--archive on] [--keep-logs]
 // --window-flush off: the agents send only every --flush-ms, not also as soon as a window is whole
 // (at most one such early batch per --window-flush-gap-ms).
 // --spread-s S starts the sensors over S seconds instead of all at once, so their windows end at
@@ -26,6 +26,10 @@
 // every sensor ends a window at the same instant: the processor gets them all as one burst.
 // --processors N runs N processors in one consumer group (the partitions shared between them), as
 // a deployment with N replicas; their CPU and RSS are summed under "processor".
+// --archive on (the default, as the chart deploys it): the processor also archives every frame to
+// S3 as Parquet (the test MinIO, a bucket of the run's own, removed at the end), on its own thread;
+// inline: the archive on the processor's own thread (`archive.thread: false`); off: no archive, as
+// the benchmark ran before 2026-12-06.
 // --stages also reads the input topic, for the latency up to Kafka (it costs this process CPU).
 // --keep-logs keeps the components' logs and writes windows.csv beside them: per window measured,
 // its sensor, seq, last sample's time and arrival at the client, when the processor sent its
@@ -50,6 +54,7 @@ import WebSocket from 'ws';
 import { inferenceLines } from '../cloud/processor/records.js';
 import { decodeRecord, FLAG_GAP, isTick } from '../protocol/index.js';
 import { startServers, stopServers, type RunningServer } from '../scripts/servers/index.js';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from '../scripts/servers/process.js';
 import { readRecords } from '../test/e2e/harness.js';
 import { nodeArgsFor } from './node-args.js';
@@ -73,6 +78,7 @@ const { values: args } = parseArgs({
     'spread-s': { type: 'string', default: '0' },
     'keep-logs': { type: 'boolean', default: false },
     stages: { type: 'boolean', default: false },
+    archive: { type: 'string', default: 'on' },
   },
 });
 const int = (name: keyof typeof args, min: number, max: number): number => {
@@ -103,6 +109,11 @@ if (WINDOW_FLUSH !== 'on' && WINDOW_FLUSH !== 'off') {
   process.exit(2);
 }
 const WINDOW_FLUSH_GAP_MS = int('window-flush-gap-ms', 0, 1000);
+const ARCHIVE = args.archive;
+if (ARCHIVE !== 'on' && ARCHIVE !== 'off' && ARCHIVE !== 'inline') {
+  console.error(`bench:e2e: --archive must be on, inline or off (got ${JSON.stringify(ARCHIVE)})`);
+  process.exit(2);
+}
 const MODE = args.mode;
 if (MODE !== 'raw' && MODE !== 'features') {
   console.error(`bench:e2e: --mode must be raw or features (got ${JSON.stringify(MODE)})`);
@@ -204,7 +215,7 @@ const percentile = (sorted: Float64Array, p: number) => (sorted.length ? sorted[
 
 // Servers that npm run servers -- start keeps running are used as they are (warm); the others are
 // started here, and stopped at the end.
-const NEEDED = ['kafka', 'mosquitto', 'ferretdb'] as const;
+const NEEDED = ['kafka', 'mosquitto', 'ferretdb', ...(ARCHIVE !== 'off' ? ['minio' as const] : [])] as const;
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -232,6 +243,21 @@ const topics = {
   sessions: `${run}.sessions`, deadletter: `${run}.deadletter`, processorState: `${run}.state`,
 };
 const topicRoot = `ew-${run}`;
+// The archive as the chart deploys it (its flush size and age the defaults): every frame to S3 as
+// Parquet, in a bucket of the run's own, emptied and removed at the end.
+const s3 = { endpoint: env.EW_S3_ENDPOINT!, region: env.EW_S3_REGION ?? 'us-east-1', accessKeyId: env.EW_S3_ACCESS_KEY_ID!, secretAccessKey: env.EW_S3_SECRET_ACCESS_KEY! };
+const s3Client = ARCHIVE !== 'off' ? new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } }) : null;
+/** The run's archive objects (key and size). */
+async function archiveObjects(): Promise<{ key: string; size: number }[]> {
+  const all: { key: string; size: number }[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3Client!.send(new ListObjectsV2Command({ Bucket: run, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) all.push({ key: o.Key!, size: o.Size ?? 0 });
+    token = page.NextContinuationToken;
+  } while (token);
+  return all;
+}
 
 try {
   const admin = kafka.admin();
@@ -241,15 +267,17 @@ try {
     waitForLeaders: true,
   });
   await admin.disconnect();
-  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, ${PROCESSORS > 1 ? `${PROCESSORS} processors, ` : ''}processor commit interval ${COMMIT_MS} ms, ${PARTITIONS} partitions${SPREAD_S ? `; sensors started over ${SPREAD_S} s` : '; sensors started together'}; warm-up ${WARMUP} s, measured ${SECONDS} s`);
+  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, ${PROCESSORS > 1 ? `${PROCESSORS} processors, ` : ''}processor commit interval ${COMMIT_MS} ms, ${ARCHIVE === 'off' ? 'no archive, ' : `archive to S3${ARCHIVE === 'inline' ? " on the processor's thread" : ''}, `}${PARTITIONS} partitions${SPREAD_S ? `; sensors started over ${SPREAD_S} s` : '; sensors started together'}; warm-up ${WARMUP} s, measured ${SECONDS} s`);
 
   // The cloud tier.
   const [bridgePort, apiPort] = await Promise.all([freePort(), freePort()]);
   const processorPorts = await Promise.all(Array.from({ length: PROCESSORS }, () => freePort()));
   const database = run.replace(/-/g, '_');
+  if (s3Client) await s3Client.send(new CreateBucketCommand({ Bucket: run }));
   const processors = processorPorts.map((port, k) => launch(PROCESSORS > 1 ? `processor-${k}` : 'processor', 'processor', {
     kafka: { brokers, topics: { raw: topics.raw, features: topics.features, inferences: topics.inferences, sessions: topics.sessions, deadletter: topics.deadletter, processorState: topics.processorState }, groupId: `${run}-processor`, transactionalIdPrefix: `${run}-processor`, commitIntervalMs: COMMIT_MS },
     mongodb: { url: env.EW_MONGODB_URL, database },
+    ...(ARCHIVE !== 'off' ? { s3, archive: { url: `s3://${run}/archive`, thread: ARCHIVE === 'on' } } : {}),
     http: { port },
     logLevel: 'warn',
   }));
@@ -503,6 +531,7 @@ try {
   for (const m of windowsSeen.values()) for (const k of m.values()) windowsDuplicated += k - 1;
   const framesSent = [...sent.values()].reduce((a, b) => a + b, 0);
 
+  const archived = s3Client ? await archiveObjects() : null;
   const result = {
     sensors: SENSORS,
     rate_hz: RATE,
@@ -513,6 +542,8 @@ try {
     commit_ms: COMMIT_MS,
     processors: PROCESSORS,
     spread_s: SPREAD_S,
+    // The S3 archive in the processor (on its own thread), as deployed: objects and MB written by the end of the measurement.
+    archive: archived ? { thread: ARCHIVE === 'on', objects: archived.length, mb: Number((archived.reduce((a, o) => a + o.size, 0) / 1e6).toFixed(1)) } : null,
     seconds: Number(seconds.toFixed(1)),
     windows: measured.length,
     p50_ms: Math.round(percentile(latencies, 0.5)),
@@ -570,6 +601,16 @@ try {
     const admin = kafka.admin();
     await admin.connect().then(() => admin.deleteTopics({ topics: Object.values(topics) })).catch((err: unknown) => say(`bench:e2e: the run's topics were not deleted: ${(err as Error).message}`));
     await admin.disconnect().catch(() => {});
+  }
+  if (s3Client) {
+    try {
+      const objects = await archiveObjects();
+      for (let i = 0; i < objects.length; i += 1000) await s3Client.send(new DeleteObjectsCommand({ Bucket: run, Delete: { Objects: objects.slice(i, i + 1000).map((o) => ({ Key: o.key })) } }));
+      await s3Client.send(new DeleteBucketCommand({ Bucket: run }));
+    } catch (err) {
+      say(`bench:e2e: the run's archive bucket ${run} was not removed: ${(err as Error).message}`);
+    }
+    s3Client.destroy();
   }
   await stopServers(servers);
   if (!args['keep-logs']) rmSync(dir, { recursive: true, force: true });

@@ -66,6 +66,7 @@ export const processorConfigSchema = z.strictObject({
     flushBytes: z.number().int().min(1024).default(8 << 20).describe('flush a partition when its buffered records reach this many bytes'),
     flushS: z.number().min(0.1).default(60).describe('... or when its oldest buffered record is this old, seconds'),
     groupId: z.string().min(1).optional().describe('the archive\'s consumer group (default: <kafka.groupId>-archive)'),
+    thread: z.boolean().default(true).describe('run the archive on a thread of its own, so its Parquet encoding never holds up a window; false: on the processor\'s thread'),
   }).optional().describe('raw and feature frames archived to S3 as Parquet; without it, nothing is archived'),
   http: statusHttpSchema(9466, '/health, /ready and /metrics'),
   logLevel: logLevelSchema,

@@ -58,8 +58,16 @@ export function dateHour(tUs: number): { date: string; hour: string } {
 /** Splits a flushed range's frames into archive objects. */
 export function partsOf(frames: readonly Frame[], range: ArchiveRange): ArchivePart[] {
   const parts = new Map<string, ArchivePart>();
+  // The frames of a flush mostly share one hour: its folders are worked out once.
+  let hourOf = NaN;
+  let folders = { date: '', hour: '' };
   for (const f of frames) {
-    const { date, hour } = dateHour(f.t0);
+    const h = Math.floor(f.t0 / 3_600_000_000);
+    if (h !== hourOf) {
+      hourOf = h;
+      folders = dateHour(f.t0);
+    }
+    const { date, hour } = folders;
     const key = `${f.kind}/date=${date}/hour=${hour}/group=${f.group}/${range.source}-p${range.partition}-${pad(range.first)}-${pad(range.last)}-${hex(f.layoutId)}-w${f.width}.parquet`;
     let p = parts.get(key);
     if (!p) parts.set(key, (p = { key, kind: f.kind, layoutId: f.layoutId, frames: [] }));
@@ -88,9 +96,9 @@ export function framesToParquet(part: ArchivePart, range: ArchiveRange, featureN
   const sensor: string[] = new Array(rows);
   const gateway: string[] = new Array(rows);
   const group: string[] = new Array(rows);
-  const seq: bigint[] = new Array(rows);
+  const seq = new BigInt64Array(rows);
   const idx = new Int32Array(rows);
-  const t: bigint[] = new Array(rows);
+  const t = new BigInt64Array(rows);
   const rate = new Float32Array(rows);
   const flags = new Int32Array(rows);
   const win = new Int32Array(rows);
@@ -122,11 +130,14 @@ export function framesToParquet(part: ArchivePart, range: ArchiveRange, featureN
     { name: 'group', data: group, type: 'STRING', nullable: false },
     { name: 'seq', data: seq, type: 'INT64', nullable: false },
     { name: 'i', data: idx, type: 'INT32', nullable: false },
-    { name: 't', data: t, type: 'INT64', nullable: false },
+    // Each row's own time: a dictionary never fits it, so none is tried.
+    { name: 't', data: t, type: 'INT64', nullable: false, encoding: 'PLAIN' },
     { name: 'sample_rate', data: rate, type: 'FLOAT', nullable: false },
     { name: 'flags', data: flags, type: 'INT32', nullable: false },
     ...(raw ? [] : [{ name: 'window', data: win, type: 'INT32', nullable: false } as ColumnSource, { name: 'hop', data: hop, type: 'INT32', nullable: false } as ColumnSource]),
-    ...values.map((data, c): ColumnSource => ({ name: names[c]!, data, type: 'FLOAT', nullable: false })),
+    // Plain floats without statistics: a dictionary never fits sensor values, and min/max of each
+    // page cost a third of the encoding for what few readers of an archive ask.
+    ...values.map((data, c): ColumnSource => ({ name: names[c]!, data, type: 'FLOAT', nullable: false, encoding: 'PLAIN', statistics: false })),
   ];
   const schema = [
     { name: 'root', num_children: columnData.length },

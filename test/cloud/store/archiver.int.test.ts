@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { DirObjects } from '../../../cloud/common/objects.js';
 import { parquetToFrames } from '../../../cloud/store/archive.js';
 import { startArchiver } from '../../../cloud/store/archiver.js';
+import { startArchiverThread } from '../../../cloud/store/archiver-thread.js';
+import { parseProcessorConfig } from '../../../cloud/processor/config.js';
 import { createLogger, encodeBatch, TICK_HEADER, type Frame } from '../../../protocol/index.js';
 import { servers, uniqueName } from '../../config.js';
 import { createTopics } from '../bridge/helpers.js';
@@ -37,6 +39,15 @@ async function setup() {
   const groupId = uniqueName('arch');
   return {
     start: () => startArchiver({ kafka, groupId, topics: { raw, features }, objects, flushBytes: 1 << 20, flushMs: 200, log: createLogger('archiver', { level: 'silent' }) }),
+    /** The same archive as the processor runs it: on a thread of its own, from the processor's configuration. */
+    startThread: (onFatal?: (err: Error) => void) => {
+      const config = parseProcessorConfig({
+        kafka: { brokers, groupId: uniqueName('arch-processor'), topics: { raw, features, inferences: `${raw}.i`, sessions: `${raw}.s`, deadletter: `${raw}.d`, processorState: `${raw}.st` } },
+        archive: { url: `file://${dir}`, flushBytes: 1 << 20, flushS: 60, groupId },
+        logLevel: 'warn',
+      });
+      return startArchiverThread(config, { log: createLogger('archiver', { level: 'silent' }), onFatal });
+    },
     send: (seqs: number[]) => producer.send({ topic: raw, acks: -1, messages: [{ key: 'g1', value: Buffer.from(encodeBatch(seqs.map(frame))) }] }),
     /** Ticks as a bridge writes them (no key, no value) into the raw topic's partition. */
     tick: (n: number) => producer.send({ topic: raw, acks: -1, messages: Array.from({ length: n }, () => ({ partition: 0, key: null, value: null, headers: { [TICK_HEADER]: '1000' } })) }),
@@ -71,6 +82,30 @@ async function until(cond: () => boolean): Promise<void> {
 }
 
 need('archiver (real Kafka)', () => {
+  it('on a thread of its own, as the processor runs it: every frame archived once, its counts and flushes reach the calling thread, and stop ends the thread', async () => {
+    const t = await setup();
+    const fatal: Error[] = [];
+    const archiver = await t.startThread((err) => fatal.push(err));
+    try {
+      await t.send([0, 1, 2]);
+      await t.send([3, 4]);
+      // Nothing is due by size or age (1 MB, 60 s): only the calling thread's flushAll writes them.
+      for (const end = Date.now() + 30_000; archiver.stats().frames < 5 && Date.now() < end; ) {
+        await archiver.flushAll();
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(archiver.stats()).toMatchObject({ frames: 5, unreadable: 0, duplicates: 0 });
+      expect((await t.archived()).map((f) => f.seq)).toEqual([0, 1, 2, 3, 4]);
+      expect(await t.offsets()).toEqual({ committed: 2, end: 2 });
+    } finally {
+      await archiver.stop();
+      await t.close();
+    }
+    // Stopped on purpose: no failure reported, and a flush asked of it now fails rather than hangs.
+    expect(fatal).toEqual([]);
+    await expect(archiver.flushAll()).rejects.toThrow(/stopped/);
+  }, 90_000);
+
   it('the bridges\' ticks are not archived, and a partition holding nothing but ticks after its frames has its offsets moved to its end', async () => {
     const t = await setup();
     const archiver = await t.start();
