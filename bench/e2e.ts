@@ -27,9 +27,9 @@
 // --processors N runs N processors in one consumer group (the partitions shared between them), as
 // a deployment with N replicas; their CPU and RSS are summed under "processor".
 // --archive on (the default, as the chart deploys it): the processor also archives every frame to
-// S3 as Parquet (the test MinIO, a bucket of the run's own, removed at the end), on its own thread;
-// inline: the archive on the processor's own thread (`archive.thread: false`); off: no archive, as
-// the benchmark ran before 2026-12-06.
+// S3 as Parquet (the test MinIO, a bucket of the run's own, removed at the end), in a child process
+// (`archive.runIn: process`); thread: in a worker thread; inline: on the processor's own thread;
+// off: no archive, as the benchmark ran before 2026-12-06.
 // --stages also reads the input topic, for the latency up to Kafka (it costs this process CPU).
 // --keep-logs keeps the components' logs and writes windows.csv beside them: per window measured,
 // its sensor, seq, last sample's time and arrival at the client, when the processor sent its
@@ -58,7 +58,7 @@ import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObj
 import { freePort } from '../scripts/servers/process.js';
 import { readRecords } from '../test/e2e/harness.js';
 import { nodeArgsFor } from './node-args.js';
-import { cpuSeconds, procAgeS, procUsage, readStat } from './proc.js';
+import { cpuSeconds, procAgeS, procChildren, procUsage, readStat } from './proc.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -110,8 +110,8 @@ if (WINDOW_FLUSH !== 'on' && WINDOW_FLUSH !== 'off') {
 }
 const WINDOW_FLUSH_GAP_MS = int('window-flush-gap-ms', 0, 1000);
 const ARCHIVE = args.archive;
-if (ARCHIVE !== 'on' && ARCHIVE !== 'off' && ARCHIVE !== 'inline') {
-  console.error(`bench:e2e: --archive must be on, inline or off (got ${JSON.stringify(ARCHIVE)})`);
+if (ARCHIVE !== 'on' && ARCHIVE !== 'off' && ARCHIVE !== 'inline' && ARCHIVE !== 'thread') {
+  console.error(`bench:e2e: --archive must be on, thread, inline or off (got ${JSON.stringify(ARCHIVE)})`);
   process.exit(2);
 }
 const MODE = args.mode;
@@ -267,7 +267,7 @@ try {
     waitForLeaders: true,
   });
   await admin.disconnect();
-  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, ${PROCESSORS > 1 ? `${PROCESSORS} processors, ` : ''}processor commit interval ${COMMIT_MS} ms, ${ARCHIVE === 'off' ? 'no archive, ' : `archive to S3${ARCHIVE === 'inline' ? " on the processor's thread" : ''}, `}${PARTITIONS} partitions${SPREAD_S ? `; sensors started over ${SPREAD_S} s` : '; sensors started together'}; warm-up ${WARMUP} s, measured ${SECONDS} s`);
+  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, ${PROCESSORS > 1 ? `${PROCESSORS} processors, ` : ''}processor commit interval ${COMMIT_MS} ms, ${ARCHIVE === 'off' ? 'no archive, ' : `archive to S3${ARCHIVE === 'inline' ? " on the processor's thread" : ARCHIVE === 'thread' ? ' on a thread of its own' : ' in a process of its own'}, `}${PARTITIONS} partitions${SPREAD_S ? `; sensors started over ${SPREAD_S} s` : '; sensors started together'}; warm-up ${WARMUP} s, measured ${SECONDS} s`);
 
   // The cloud tier.
   const [bridgePort, apiPort] = await Promise.all([freePort(), freePort()]);
@@ -277,7 +277,7 @@ try {
   const processors = processorPorts.map((port, k) => launch(PROCESSORS > 1 ? `processor-${k}` : 'processor', 'processor', {
     kafka: { brokers, topics: { raw: topics.raw, features: topics.features, inferences: topics.inferences, sessions: topics.sessions, deadletter: topics.deadletter, processorState: topics.processorState }, groupId: `${run}-processor`, transactionalIdPrefix: `${run}-processor`, commitIntervalMs: COMMIT_MS },
     mongodb: { url: env.EW_MONGODB_URL, database },
-    ...(ARCHIVE !== 'off' ? { s3, archive: { url: `s3://${run}/archive`, thread: ARCHIVE === 'on' } } : {}),
+    ...(ARCHIVE !== 'off' ? { s3, archive: { url: `s3://${run}/archive`, runIn: ARCHIVE === 'on' ? 'process' : ARCHIVE === 'thread' ? 'thread' : 'inline' } } : {}),
     http: { port },
     logLevel: 'warn',
   }));
@@ -410,8 +410,11 @@ try {
 
   // The measurement.
   const byName = (c: Component) => (c.name.startsWith('edge-') ? 'edge' : c.name.startsWith('processor-') ? 'processor' : c.name);
+  // The archive's own process (archive.runIn: process), a child of each processor: its CPU and RSS apart.
+  const archivePids = components.filter((c) => byName(c) === 'processor').flatMap((c) => procChildren(c.proc.pid!));
   const tracked = [
     ...components.map((c) => ({ name: byName(c), pid: c.proc.pid! })),
+    ...archivePids.map((pid) => ({ name: 'archive', pid })),
     ...serverPids,
     { name: 'client', pid: process.pid },
   ];
@@ -543,7 +546,7 @@ try {
     processors: PROCESSORS,
     spread_s: SPREAD_S,
     // The S3 archive in the processor (on its own thread), as deployed: objects and MB written by the end of the measurement.
-    archive: archived ? { thread: ARCHIVE === 'on', objects: archived.length, mb: Number((archived.reduce((a, o) => a + o.size, 0) / 1e6).toFixed(1)) } : null,
+    archive: archived ? { run_in: ARCHIVE === 'on' ? 'process' : ARCHIVE, objects: archived.length, mb: Number((archived.reduce((a, o) => a + o.size, 0) / 1e6).toFixed(1)) } : null,
     seconds: Number(seconds.toFixed(1)),
     windows: measured.length,
     p50_ms: Math.round(percentile(latencies, 0.5)),

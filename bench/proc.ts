@@ -1,6 +1,7 @@
-// What the benchmarks read of a process from /proc (Linux): its CPU time, resident set and age.
+// What the benchmarks (and tests) read of a process from /proc (Linux): its CPU time, resident set,
+// age, children, and each thread's nice value.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** USER_HZ: /proc counts CPU time and start times in these ticks a second. */
 const CLOCK_TICKS = 100;
@@ -24,4 +25,27 @@ export function procUsage(pid: number): { cpuS: number; rssMb: number } {
 export function procAgeS(pid: number): number {
   const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
   return Math.round(uptime - Number(readStat(`/proc/${pid}/stat`).fields[19]) / CLOCK_TICKS);
+}
+
+/** A process's children (none when it is gone). */
+export function procChildren(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+  } catch {
+    return [];
+  }
+}
+
+/** Whether a process is gone, or a zombie waiting to be reaped. */
+export function procGone(pid: number): boolean {
+  try {
+    return readStat(`/proc/${pid}/stat`).fields[0] === 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/** The nice value of each thread of a process (Linux keeps one per thread). */
+export function threadNices(pid: number | 'self'): number[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => Number(readStat(`/proc/${pid}/task/${tid}/stat`).fields[16]));
 }

@@ -31,7 +31,7 @@ import { createS3 } from '../common/s3.js';
 import { ActivityModel } from '../model/model.js';
 import { ModelSource } from '../model/source.js';
 import { startArchiver, type ArchiverHandle } from '../store/archiver.js';
-import { startArchiverThread } from '../store/archiver-thread.js';
+import { startArchiverApart } from '../store/archiver-apart.js';
 import { startSessionSink, type SessionSinkHandle } from '../store/session-sink.js';
 import { SessionStore, type SessionRepository } from '../store/sessions-store.js';
 import { coPartitionedAssigner } from './assigner.js';
@@ -887,9 +887,9 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     sessionSink = await startSessionSink({ kafka, groupId: config.mongodb.groupId ?? `${config.kafka.groupId}-sessions`, topic: topics.sessions, store, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, onFatal: options.onFatal, onRecovering: recovering('sessions') });
   }
   let archiver: ArchiverHandle | null = null;
-  if (config.archive?.thread && !options.kafka) {
-    // On its own thread (archiver-thread.ts): its Parquet encoding never holds up a window here.
-    archiver = await startArchiverThread(config, { log, onFatal: options.onFatal, onRecovering: recovering('archive') });
+  if (config.archive && config.archive.runIn !== 'inline' && !options.kafka) {
+    // Apart from this thread (archiver-apart.ts): its Parquet encoding never holds up a window here.
+    archiver = await startArchiverApart(config, config.archive.runIn, { log, onFatal: options.onFatal, onRecovering: recovering('archive') });
   } else if (config.archive) {
     // An in-process log (the embedded mode) cannot be read from another thread; its load is light.
     archiver = await startArchiver({

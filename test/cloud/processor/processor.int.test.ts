@@ -19,6 +19,7 @@ import { toDocument } from '../../../cloud/store/sessions-store.js';
 import { loadDsp, type DspModule } from '../../../dsp/src/index.js';
 import { encodeBatch, TICK_HEADER, type Frame } from '../../../protocol/index.js';
 import { servers, uniqueName } from '../../config.js';
+import { procChildren, procGone } from '../../../bench/proc.js';
 import { OutputReader, createTopics, edgeFrames, feed, referenceRun, topicsFor, windowKeys } from './harness.js';
 
 const s = servers();
@@ -105,11 +106,18 @@ async function stopProcessor(p: ReturnType<typeof spawnProcessor> | undefined): 
   }
 }
 
+/** The archive processes seen go with their processor, killed (SIGKILL cannot be caught: they leave when its channel closes). */
+let archiveChildrenGone = 0;
+
 /** SIGKILLs the processor, waits for it to go, and starts another on the same config. */
 async function killAndRestart(p: ReturnType<typeof spawnProcessor>, file: string): Promise<ReturnType<typeof spawnProcessor>> {
   const exited = new Promise((r) => p.proc.once('exit', r));
+  const children = procChildren(p.proc.pid!);
   p.proc.kill('SIGKILL');
   await exited;
+  for (const end = Date.now() + 10_000; !children.every(procGone) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+  expect(children.filter((pid) => !procGone(pid))).toEqual([]);
+  archiveChildrenGone += children.length;
   const next = spawnProcessor(file);
   await next.up;
   return next;
@@ -169,10 +177,13 @@ need('processor on real Kafka', () => {
       const feeding = feed(producer, topics.features, batches);
       let seed = 7;
       const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+      const childrenBefore = archiveChildrenGone;
       for (let k = 0; k < 5; k++) {
         await new Promise((r) => setTimeout(r, 1000 + rand() * 2000));
         current = await killAndRestart(current, file);
       }
+      // Each killed processor had its archive process (archive.runIn: process), and it went too.
+      expect(archiveChildrenGone - childrenBefore).toBe(5);
       await feeding;
       await reader.expectEachOnce(expected, 90_000, 2000);
       // Windows travel many to a record, each under its group's key.

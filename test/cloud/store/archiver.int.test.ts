@@ -3,6 +3,7 @@
 // when another archiver process has taken the partition on in between.
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -10,10 +11,11 @@ import { describe, expect, it } from 'vitest';
 import { DirObjects } from '../../../cloud/common/objects.js';
 import { parquetToFrames } from '../../../cloud/store/archive.js';
 import { startArchiver } from '../../../cloud/store/archiver.js';
-import { startArchiverThread } from '../../../cloud/store/archiver-thread.js';
+import { startArchiverApart } from '../../../cloud/store/archiver-apart.js';
 import { parseProcessorConfig } from '../../../cloud/processor/config.js';
 import { createLogger, encodeBatch, TICK_HEADER, type Frame } from '../../../protocol/index.js';
 import { servers, uniqueName } from '../../config.js';
+import { procChildren, threadNices } from '../../../bench/proc.js';
 import { createTopics } from '../bridge/helpers.js';
 
 const s = servers();
@@ -39,14 +41,14 @@ async function setup() {
   const groupId = uniqueName('arch');
   return {
     start: () => startArchiver({ kafka, groupId, topics: { raw, features }, objects, flushBytes: 1 << 20, flushMs: 200, log: createLogger('archiver', { level: 'silent' }) }),
-    /** The same archive as the processor runs it: on a thread of its own, from the processor's configuration. */
-    startThread: (onFatal?: (err: Error) => void) => {
+    /** The same archive as the processor runs it: apart from this thread, from the processor's configuration. */
+    startApart: (how: 'process' | 'thread', onFatal?: (err: Error) => void) => {
       const config = parseProcessorConfig({
         kafka: { brokers, groupId: uniqueName('arch-processor'), topics: { raw, features, inferences: `${raw}.i`, sessions: `${raw}.s`, deadletter: `${raw}.d`, processorState: `${raw}.st` } },
         archive: { url: `file://${dir}`, flushBytes: 1 << 20, flushS: 60, groupId },
         logLevel: 'warn',
       });
-      return startArchiverThread(config, { log: createLogger('archiver', { level: 'silent' }), onFatal });
+      return startArchiverApart(config, how, { log: createLogger('archiver', { level: 'silent' }), onFatal });
     },
     send: (seqs: number[]) => producer.send({ topic: raw, acks: -1, messages: [{ key: 'g1', value: Buffer.from(encodeBatch(seqs.map(frame))) }] }),
     /** Ticks as a bridge writes them (no key, no value) into the raw topic's partition. */
@@ -82,11 +84,25 @@ async function until(cond: () => boolean): Promise<void> {
 }
 
 need('archiver (real Kafka)', () => {
-  it('on a thread of its own, as the processor runs it: every frame archived once, its counts and flushes reach the calling thread, and stop ends the thread', async () => {
+  it.each(['process', 'thread'] as const)('in a %s of its own, as the processor runs it: every frame archived once, at a lower CPU priority, its counts and flushes reach the processor, and stop ends it', async (how) => {
     const t = await setup();
     const fatal: Error[] = [];
-    const archiver = await t.startThread((err) => fatal.push(err));
+    const childrenOfSelf = () => new Set(procChildren(process.pid));
+    const before = childrenOfSelf();
+    const base = getPriority(0);
+    const archiver = await t.startApart(how, (err) => fatal.push(err));
+    const lower = Math.min(19, base + 10);
     try {
+      // It runs at a lower CPU priority (archive.nice, 10 by default), this thread does not: a
+      // worker's thread alone, or every thread of the child.
+      expect(getPriority(0)).toBe(base);
+      if (how === 'thread') expect(threadNices('self')).toContain(lower);
+      else {
+        const child = [...childrenOfSelf()].filter((pid) => !before.has(pid));
+        expect(child).toHaveLength(1);
+        expect(new Set(threadNices(child[0]!))).toEqual(new Set([lower]));
+        expect(threadNices('self')).not.toContain(lower);
+      }
       await t.send([0, 1, 2]);
       await t.send([3, 4]);
       // Nothing is due by size or age (1 MB, 60 s): only the calling thread's flushAll writes them.
@@ -101,8 +117,9 @@ need('archiver (real Kafka)', () => {
       await archiver.stop();
       await t.close();
     }
-    // Stopped on purpose: no failure reported, and a flush asked of it now fails rather than hangs.
+    // Stopped on purpose: no failure reported, no process left, and a flush asked of it now fails rather than hangs.
     expect(fatal).toEqual([]);
+    expect([...childrenOfSelf()].filter((pid) => !before.has(pid))).toEqual([]);
     await expect(archiver.flushAll()).rejects.toThrow(/stopped/);
   }, 90_000);
 
