@@ -545,7 +545,7 @@ try {
     commit_ms: COMMIT_MS,
     processors: PROCESSORS,
     spread_s: SPREAD_S,
-    // The S3 archive in the processor (on its own thread), as deployed: objects and MB written by the end of the measurement.
+    // The S3 archive in the processor (in a process of its own unless --archive says otherwise), as deployed: objects and MB written by the end of the measurement.
     archive: archived ? { run_in: ARCHIVE === 'on' ? 'process' : ARCHIVE, objects: archived.length, mb: Number((archived.reduce((a, o) => a + o.size, 0) / 1e6).toFixed(1)) } : null,
     seconds: Number(seconds.toFixed(1)),
     windows: measured.length,
