@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer, Transaction } from 'kafkajs';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
-import { featureLayout, loadDsp, parseFeatureConfig, presetLayoutNames, presetSettings, type DspModule, type FeatureLayout } from '../../dsp/src/index.js';
+import { featureLayout, loadDsp, parseFeatureConfig, presetSettings, type DspModule, type FeatureLayout } from '../../dsp/src/index.js';
 import { createLogger, decodeRecord, isEdgewaveError, isTick, tickIntervalMs, type Frame, type Logger } from '../../protocol/index.js';
 import { json, listenStatus } from '../../protocol/node-support.js';
 import { MongoClient } from 'mongodb';
@@ -31,7 +31,7 @@ import { createS3 } from '../common/s3.js';
 import { ActivityModel } from '../model/model.js';
 import { ModelSource } from '../model/source.js';
 import { startArchiver, type ArchiverHandle } from '../store/archiver.js';
-import { startArchiverApart } from '../store/archiver-apart.js';
+import { archiverOptionsFor, startArchiverApart } from '../store/archiver-apart.js';
 import { startSessionSink, type SessionSinkHandle } from '../store/session-sink.js';
 import { SessionStore, type SessionRepository } from '../store/sessions-store.js';
 import { coPartitionedAssigner } from './assigner.js';
@@ -246,8 +246,6 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   let model = await ActivityModel.load(first.bytes, { layout, backend: config.model.backend });
   let modelVersion = first.version;
   log.info({ model: config.model.path, backend: model.backend, layout: `0x${layout.id.toString(16)}`, classes: model.info.classes }, 'model loaded');
-  // Feature names of the layouts this processor knows (every preset at the usual rates), for the archive's columns.
-  const namesByLayout = presetLayoutNames();
 
   const topics = config.kafka.topics;
   // The most bytes of records a record or a request may hold: the topics' limit, less room for
@@ -892,22 +890,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     archiver = await startArchiverApart(config, config.archive.runIn, { log, onFatal: options.onFatal, onRecovering: recovering('archive') });
   } else if (config.archive) {
     // An in-process log (the embedded mode) cannot be read from another thread; its load is light.
-    archiver = await startArchiver({
-      kafka,
-      onFatal: options.onFatal,
-      onRecovering: recovering('archive'),
-      groupId: config.archive.groupId ?? `${config.kafka.groupId}-archive`,
-      topics: { raw: topics.raw, features: topics.features },
-      objects: openObjects(config.archive.url, s3Client),
-      flushBytes: config.archive.flushBytes,
-      flushMs: config.archive.flushS * 1000,
-      sessionTimeoutMs: config.kafka.sessionTimeoutMs,
-      featureNames: (id, width) => {
-        const names = namesByLayout.get(id);
-        return names?.length === width ? names : undefined;
-      },
-      log,
-    });
+    archiver = await startArchiver(archiverOptionsFor(config, { kafka, objects: openObjects(config.archive.url, s3Client), onFatal: options.onFatal, onRecovering: recovering('archive'), log }));
   }
 
   await consumer.connect();

@@ -26,7 +26,7 @@ import { createKafka } from '../common/kafka.js';
 import { openObjects } from '../common/objects.js';
 import { createS3 } from '../common/s3.js';
 import type { ProcessorConfig } from '../processor/config.js';
-import { startArchiver, type ArchiverHandle, type ArchiverStats } from './archiver.js';
+import { startArchiver, type ArchiverHandle, type ArchiverOptions, type ArchiverStats } from './archiver.js';
 
 const WORKER_KIND = 'edgewave-archiver';
 const CHILD_ENV = 'EW_ARCHIVER_CHILD';
@@ -100,6 +100,28 @@ export interface ArchiverApartOptions {
   onFatal?: (err: Error) => void;
   /** The archive's consumer is about to be joined to its group again after an outage (for metrics). */
   onRecovering?: (err: Error) => void;
+}
+
+/**
+ * The archiver's options from the processor's configuration (`archive`, the topics, the group), with
+ * the Kafka client, the object store and the callbacks of wherever it runs.
+ */
+export function archiverOptionsFor(config: ProcessorConfig, io: Pick<ArchiverOptions, 'kafka' | 'objects' | 'log' | 'onFatal' | 'onRecovering'>): ArchiverOptions {
+  const archive = config.archive!;
+  // Feature names of the layouts the processor knows (every preset at the usual rates), for the columns.
+  const namesByLayout = presetLayoutNames();
+  return {
+    ...io,
+    groupId: archive.groupId ?? `${config.kafka.groupId}-archive`,
+    topics: { raw: config.kafka.topics.raw, features: config.kafka.topics.features },
+    flushBytes: archive.flushBytes,
+    flushMs: archive.flushS * 1000,
+    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+    featureNames: (id, width) => {
+      const names = namesByLayout.get(id);
+      return names?.length === width ? names : undefined;
+    },
+  };
 }
 
 const zero = (): ArchiverStats => ({ flushes: 0, objects: 0, frames: 0, bytes: 0, duplicates: 0, unreadable: 0 });
@@ -225,25 +247,15 @@ async function runApart(config: ProcessorConfig, channel: Channel, how: 'process
   }
   const kafka = createKafka(config.kafka, log, { initialRetryTime: 200, maxRetryTime: 5000, retries: 20 });
   let s3: ReturnType<typeof createS3> | undefined;
-  const namesByLayout = presetLayoutNames();
   let archiver: ArchiverHandle;
   try {
-    archiver = await startArchiver({
+    archiver = await startArchiver(archiverOptionsFor(config, {
       kafka,
-      groupId: archive.groupId ?? `${config.kafka.groupId}-archive`,
-      topics: { raw: config.kafka.topics.raw, features: config.kafka.topics.features },
       objects: openObjects(archive.url, () => (s3 ??= createS3(config.s3))),
-      flushBytes: archive.flushBytes,
-      flushMs: archive.flushS * 1000,
-      sessionTimeoutMs: config.kafka.sessionTimeoutMs,
-      featureNames: (id, width) => {
-        const names = namesByLayout.get(id);
-        return names?.length === width ? names : undefined;
-      },
       onFatal: (err) => post({ type: 'fatal', message: err.message }),
       onRecovering: (err) => post({ type: 'recovering', message: err.message }),
       log,
-    });
+    }));
   } catch (err) {
     post({ type: 'failed', message: (err as Error).message });
     return;
