@@ -260,14 +260,16 @@ async function runApart(config: ProcessorConfig, channel: Channel, how: 'process
     post({ type: 'failed', message: (err as Error).message });
     return;
   }
-  let last = JSON.stringify(archiver.stats());
-  post({ type: 'ready', stats: archiver.stats() });
-  // The counts go to the processor's thread when they change (its /metrics and stats read them there).
+  const first = archiver.stats();
+  let last = JSON.stringify(first);
+  post({ type: 'ready', stats: first });
+  // The counts go to the processor when they change (its /metrics and stats read them there).
   const timer = setInterval(() => {
-    const now = JSON.stringify(archiver.stats());
+    const stats = archiver.stats();
+    const now = JSON.stringify(stats);
     if (now !== last) {
       last = now;
-      post({ type: 'stats', stats: archiver.stats() });
+      post({ type: 'stats', stats });
     }
   }, 500);
   channel.onMessage((msg: ToWorker) => {
