@@ -49,3 +49,16 @@ export function procGone(pid: number): boolean {
 export function threadNices(pid: number | 'self'): number[] {
   return readdirSync(`/proc/${pid}/task`).map((tid) => Number(readStat(`/proc/${pid}/task/${tid}/stat`).fields[16]));
 }
+
+/** A process's session id. */
+export const procSession = (pid: number | 'self'): number => Number(readStat(`/proc/${pid}/stat`).fields[3]);
+
+/** The nice value of a process's autogroup (the kernel's CPU share per session), or undefined without autogroup. */
+export function autogroupNice(pid: number | 'self'): number | undefined {
+  try {
+    const m = /nice\s+(-?\d+)/.exec(readFileSync(`/proc/${pid}/autogroup`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -67,7 +67,7 @@ export const processorConfigSchema = z.strictObject({
     flushS: z.number().min(0.1).default(60).describe('... or when its oldest buffered record is this old, seconds'),
     groupId: z.string().min(1).optional().describe('the archive\'s consumer group (default: <kafka.groupId>-archive)'),
     runIn: z.enum(['process', 'thread', 'inline']).default('process').describe('where the archive runs: a child process (shares nothing with the processor), a worker thread, or inline on the processor\'s own thread, where each flush holds up the windows behind it'),
-    nice: z.number().int().min(0).max(19).default(10).describe('how much lower the archive\'s CPU priority is than the processor\'s (added to its nice value; Linux): it yields the cores to windows when both want them'),
+    nice: z.number().int().min(0).max(19).default(10).describe('how much lower the archive\'s CPU priority is than the processor\'s (added to its nice value and, in a process of its own, to its session\'s where Linux shares the CPU by session; Linux): it yields the cores to windows when both want them'),
   }).optional().describe('raw and feature frames archived to S3 as Parquet; without it, nothing is archived'),
   http: statusHttpSchema(9466, '/health, /ready and /metrics'),
   logLevel: logLevelSchema,

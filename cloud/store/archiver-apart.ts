@@ -14,7 +14,7 @@
 // the processor's messages.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { getPriority, setPriority } from 'node:os';
@@ -74,7 +74,11 @@ function processApart(self: string, config: ProcessorConfig): Apart {
   // The processor's node options (its heap's ceiling, say) apply to the child too, but for an
   // inspector, whose port is the processor's; from the TypeScript sources the child loads with tsx.
   const execArgv = self.endsWith('.ts') ? ['--import', 'tsx'] : process.execArgv.filter((a) => !a.startsWith('--inspect'));
-  const child: ChildProcess = fork(self, [], { execArgv, env: { ...process.env, [CHILD_ENV]: '1' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // A session of its own (detached): where Linux groups the CPU by session (autogroup, the default
+  // outside a CPU cgroup), a nice value counts only against the processes of the same session, so
+  // the child's lower priority would hold against the processor and no one else; in a session of
+  // its own it sets that session's priority (see lowerPriority).
+  const child: ChildProcess = fork(self, [], { execArgv, env: { ...process.env, [CHILD_ENV]: '1' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
   child.send({ type: 'start', config } satisfies ToWorker);
   return {
     post: (msg) => {
@@ -220,31 +224,68 @@ interface Channel {
   onMessage(fn: (msg: ToWorker) => void): void;
 }
 
+/**
+ * The archive can wait, a window cannot: it yields the cores to the processor and to the rest of the
+ * pipeline while both want them, and keeps up all the same (it needs a quarter of a core at 1,000 raw
+ * sensors and has seconds). Linux keeps a nice value per thread: a worker sets its own thread's; a
+ * child sets every thread it has (V8's and libuv's; later ones inherit it), and, where the kernel
+ * shares the CPU between sessions (autogroup) rather than between threads, its own session's
+ * (`/proc/self/autogroup`): without it the other sessions on the host (a database, a broker, the
+ * processor's siblings) would not see the lower priority at all. In a CPU cgroup (a container)
+ * autogroup does not apply and the threads' nice values do the work.
+ */
+function lowerPriority(by: number, how: 'process' | 'thread', log: Logger): void {
+  try {
+    const nice = Math.min(19, getPriority(0) + by);
+    let tids: number[] = [0];
+    if (how === 'process') {
+      try {
+        tids = readdirSync('/proc/self/task').map(Number);
+      } catch {
+        tids = [0];
+      }
+    }
+    for (const tid of tids) setPriority(tid, nice);
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'the archive keeps the processor\'s CPU priority');
+    return;
+  }
+  if (how !== 'process') return;
+  // Only a session leader (a child started detached) has a session of its own to lower.
+  // Its session starts at nice 0; the processor's may have another: this one goes `by` below it.
+  let autogroup: string;
+  try {
+    readFileSync('/proc/self/autogroup', 'utf8');
+    autogroup = readFileSync(`/proc/${process.ppid}/autogroup`, 'utf8');
+  } catch {
+    return; // no autogroup in this kernel (or not Linux)
+  }
+  const m = /nice\s+(-?\d+)/.exec(autogroup);
+  const nice = Math.min(19, (m ? Number(m[1]) : 0) + by);
+  try {
+    if (process.pid === sessionId()) writeFileSync('/proc/self/autogroup', String(nice));
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'the archive\'s session keeps its CPU priority');
+  }
+}
+
+/** This process's session id (field 6 of /proc/self/stat), or 0 when it cannot be read. */
+function sessionId(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: the fields after it count from its end.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** The other side: the archive of the processor's configuration, run until the processor stops it. */
 async function runApart(config: ProcessorConfig, channel: Channel, how: 'process' | 'thread'): Promise<void> {
   const post = (msg: FromWorker) => channel.post(msg);
   const archive = config.archive!;
   const log = createLogger('processor', { level: config.logLevel }).child({ thread: 'archive' });
-  // The archive can wait, a window cannot: it yields the cores to the processor and to the rest of
-  // the pipeline while both want them, and keeps up all the same (it needs a quarter of a core at
-  // 1,000 raw sensors and has seconds). Linux keeps a nice value per thread: a worker sets its own
-  // thread's; a child sets every thread it has (V8's and libuv's; later ones inherit it).
-  if (archive.nice > 0) {
-    try {
-      const nice = Math.min(19, getPriority(0) + archive.nice);
-      let tids: number[] = [0];
-      if (how === 'process') {
-        try {
-          tids = readdirSync('/proc/self/task').map(Number);
-        } catch {
-          tids = [0];
-        }
-      }
-      for (const tid of tids) setPriority(tid, nice);
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'the archive keeps the processor\'s CPU priority');
-    }
-  }
+  if (archive.nice > 0) lowerPriority(archive.nice, how, log);
   const kafka = createKafka(config.kafka, log, { initialRetryTime: 200, maxRetryTime: 5000, retries: 20 });
   let s3: ReturnType<typeof createS3> | undefined;
   let archiver: ArchiverHandle;
@@ -299,6 +340,7 @@ if (!isMainThread && (workerData as { kind?: string } | null)?.kind === WORKER_K
     } else for (const fn of listeners) fn(msg);
   });
   process.on('disconnect', () => process.exit(0));
-  // Ctrl-C reaches the whole process group: the processor stops this one in its own time.
+  // The processor stops this one in its own time (a service manager signals every process of the
+  // service, and a terminal's Ctrl-C its process group).
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => {});
 }

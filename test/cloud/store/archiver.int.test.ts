@@ -15,7 +15,7 @@ import { startArchiverApart } from '../../../cloud/store/archiver-apart.js';
 import { parseProcessorConfig } from '../../../cloud/processor/config.js';
 import { createLogger, encodeBatch, TICK_HEADER, type Frame } from '../../../protocol/index.js';
 import { servers, uniqueName } from '../../config.js';
-import { procChildren, threadNices } from '../../../bench/proc.js';
+import { autogroupNice, procChildren, procSession, threadNices } from '../../../bench/proc.js';
 import { createTopics } from '../bridge/helpers.js';
 
 const s = servers();
@@ -102,6 +102,14 @@ need('archiver (real Kafka)', () => {
         expect(child).toHaveLength(1);
         expect(new Set(threadNices(child[0]!))).toEqual(new Set([lower]));
         expect(threadNices('self')).not.toContain(lower);
+        // In a session of its own, and where the kernel shares the CPU by session (autogroup),
+        // that session's priority is the lower one, this one's is not.
+        expect(procSession(child[0]!)).toBe(child[0]);
+        const ours = autogroupNice('self');
+        if (ours !== undefined) {
+          await until(() => autogroupNice(child[0]!) === Math.min(19, ours + 10));
+          expect(autogroupNice('self')).toBe(ours);
+        }
       }
       await t.send([0, 1, 2]);
       await t.send([3, 4]);
