@@ -18,7 +18,7 @@
 // Run: npm run bench:e2e -- [--json] [--sensors 1000] [--rate 200] [--mode raw|features]
 //        [--seconds 30] [--warmup 10] [--gateways 4] [--flush-ms 50] [--window-flush on|off]
 //        [--window-flush-gap-ms 10] [--commit-ms 100] [--partitions 4] [--spread-s 0] [--stages]
-//        [--processors 1] [--archive on] [--keep-logs]
+//        [--processors 1] [--archive on] [--sessions own] [--keep-logs]
 // --window-flush off: the agents send only every --flush-ms, not also as soon as a window is whole
 // (at most one such early batch per --window-flush-gap-ms).
 // --spread-s S starts the sensors over S seconds instead of all at once, so their windows end at
@@ -30,6 +30,12 @@
 // S3 as Parquet (the test MinIO, a bucket of the run's own, removed at the end), in a child process
 // (`archive.runIn: process`); thread: in a worker thread; inline: on the processor's own thread;
 // off: no archive, as the benchmark ran before 2026-12-06.
+// --sessions own (the default) starts each component in a session of its own, as a service manager
+// starts services (each its own session and, with systemd, its own cgroup); shared keeps them in
+// this process's session, as the benchmark ran before 2026-12-06 (late morning). Where Linux shares the CPU between sessions (autogroup, on unless the
+// processes are in a CPU cgroup), that decides the shares: in one session the agents, the bridge,
+// the processor, the API and this client together weigh as much as Kafka or the MongoDB-wire
+// server alone.
 // --stages also reads the input topic, for the latency up to Kafka (it costs this process CPU).
 // --keep-logs keeps the components' logs and writes windows.csv beside them: per window measured,
 // its sensor, seq, last sample's time and arrival at the client, when the processor sent its
@@ -79,6 +85,7 @@ const { values: args } = parseArgs({
     'keep-logs': { type: 'boolean', default: false },
     stages: { type: 'boolean', default: false },
     archive: { type: 'string', default: 'on' },
+    sessions: { type: 'string', default: 'own' },
   },
 });
 const int = (name: keyof typeof args, min: number, max: number): number => {
@@ -109,6 +116,11 @@ if (WINDOW_FLUSH !== 'on' && WINDOW_FLUSH !== 'off') {
   process.exit(2);
 }
 const WINDOW_FLUSH_GAP_MS = int('window-flush-gap-ms', 0, 1000);
+const SESSIONS = args.sessions;
+if (SESSIONS !== 'own' && SESSIONS !== 'shared') {
+  process.stderr.write(`bench:e2e: --sessions must be own or shared, not ${JSON.stringify(SESSIONS)}\n`);
+  process.exit(2);
+}
 const ARCHIVE = args.archive;
 if (ARCHIVE !== 'on' && ARCHIVE !== 'off' && ARCHIVE !== 'inline' && ARCHIVE !== 'thread') {
   console.error(`bench:e2e: --archive must be on, thread, inline or off (got ${JSON.stringify(ARCHIVE)})`);
@@ -138,6 +150,20 @@ interface Component {
   nodeArgs: string[];
 }
 const components: Component[] = [];
+// Components in sessions of their own (--sessions own) do not get a terminal's Ctrl-C: this process
+// stops them, and whatever is left when it exits goes with it.
+const killLeft = () => {
+  for (const c of components) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+};
+process.once('exit', killLeft);
+if (SESSIONS === 'own') {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killLeft();
+      process.exit(130);
+    });
+  }
+}
 
 function launch(name: string, component: string, config: unknown): Component {
   const file = join(dir, `${name}.json`);
@@ -148,7 +174,7 @@ function launch(name: string, component: string, config: unknown): Component {
   // Node options as the chart gives them (helm/edgewave/values.yaml, <component>.nodeArgs), or
   // EW_BENCH_E2E_NODE_ARGS_<COMPONENT> in their place (e.g. _PROCESSOR="--cpu-prof"; empty: none).
   const nodeArgs = nodeArgsFor(component as 'bridge' | 'processor' | 'api', process.env[`EW_BENCH_E2E_NODE_ARGS_${component.toUpperCase()}`]);
-  const proc = spawn(process.execPath, [...nodeArgs, join(root, 'bin/edgewave.js'), component, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...nodeArgs, join(root, 'bin/edgewave.js'), component, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], detached: SESSIONS === 'own' });
   const chunks: Buffer[] = [];
   proc.stdout!.on('data', (d: Buffer) => chunks.push(d));
   proc.stderr!.on('data', (d: Buffer) => chunks.push(d));
@@ -267,7 +293,7 @@ try {
     waitForLeaders: true,
   });
   await admin.disconnect();
-  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, ${PROCESSORS > 1 ? `${PROCESSORS} processors, ` : ''}processor commit interval ${COMMIT_MS} ms, ${ARCHIVE === 'off' ? 'no archive, ' : `archive to S3${ARCHIVE === 'inline' ? " on the processor's thread" : ARCHIVE === 'thread' ? ' on a thread of its own' : ' in a process of its own'}, `}${PARTITIONS} partitions${SPREAD_S ? `; sensors started over ${SPREAD_S} s` : '; sensors started together'}; warm-up ${WARMUP} s, measured ${SECONDS} s`);
+  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, ${PROCESSORS > 1 ? `${PROCESSORS} processors, ` : ''}processor commit interval ${COMMIT_MS} ms, ${ARCHIVE === 'off' ? 'no archive, ' : `archive to S3${ARCHIVE === 'inline' ? " on the processor's thread" : ARCHIVE === 'thread' ? ' on a thread of its own' : ' in a process of its own'}, `}${PARTITIONS} partitions, ${SESSIONS === 'own' ? 'each component in a session of its own' : 'the components in this session'}${SPREAD_S ? `; sensors started over ${SPREAD_S} s` : '; sensors started together'}; warm-up ${WARMUP} s, measured ${SECONDS} s`);
 
   // The cloud tier.
   const [bridgePort, apiPort] = await Promise.all([freePort(), freePort()]);
@@ -546,6 +572,7 @@ try {
     processors: PROCESSORS,
     spread_s: SPREAD_S,
     // The S3 archive in the processor (in a process of its own unless --archive says otherwise), as deployed: objects and MB written by the end of the measurement.
+    sessions: SESSIONS,
     archive: archived ? { run_in: ARCHIVE === 'on' ? 'process' : ARCHIVE, objects: archived.length, mb: Number((archived.reduce((a, o) => a + o.size, 0) / 1e6).toFixed(1)) } : null,
     seconds: Number(seconds.toFixed(1)),
     windows: measured.length,
