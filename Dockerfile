@@ -8,7 +8,10 @@
 FROM node:20.19-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json .npmrc ./
-RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY patches ./patches
+# Without the dependencies' install scripts; the project's fixes to them (patches/) applied.
+RUN npm ci --no-audit --no-fund --ignore-scripts \
+ && npx patch-package
 COPY asconfig.json tsconfig.json tsconfig.build.json ./
 COPY protocol ./protocol
 COPY dsp ./dsp
