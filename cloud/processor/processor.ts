@@ -571,7 +571,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     const c2 = performance.now();
     await t.tx.commit();
     if (log.isLevelEnabled('debug')) {
-      log.debug({ partition: p, stateRecords: state.length, stateMs: ms(c0, c1), offsetsMs: ms(c1, c2), endMs: ms(c2, performance.now()) }, 'transaction committed');
+      log.debug({ partition: p, start: Object.fromEntries(t.start), next: Object.fromEntries(t.next), stateRecords: state.length, stateMs: ms(c0, c1), offsetsMs: ms(c1, c2), endMs: ms(c2, performance.now()) }, 'transaction committed');
     }
     const c = t.counts;
     for (const k of Object.keys(counts) as (keyof Counts)[]) counts[k] += c[k];
@@ -622,10 +622,10 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     }
     counts.aborted++;
     m.aborted.inc();
-    log.warn({ partition: p, topic, err: (err as Error).message }, 'transaction failed: it is aborted, the partition state rebuilt from the changelog, and its batches processed again');
     const start = new Map(sealed && sealedFailed ? sealed.txn.start : []);
     for (const [t, offset] of open?.start ?? []) if (!start.has(t)) start.set(t, offset);
     if (batchStart !== undefined && !start.has(topic)) start.set(topic, batchStart);
+    log.warn({ partition: p, topic, err: (err as Error).message, from: Object.fromEntries(start) }, 'transaction failed: it is aborted, the partition state rebuilt from the changelog, and its batches processed again');
     for (const [t, offset] of start) {
       try {
         consumer.seek({ topic: t, partition: p, offset });
@@ -810,7 +810,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         if (T) T.sent = performance.now();
         if (Date.now() - t.since >= config.kafka.commitIntervalMs) await seal(w);
         if (T) {
-          log.debug({ partition: p, records: batch.messages.length, frames: frames.length, windows: T.windows, ageMs: T.ageMs, queuedMs: T.queuedMs, classifyMs: ms(0, w.engine.lastClassifyMs), processMs: ms(T.at, T.processed), sendMs: ms(T.processed, T.sent), commitMs: ms(T.sent, performance.now()) }, 'batch');
+          log.debug({ partition: p, topic: batch.topic, offsets: `${batch.firstOffset()}-${batch.lastOffset()}`, records: batch.messages.length, frames: frames.length, windows: T.windows, ageMs: T.ageMs, queuedMs: T.queuedMs, classifyMs: ms(0, w.engine.lastClassifyMs), processMs: ms(T.at, T.processed), sendMs: ms(T.processed, T.sent), commitMs: ms(T.sent, performance.now()) }, 'batch');
         }
       } catch (err) {
         await fail(w, err, batch.topic, batch.firstOffset()!);
