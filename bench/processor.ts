@@ -14,15 +14,21 @@
 // Then the raw input again, published at the sensors' own pace (one flush per 50 ms): the
 // processor's CPU share and RSS at 1,000 live sensors, and each window's delay from the flush
 // holding its last sample to a read_committed reader of the inference topic.
-// Run: npm run bench:processor [-- --json] [-- --only raw,features,live]   (EW_BENCH_SENSORS=1000,
+// Then the archive (`archive`): the raw input through the processor's S3 archive as the processor
+// runs it (its child process, archiver-apart.ts, pinned to the same core) into the test MinIO:
+// Parquet rows (samples) per second between its first and last flush, CPU µs per row over the
+// whole run, its peak RSS, and that every frame was archived.
+// Run: npm run bench:processor [-- --json] [-- --only raw,features,live,archive]   (EW_BENCH_SENSORS=1000,
 // EW_BENCH_CPU=1 the core; the processor runs with the chart's processor.nodeArgs, or with
 // EW_BENCH_NODE_ARGS in their place, e.g. "--cpu-prof ...", "" for none)
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import { parseProcessorConfig } from '../cloud/processor/config.js';
 import { inferenceLines } from '../cloud/processor/records.js';
 import { loadDsp, presetSettings } from '../dsp/src/index.js';
 import { Pipeline } from '../edge/pipeline.js';
@@ -34,7 +40,7 @@ import { nodeArgsFor } from './node-args.js';
 import { procUsage } from './proc.js';
 
 const json = process.argv.includes('--json');
-const PHASES = ['raw', 'features', 'live'] as const;
+const PHASES = ['raw', 'features', 'live', 'archive'] as const;
 const onlyAt = process.argv.indexOf('--only');
 const only = new Set(onlyAt >= 0 ? (process.argv[onlyAt + 1] ?? '').split(',').filter(Boolean) : PHASES);
 for (const p of only) if (!(PHASES as readonly string[]).includes(p)) throw new Error(`--only: unknown phase ${JSON.stringify(p)} (phases: ${PHASES.join(', ')})`);
@@ -52,7 +58,7 @@ const say = (s: string) => (json ? process.stderr : process.stdout).write(`${s}\
 const hasTaskset = spawnSync('taskset', ['-V']).status === 0;
 const pinned = (args: string[]) => (hasTaskset ? ['taskset', ['-c', CPU, ...args]] : [args[0]!, args.slice(1)]) as [string, string[]];
 
-const started = await startServers(['kafka']);
+const started = await startServers(only.has('archive') ? ['kafka', 'minio'] : ['kafka']);
 if (started.failed.length) throw new Error(`servers did not start: ${started.failed.map((f) => `${f.name}: ${f.error.message}`).join('; ')} (run npm run servers:install)`);
 const env = Object.assign({}, ...started.started.map((s) => s.env)) as Record<string, string>;
 const brokers = [env.EW_KAFKA_BROKERS!];
@@ -333,6 +339,144 @@ async function liveRun(records: { key: string; value: Buffer; flush: number }[])
   }
 }
 
+interface ArchiveRun {
+  rowsPerS: number;
+  framesPerS: number;
+  /** Between the first and the last flush by size. */
+  seconds: number;
+  cpuUsPerRow: number;
+  rssMb: number;
+  frames: number;
+  objects: number;
+  mb: number;
+}
+
+/**
+ * The processor's archive alone, as the processor starts it (archiver-apart.ts's child, from dist/,
+ * pinned), over `input` from the start into a bucket of the run's own. Flushes by size only (8 MB,
+ * the default) while it catches up; the rest when it has read everything (flushAll).
+ */
+async function archiveRun(input: string, frames: number, samplesPerFrame: number): Promise<ArchiveRun> {
+  const s3 = { endpoint: env.EW_S3_ENDPOINT!, region: env.EW_S3_REGION ?? 'us-east-1', accessKeyId: env.EW_S3_ACCESS_KEY_ID!, secretAccessKey: env.EW_S3_SECRET_ACCESS_KEY! };
+  const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+  const bucket = `${run}-archive`;
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  const config = parseProcessorConfig({
+    kafka: { brokers, topics: { raw: input, features: `${run}.archive.features` }, groupId: `${run}-archive-bench`, transactionalIdPrefix: `${run}-archive-bench` },
+    s3,
+    // At the processor's own priority: this measures what it can do, not what it yields.
+    archive: { url: `s3://${bucket}/archive`, flushS: 3600, groupId: `${run}-archive`, nice: 0 },
+    logLevel: 'debug',
+  });
+  await admin.createTopics({ topics: [{ topic: config.kafka.topics.features, numPartitions: PARTITIONS }], waitForLeaders: true });
+  const [cmd, args] = pinned([process.execPath, ...NODE_ARGS, join(root, 'dist/cloud/store/archiver-apart.js')]);
+  const child: ChildProcess = spawn(cmd, args, { cwd: root, env: { ...process.env, EW_ARCHIVER_CHILD: '1' }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  // Each flush's end, from the archive's debug log (stdout): its time and frames.
+  const flushes: { t: number; frames: number }[] = [];
+  let archived = 0;
+  let tail = '';
+  let errors = '';
+  child.stderr!.on('data', (d: Buffer) => void (errors += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => {
+    const lines = (tail + d.toString()).split('\n');
+    tail = lines.pop()!;
+    for (const line of lines) {
+      if (line.includes('"archive flushed"')) {
+        archived += (JSON.parse(line) as { frames: number }).frames;
+        flushes.push({ t: performance.now(), frames: archived });
+      } else if (/"level":(40|50|60)/.test(line)) errors += `${line}\n`;
+    }
+  });
+  type Msg = { type: string; id?: number; stats?: { frames: number; objects: number; bytes: number }; message?: string; error?: string };
+  const messages: Msg[] = [];
+  const waitFor = async (pred: (m: Msg) => boolean, what: string, ms: number): Promise<Msg> => {
+    for (const end = Date.now() + ms; Date.now() < end; ) {
+      const m = messages.find(pred);
+      if (m) return m;
+      if (child.exitCode !== null || child.signalCode !== null) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`archive: ${what} did not come within ${ms / 1000} s (${errors.slice(-2000)})`);
+  };
+  child.on('message', (m: Msg) => messages.push(m));
+  const before = procUsage(child.pid!);
+  let rss = 0;
+  const sampler = setInterval(() => {
+    try {
+      rss = Math.max(rss, procUsage(child.pid!).rssMb);
+    } catch {
+      // gone
+    }
+  }, 100);
+  try {
+    child.send({ type: 'start', config });
+    const ready = await waitFor((m) => m.type === 'ready' || m.type === 'failed', 'its start', 60_000);
+    if (ready.type === 'failed') throw new Error(`archive did not start: ${ready.message}`);
+    // Caught up when the flushes by size stop (none for 5 s): what is left in its buffers is then
+    // written at once (flushAll), and again until every frame is.
+    let bySize: { t: number; frames: number }[] | null = null;
+    let flushed: Msg | undefined;
+    let lastCount = -1;
+    let since = Date.now();
+    for (let id = 1, deadline = Date.now() + 15 * 60_000; ; ) {
+      await new Promise((r) => setTimeout(r, 250));
+      if (archived !== lastCount) {
+        lastCount = archived;
+        since = Date.now();
+        say(`  archive: ${archived}/${frames} frames archived`);
+      } else if (Date.now() - since > 5000) {
+        bySize ??= flushes.slice();
+        child.send({ type: 'flushAll', id });
+        flushed = await waitFor((m) => m.type === 'flushed' && m.id === id, 'a flush of everything', 120_000);
+        id++;
+        if (flushed.error) throw new Error(`archive: a flush of everything failed: ${flushed.error}`);
+        if (flushed.stats!.frames >= frames) break;
+        since = Date.now();
+      }
+      if (Date.now() > deadline) throw new Error(`archive: not caught up in 15 minutes (${archived}/${frames} frames)`);
+    }
+    const after = procUsage(child.pid!);
+    if (flushed!.stats!.frames !== frames) throw new Error(`archive: ${flushed!.stats!.frames} frames archived of ${frames}`);
+    const sized = bySize ?? flushes;
+    if (sized.length < 3) throw new Error(`archive: ${sized.length} flushes by size, too few to time (more input: EW_BENCH_RAW_S)`);
+    const first = sized[0]!;
+    const last = sized.at(-1)!;
+    const seconds = (last.t - first.t) / 1000;
+    return {
+      rowsPerS: ((last.frames - first.frames) * samplesPerFrame) / seconds,
+      framesPerS: (last.frames - first.frames) / seconds,
+      seconds,
+      cpuUsPerRow: ((after.cpuS - before.cpuS) * 1e6) / (frames * samplesPerFrame),
+      rssMb: rss,
+      frames: flushed!.stats!.frames,
+      objects: flushed!.stats!.objects,
+      mb: flushed!.stats!.bytes / 1e6,
+    };
+  } finally {
+    clearInterval(sampler);
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.send({ type: 'stop' });
+      child.disconnect();
+      const hard = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(hard);
+    }
+    try {
+      for (;;) {
+        const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+        const keys = (listed.Contents ?? []).map((o) => ({ Key: o.Key! }));
+        if (!keys.length) break;
+        await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+      }
+      await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+    } catch (err) {
+      say(`bench:processor: the archive bucket ${bucket} was not removed: ${(err as Error).message}`);
+    }
+    client.destroy();
+  }
+}
+
 try {
   say(`bench:processor: ${SENSORS} sensors x ${RATE} Hz, ${RAW_S} s raw and ${FEATURES_S} s of edge features, processor and bare consumer pinned to CPU ${hasTaskset ? CPU : '(taskset missing: not pinned)'}; processor node options: ${NODE_ARGS.join(' ') || 'none'}`);
   const raw = await makeInput('raw', RAW_S);
@@ -340,9 +484,9 @@ try {
   const rawTopic = `${run}.input.raw`;
   const featTopic = `${run}.input.features`;
   await admin.createTopics({ topics: [rawTopic, featTopic].map((topic) => ({ topic, numPartitions: PARTITIONS })), waitForLeaders: true });
-  if (only.has('raw')) await load(rawTopic, raw.records);
+  if (only.has('raw') || only.has('archive')) await load(rawTopic, raw.records);
   if (feats) await load(featTopic, feats.records);
-  say(`loaded ${only.has('raw') ? raw.records.length : 0} raw records (${raw.samples} samples per channel) and ${feats?.records.length ?? 0} feature records (${feats?.windows ?? 0} windows)`);
+  say(`loaded ${only.has('raw') || only.has('archive') ? raw.records.length : 0} raw records (${raw.samples} samples per channel) and ${feats?.records.length ?? 0} feature records (${feats?.windows ?? 0} windows)`);
 
   let rawResult: { bare: number; pr: ProcessorRun; samplesPerS: number } | null = null;
   if (only.has('raw')) {
@@ -361,6 +505,8 @@ try {
     featResult = { bare: bare.msgsPerS, pf };
   }
   const live = only.has('live') ? await liveRun(raw.records) : null;
+  const archive = only.has('archive') ? await archiveRun(rawTopic, raw.frames, raw.samples / raw.frames) : null;
+  if (archive) say(`archive, raw: ${archive.rowsPerS.toFixed(0)} rows (samples)/s (${(archive.rowsPerS / (SENSORS * RATE)).toFixed(2)}x real time), ${archive.cpuUsPerRow.toFixed(2)} µs of CPU a row, RSS ${archive.rssMb.toFixed(0)} MB; ${archive.frames} frames in ${archive.objects} objects, ${archive.mb.toFixed(1)} MB of Parquet`);
   if (live) say(`processor, live (raw at the sensors' pace): ${live.windows} windows, delay from flush to read_committed reader p50 ${live.p50Ms.toFixed(0)} ms, p99 ${live.p99Ms.toFixed(0)} ms; ${(live.cpu * 100).toFixed(0)}% of a core, RSS ${live.rssMb.toFixed(0)} MB`);
 
   const round = (x: number | null | undefined, digits = 0) => (x === undefined || x === null ? null : +x.toFixed(digits));
@@ -387,6 +533,12 @@ try {
     live_windows: live?.windows ?? null,
     live_p50_ms: round(live?.p50Ms),
     live_p99_ms: round(live?.p99Ms),
+    archive_rows_per_s: round(archive?.rowsPerS),
+    archive_real_time_factor: round(archive && archive.rowsPerS / (SENSORS * RATE), 2),
+    archive_cpu_us_per_row: round(archive?.cpuUsPerRow, 2),
+    archive_rss_mb: round(archive?.rssMb),
+    archive_objects: archive?.objects ?? null,
+    archive_mb: round(archive?.mb, 1),
     pinned_cpu: hasTaskset ? CPU : null,
     processor_node_args: NODE_ARGS,
   };
@@ -409,6 +561,10 @@ try {
       ['CPU (live, share of one core)', result.live_cpu, ''],
       ['live window delay p50 ms', result.live_p50_ms, ''],
       ['live window delay p99 ms', result.live_p99_ms, ''],
+      ['archive rows/s (raw, 1 core)', result.archive_rows_per_s, ''],
+      ['archive real time factor', result.archive_real_time_factor, ''],
+      ['archive CPU µs a row', result.archive_cpu_us_per_row, ''],
+      ['archive RSS MB (peak)', result.archive_rss_mb, ''],
     ];
     for (const [k, v, t] of rows) console.log(`${k.padEnd(34)} ${String(v ?? '-').padStart(12)} ${t.padStart(10)}`);
   }
