@@ -18,13 +18,16 @@
 //   flags                         INT32   frame flags (GAP, REPLAY, FEATURES_SENT)
 //   window, hop                   INT32   features only: window length and hop in samples
 //   one FLOAT column per channel (raw IMU6: ax ay az gx gy gz) or per feature (its layout name)
+// Row groups of up to 100,000 rows (a frame is never split); sensor_id .. flags, window and hop
+// dictionary encoded, the rest plain, every page Snappy compressed; min/max statistics on every column
+// but the values (frames-parquet.ts).
 // Key-value metadata: edgewave.kind, edgewave.layout, edgewave.topic, edgewave.partition,
 // edgewave.first_offset, edgewave.last_offset. Frames come back whole from these rows
 // (`parquetToFrames`), so the archive can be replayed.
 
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
-import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
 import { LAYOUT_IMU6, type Frame, type FrameKind } from '../../protocol/index.js';
+import { encodeFramesParquet } from './frames-parquet.js';
 
 export const IMU6_CHANNELS = ['ax', 'ay', 'az', 'gx', 'gy', 'gz'] as const;
 
@@ -57,23 +60,32 @@ export function dateHour(tUs: number): { date: string; hour: string } {
 
 /** Splits a flushed range's frames into archive objects. */
 export function partsOf(frames: readonly Frame[], range: ArchiveRange): ArchivePart[] {
-  const parts = new Map<string, ArchivePart>();
+  const parts: ArchivePart[] = [];
+  // A group's parts (usually one: one kind, hour and layout), so that a frame finds its part without
+  // making its name.
+  const byGroup = new Map<string, { part: ArchivePart; hour: number; width: number }[]>();
   // The frames of a flush mostly share one hour: its folders are worked out once.
   let hourOf = NaN;
   let folders = { date: '', hour: '' };
   for (const f of frames) {
     const h = Math.floor(f.t0 / 3_600_000_000);
-    if (h !== hourOf) {
-      hourOf = h;
-      folders = dateHour(f.t0);
+    let list = byGroup.get(f.group);
+    if (!list) byGroup.set(f.group, (list = []));
+    let entry = list.find((e) => e.hour === h && e.width === f.width && e.part.kind === f.kind && e.part.layoutId === f.layoutId);
+    if (!entry) {
+      if (h !== hourOf) {
+        hourOf = h;
+        folders = dateHour(f.t0);
+      }
+      const { date, hour } = folders;
+      const key = `${f.kind}/date=${date}/hour=${hour}/group=${f.group}/${range.source}-p${range.partition}-${pad(range.first)}-${pad(range.last)}-${hex(f.layoutId)}-w${f.width}.parquet`;
+      entry = { part: { key, kind: f.kind, layoutId: f.layoutId, frames: [] }, hour: h, width: f.width };
+      list.push(entry);
+      parts.push(entry.part);
     }
-    const { date, hour } = folders;
-    const key = `${f.kind}/date=${date}/hour=${hour}/group=${f.group}/${range.source}-p${range.partition}-${pad(range.first)}-${pad(range.last)}-${hex(f.layoutId)}-w${f.width}.parquet`;
-    let p = parts.get(key);
-    if (!p) parts.set(key, (p = { key, kind: f.kind, layoutId: f.layoutId, frames: [] }));
-    p.frames.push(f);
+    entry.part.frames.push(f);
   }
-  return [...parts.values()];
+  return parts;
 }
 
 /** The value columns' names: IMU6 channels, the layout's feature names when known, else c0.. / f0... */
@@ -87,71 +99,11 @@ export function valueNames(kind: FrameKind, layoutId: number, width: number, fea
 export function framesToParquet(part: ArchivePart, range: ArchiveRange, featureNames?: readonly string[]): Uint8Array {
   const frames = part.frames;
   const width = frames[0]!.width;
-  const raw = part.kind === 'raw';
-  let rows = 0;
   for (const f of frames) {
     if (f.kind !== part.kind || f.layoutId !== part.layoutId || f.width !== width) throw new Error(`archive part ${part.key}: mixed frames`);
-    rows += f.count;
   }
-  const sensor: string[] = new Array(rows);
-  const gateway: string[] = new Array(rows);
-  const group: string[] = new Array(rows);
-  const seq = new BigInt64Array(rows);
-  const idx = new Int32Array(rows);
-  const t = new BigInt64Array(rows);
-  const rate = new Float32Array(rows);
-  const flags = new Int32Array(rows);
-  const win = new Int32Array(rows);
-  const hop = new Int32Array(rows);
-  const values = Array.from({ length: width }, () => new Float32Array(rows));
-  let r = 0;
-  for (const f of frames) {
-    const step = (raw ? 1 : f.hop) * 1e6 / f.sampleRate;
-    const s = BigInt(f.seq);
-    for (let i = 0; i < f.count; i++, r++) {
-      sensor[r] = f.sensorId;
-      gateway[r] = f.gatewayId;
-      group[r] = f.group;
-      seq[r] = s;
-      idx[r] = i;
-      t[r] = BigInt(f.t0 + Math.round(i * step));
-      rate[r] = f.sampleRate;
-      flags[r] = f.flags;
-      win[r] = f.window;
-      hop[r] = f.hop;
-      // raw: planar by channel; features: by window
-      for (let c = 0; c < width; c++) values[c]![r] = raw ? f.data[c * f.count + i]! : f.data[i * width + c]!;
-    }
-  }
-  const names = valueNames(part.kind, part.layoutId, width, featureNames);
-  const columnData: ColumnSource[] = [
-    { name: 'sensor_id', data: sensor, type: 'STRING', nullable: false },
-    { name: 'gateway_id', data: gateway, type: 'STRING', nullable: false },
-    { name: 'group', data: group, type: 'STRING', nullable: false },
-    { name: 'seq', data: seq, type: 'INT64', nullable: false },
-    { name: 'i', data: idx, type: 'INT32', nullable: false },
-    // Each row's own time: a dictionary never fits it, so none is tried.
-    { name: 't', data: t, type: 'INT64', nullable: false, encoding: 'PLAIN' },
-    { name: 'sample_rate', data: rate, type: 'FLOAT', nullable: false },
-    { name: 'flags', data: flags, type: 'INT32', nullable: false },
-    ...(raw ? [] : [{ name: 'window', data: win, type: 'INT32', nullable: false } as ColumnSource, { name: 'hop', data: hop, type: 'INT32', nullable: false } as ColumnSource]),
-    // Plain floats without statistics: a dictionary never fits sensor values, and min/max of each
-    // page took a sixth of the encoding (a CPU profile) for what few readers of an archive ask.
-    ...values.map((data, c): ColumnSource => ({ name: names[c]!, data, type: 'FLOAT', nullable: false, encoding: 'PLAIN', statistics: false })),
-  ];
-  const schema = [
-    { name: 'root', num_children: columnData.length },
-    ...columnData.map((c) =>
-      c.name === 't'
-        ? { name: 't', type: 'INT64' as const, repetition_type: 'REQUIRED' as const, logical_type: { type: 'TIMESTAMP' as const, isAdjustedToUTC: true, unit: 'MICROS' as const } }
-        : { name: c.name, type: ({ STRING: 'BYTE_ARRAY', INT64: 'INT64', INT32: 'INT32', FLOAT: 'FLOAT' } as const)[c.type as 'STRING' | 'INT64' | 'INT32' | 'FLOAT'], repetition_type: 'REQUIRED' as const, ...(c.type === 'STRING' ? { converted_type: 'UTF8' as const } : {}) },
-    ),
-  ];
-  const buf = parquetWriteBuffer({
-    columnData: columnData.map(({ type: _type, ...c }) => c),
-    schema,
-    rowGroupSize: 100_000,
-    createdBy: 'edgewave',
+  return encodeFramesParquet(frames, {
+    valueNames: valueNames(part.kind, part.layoutId, width, featureNames),
     kvMetadata: [
       { key: 'edgewave.kind', value: part.kind },
       { key: 'edgewave.layout', value: String(part.layoutId) },
@@ -161,7 +113,6 @@ export function framesToParquet(part: ArchivePart, range: ArchiveRange, featureN
       { key: 'edgewave.last_offset', value: range.last },
     ],
   });
-  return new Uint8Array(buf);
 }
 
 /** The frames of one archive object, as they were archived. */

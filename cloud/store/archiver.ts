@@ -245,7 +245,8 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
       let fs: Frame[];
       try {
         const u = new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-        fs = decodeRecord(u, { maxFutureMs: Infinity, copy: true });
+        // Views into the record, not copies: the records outlive this flush's frames.
+        fs = decodeRecord(u, { maxFutureMs: Infinity });
       } catch (err) {
         if (!isEdgewaveError(err)) throw err;
         stats.unreadable++; // the processor dead-letters it; the archive keeps frames only

@@ -7,37 +7,20 @@ import { tmpdir } from 'node:os';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { afterAll, describe, expect, it } from 'vitest';
 import { framesToParquet, parquetToFrames, partsOf, type ArchiveRange } from '../../../cloud/store/archive.js';
-import { featureLayout, loadDsp, parseFeatureConfig, presetSettings } from '../../../dsp/src/index.js';
-import { Pipeline } from '../../../edge/pipeline.js';
-import { SeqStore } from '../../../edge/seq-store.js';
-import { Simulator } from '../../../edge/simulator.js';
-import { FLAG_GAP, LAYOUT_IMU6, decodeBatch, type Frame } from '../../../protocol/index.js';
+import { featureLayout, parseFeatureConfig, presetSettings } from '../../../dsp/src/index.js';
+import { FLAG_GAP, LAYOUT_IMU6, type Frame } from '../../../protocol/index.js';
+import { edgeFrames } from './edge-frames.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgewave-archive-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const T0 = Date.UTC(2026, 10, 25, 9, 59, 50) * 1000; // ten seconds before an hour ends
-
-/** Raw and feature frames of simulated sensors, as an edge agent in mode `both` sends them. */
-async function edgeFrames(): Promise<Frame[]> {
-  const dsp = await loadDsp();
-  const p = new Pipeline({ gatewayId: 'gw-a', topicRoot: 'edgewave', dsp, seq: SeqStore.open(join(dir, 'seq.json')), capacity: 8, features: presetSettings('uplink') });
-  const sim = new Simulator({ sensors: 6, sampleRate: 200, seed: 4, groups: 2, dropoutsPerHour: 0 });
-  for (const x of sim.sensors) p.register({ sensorId: x.sensorId, group: x.group, sampleRate: 200, mode: 'both', decimate: 1 });
-  const frames: Frame[] = [];
-  for (let k = 0; k < 400; k++) {
-    const st = sim.next(10);
-    sim.sensors.forEach((x, i) => p.add(x.sensorId, st.samples[i]!, T0 + k * 50_000));
-    for (const item of p.flush().items) frames.push(...decodeBatch(item.payload, { maxFutureMs: Infinity, copy: true }));
-  }
-  return frames;
-}
 
 const range: ArchiveRange = { source: 'raw', topic: 'edgewave.raw', partition: 3, first: '1200', last: '1299' };
 const plain = (f: Frame) => ({ ...f, data: Array.from(f.data, (v) => (Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : v)) });
 
 describe('archive objects', () => {
   it('read back equal to the frames written, split by kind, hour, group and layout', async () => {
-    const frames = await edgeFrames();
+    const frames = await edgeFrames({ dir, sensors: 6, seed: 4, flushes: 400, t0: T0 });
     expect(new Set(frames.map((f) => f.kind))).toEqual(new Set(['raw', 'features']));
     const parts = partsOf(frames, range);
     // 2 kinds x 2 hours x 2 groups
