@@ -140,7 +140,9 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
   let primeQueue = Promise.resolve();
   const stopping = new AbortController();
   let generation = 0;
-  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, maxWaitTimeInMs: 500, maxBytesPerPartition: 1 << 20, maxBytes: 4 << 20, ...consumerTimeouts(o.sessionTimeoutMs) });
+  // Fetches that wait for 1 MiB (or half a second): the archive is in no hurry, and a fetch a
+  // record or two as they come costs Kafka a request each, on the cores the pipeline shares.
+  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, minBytes: 1 << 20, maxWaitTimeInMs: 500, maxBytesPerPartition: 1 << 20, maxBytes: 4 << 20, ...consumerTimeouts(o.sessionTimeoutMs) });
   const admin = o.kafka.admin();
   await admin.connect();
 

@@ -72,7 +72,6 @@ async function duckRows(path: string, names: readonly string[], features: boolea
   });
 }
 
-
 describe('archive objects read by DuckDB', () => {
   it('every row and every float bit of raw and feature frames', async () => {
     const frames = await edgeFrames({ dir, sensors: 5, seed: 9, flushes: 300, t0: T0 });
