@@ -250,7 +250,9 @@ const alive = (pid: number) => {
     return false;
   }
 };
-const stateFile = join(root, '.run', 'servers.json');
+// Where `npm run servers` keeps its state (EW_RUN_DIR, as the CLI reads it): a second checkout run
+// as a baseline points it at the first one's `.run`, or starts servers of its own.
+const stateFile = join(process.env.EW_RUN_DIR ?? join(root, '.run'), 'servers.json');
 const running = (existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { servers: { name: string; pid: number; env: Record<string, string> }[] }).servers : [])
   .filter((s) => (NEEDED as readonly string[]).includes(s.name) && alive(s.pid));
 const started = await startServers(NEEDED.filter((n) => !running.some((s) => s.name === n)));
