@@ -1,13 +1,13 @@
 // The archive's file format and object names: raw and feature frames as Parquet, one object per
-// (kind, date, hour, group, layout) of each flushed range of one Kafka partition.
+// (kind, date, hour, group, layout, width) of each flushed range of one Kafka partition.
 //
-//   <prefix>/<kind>/date=YYYY-MM-DD/hour=HH/group=<group>/<source>-p<partition>-<first>-<last>-<layout>.parquet
+//   <prefix>/<kind>/date=YYYY-MM-DD/hour=HH/group=<group>/<source>-p<partition>-<first>-<last>-<layout>-w<width>.parquet
 //
 // `source` is the input topic's role (raw or features), `first`/`last` the Kafka offsets the flush
-// covered (zero-padded, so names sort), `layout` the frames' layout id in hex. Date and hour are
-// the UTC time of each frame's first sample. A flush that is replayed covers the same offsets (the
-// archiver commits its plan first, archiver.ts), so it writes the same names: it overwrites, never
-// duplicates.
+// covered (zero-padded, so names sort), `layout` the frames' layout id in hex, `width` their values
+// per sample or window. Date and hour are the UTC time of each frame's first sample. A flush that
+// is replayed covers the same offsets (the archiver commits its plan first, archiver.ts), so it
+// writes the same names: it overwrites, never duplicates.
 //
 // Rows: one per sample (raw) or per window (features), in Kafka order, then in frame order:
 //   sensor_id, gateway_id, group  STRING
@@ -18,9 +18,10 @@
 //   flags                         INT32   frame flags (GAP, REPLAY, FEATURES_SENT)
 //   window, hop                   INT32   features only: window length and hop in samples
 //   one FLOAT column per channel (raw IMU6: ax ay az gx gy gz) or per feature (its layout name)
-// Row groups of up to 100,000 rows (a frame is never split); sensor_id .. flags, window and hop
-// dictionary encoded, the rest plain, every page Snappy compressed; min/max statistics on every column
-// but the values (frames-parquet.ts).
+// Row groups of up to 100,000 rows (a frame is never split); the columns that hold one value a
+// frame (sensor_id, gateway_id, group, seq, sample_rate, flags, window, hop) dictionary encoded, i, t
+// and the values plain, every page Snappy compressed; min/max statistics on every column but the
+// values (frames-parquet.ts).
 // Key-value metadata: edgewave.kind, edgewave.layout, edgewave.topic, edgewave.partition,
 // edgewave.first_offset, edgewave.last_offset. Frames come back whole from these rows
 // (`parquetToFrames`), so the archive can be replayed.
