@@ -92,19 +92,17 @@ export function encodeFramesParquet(frames: readonly Frame[], o: FramesParquetOp
   w.appendUint32(0x31524150); // PAR1
   const rowGroups: RowGroup[] = [];
   const limit = o.rowGroupRows ?? 100_000;
-  let numRows = 0;
   for (let a = 0; a < frames.length; ) {
     let b = a;
-    let rows = 0;
-    while (b < frames.length && (b === a || rows + frames[b]!.count <= limit)) rows += frames[b++]!.count;
-    rowGroups.push(writeRowGroup(w, frames, a, b, rows, kind, o.valueNames));
-    numRows += rows;
+    let groupRows = 0;
+    while (b < frames.length && (b === a || groupRows + frames[b]!.count <= limit)) groupRows += frames[b++]!.count;
+    rowGroups.push(writeRowGroup(w, frames, a, b, groupRows, kind, o.valueNames));
     a = b;
   }
   writeMetadata(w, {
     version: 2,
     schema,
-    num_rows: BigInt(numRows),
+    num_rows: BigInt(rows),
     row_groups: rowGroups,
     key_value_metadata: o.kvMetadata,
     created_by: o.createdBy ?? 'edgewave',
