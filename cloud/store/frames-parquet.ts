@@ -200,8 +200,18 @@ function frameColumn(w: ByteWriter, c: FrameColumn, frames: readonly Frame[], a:
       last = d;
     }
   }
-  // Dictionary page: PLAIN values.
-  const dict = plainValues(c.type, dictionary);
+  // Dictionary page: PLAIN values (strings as their UTF-8 bytes, which also order their bounds).
+  const type = c.type;
+  let dict: Uint8Array;
+  let statistics: Statistics;
+  if (type === 'BYTE_ARRAY') {
+    const bytes = dictionary.map((v) => utf8.encode(v as string));
+    dict = plainByteArrays(bytes);
+    statistics = stringBounds(dictionary as string[], bytes);
+  } else {
+    dict = plainValues(type, dictionary as number[]);
+    statistics = bounds(type, dictionary as number[]);
+  }
   // Data page: bit width, then RLE runs (header varint(length << 1), the index in whole bytes).
   const bitWidth = Math.max(1, Math.ceil(Math.log2(dictionary.length)));
   const indexBytes = Math.ceil(bitWidth / 8);
@@ -233,7 +243,7 @@ function frameColumn(w: ByteWriter, c: FrameColumn, frames: readonly Frame[], a:
     num_values: BigInt(rows),
     data_page_offset: BigInt(dataAt),
     dictionary_page_offset: BigInt(start),
-    statistics: rows > 0 ? bounds(c.type, dictionary) : undefined,
+    statistics: rows > 0 ? statistics : undefined,
   }, size);
 }
 
@@ -274,45 +284,47 @@ function timeColumn(w: ByteWriter, frames: readonly Frame[], a: number, b: numbe
   return plainColumn(w, 't', 'INT64', buf, rows, rows > 0 ? { min_value: BigInt(min), max_value: BigInt(max), null_count: 0n } : undefined);
 }
 
-function plainValues(type: Physical, values: readonly (string | number)[]): Uint8Array {
-  if (type === 'BYTE_ARRAY') {
-    const parts = values.map((v) => utf8.encode(v as string));
-    const out = new Uint8Array(parts.reduce((n, p) => n + 4 + p.length, 0));
-    const view = new DataView(out.buffer);
-    let p = 0;
-    for (const part of parts) {
-      view.setUint32(p, part.length, true);
-      out.set(part, p + 4);
-      p += 4 + part.length;
-    }
-    return out;
+/** PLAIN BYTE_ARRAY values: each one's length (u32), then its bytes. */
+function plainByteArrays(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + 4 + p.length, 0));
+  const view = new DataView(out.buffer);
+  let p = 0;
+  for (const part of parts) {
+    view.setUint32(p, part.length, true);
+    out.set(part, p + 4);
+    p += 4 + part.length;
   }
+  return out;
+}
+
+function plainValues(type: Exclude<Physical, 'BYTE_ARRAY'>, values: readonly number[]): Uint8Array {
   const size = type === 'INT64' ? 8 : 4;
   const out = new Uint8Array(values.length * size);
   const view = new DataView(out.buffer);
   values.forEach((v, i) => {
-    if (type === 'INT64') view.setBigInt64(i * 8, BigInt(v as number), true);
-    else if (type === 'INT32') view.setInt32(i * 4, v as number, true);
-    else view.setFloat32(i * 4, v as number, true);
+    if (type === 'INT64') view.setBigInt64(i * 8, BigInt(v), true);
+    else if (type === 'INT32') view.setInt32(i * 4, v, true);
+    else view.setFloat32(i * 4, v, true);
   });
   return out;
 }
 
-/** Min and max of a column's distinct values, as Parquet orders them (strings by UTF-8 bytes, NaN left out). */
-function bounds(type: Physical, values: readonly (string | number)[]): Statistics {
-  if (type === 'BYTE_ARRAY') {
-    const bytes = values.map((v) => Buffer.from(v as string, 'utf8'));
-    let lo = 0;
-    let hi = 0;
-    for (let i = 1; i < bytes.length; i++) {
-      if (Buffer.compare(bytes[i]!, bytes[lo]!) < 0) lo = i;
-      if (Buffer.compare(bytes[i]!, bytes[hi]!) > 0) hi = i;
-    }
-    return { min_value: values[lo] as string, max_value: values[hi] as string, null_count: 0n };
+/** Min and max of distinct strings, as Parquet orders them: by their UTF-8 bytes. */
+function stringBounds(values: readonly string[], bytes: readonly Uint8Array[]): Statistics {
+  let lo = 0;
+  let hi = 0;
+  for (let i = 1; i < bytes.length; i++) {
+    if (Buffer.compare(bytes[i]!, bytes[lo]!) < 0) lo = i;
+    if (Buffer.compare(bytes[i]!, bytes[hi]!) > 0) hi = i;
   }
+  return { min_value: values[lo], max_value: values[hi], null_count: 0n };
+}
+
+/** Min and max of distinct numbers, as Parquet orders them (NaN left out). */
+function bounds(type: Exclude<Physical, 'BYTE_ARRAY'>, values: readonly number[]): Statistics {
   let min = Infinity;
   let max = -Infinity;
-  for (const v of values as number[]) {
+  for (const v of values) {
     const x = type === 'FLOAT' ? Math.fround(v) : v;
     if (x < min) min = x;
     if (x > max) max = x;
