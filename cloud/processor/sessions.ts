@@ -19,7 +19,11 @@ export interface SessionOptions {
   activeFeature?: { name: string; above: number };
   /** Features summarised per sensor (count, mean, min, max, std). */
   summaries: string[];
-  /** At most one `updated` event per session per this many seconds of sample time. */
+  /**
+   * At most one `updated` event per session per this many seconds of sample time. Each session's
+   * updates keep a phase of their own, taken from its id (`updatePhaseUs`): the first comes up to
+   * this long after `started`, then one every `updateEveryS`.
+   */
   updateEveryS: number;
   /** A sensor's latest window counts for this long after its end (µs); then the sensor is idle. */
   staleUs: number;
@@ -210,6 +214,21 @@ export function endSilent(g: GroupState, horizon: number, opts: SessionOptions):
 }
 
 /**
+ * How far into its first interval a session's updates start, µs: a hash of its id (FNV-1a) in
+ * [0, updateEveryS). Groups whose sessions start at the same moment (sensors switched on together, a
+ * shift that begins on the hour) would otherwise send every `updated` event, each a document of
+ * all the group's sensors, at the same instants for as long as they run, and the session store would
+ * take them all at once. Taken from the id, the phase is the same in a replay and after a restore.
+ */
+export function updatePhaseUs(sessionId: string, updateEveryS: number): number {
+  const every = Math.round(updateEveryS * 1e6);
+  if (every <= 0) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < sessionId.length; i++) h = Math.imul(h ^ sessionId.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % every;
+}
+
+/**
  * Takes one window of the group's sensor and returns the session events it causes (started,
  * updated, ended; a window can end one session, and windows are counted in the session they fall in).
  */
@@ -238,7 +257,7 @@ export function observe(g: GroupState, o: Observation, opts: SessionOptions, cla
   if (!g.session && g.candidateSince !== null && now - g.candidateSince >= opts.startAfterS * 1e6) {
     const start = g.candidateSince;
     g.session = { sessionId: `${o.group}-${start}`, group: o.group, status: 'active', start, end: null, windows: 0, sensors: {}, labels: {}, dominant: '', updatedAt: now };
-    g.lastUpdateEmit = now;
+    g.lastUpdateEmit = now - updatePhaseUs(g.session.sessionId, opts.updateEveryS);
     count(g.session, o, opts);
     events.push({ type: 'started', session: copySession(g.session) });
     return events;

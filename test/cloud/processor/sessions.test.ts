@@ -2,7 +2,7 @@
 // updates, and come out the same from a replay or from state saved and restored midway.
 
 import { describe, expect, it } from 'vitest';
-import { copySession, endSilent, newGroupState, observe, silentDeadline, statStd, type GroupState, type Observation, type SessionEvent, type SessionOptions } from '../../../cloud/processor/sessions.js';
+import { copySession, endSilent, newGroupState, observe, silentDeadline, statStd, updatePhaseUs, type GroupState, type Observation, type SessionEvent, type SessionOptions } from '../../../cloud/processor/sessions.js';
 
 const CLASSES = ['idle', 'walking', 'running', 'jumping', 'fall'];
 const opts: SessionOptions = { minSensors: 2, startAfterS: 5, idleGapS: 10, summaries: ['acc.mag_std'], updateEveryS: 10, staleUs: 3_000_000 };
@@ -92,6 +92,29 @@ describe('sessions', () => {
     expect(updates.length).toBeGreaterThan(2);
     expect(updates.length).toBeLessThanOrEqual(Math.ceil(60 / opts.updateEveryS) + 1);
     for (let i = 1; i < updates.length; i++) expect(updates[i]!.session.updatedAt - updates[i - 1]!.session.updatedAt).toBeGreaterThanOrEqual(opts.updateEveryS * 1e6);
+  });
+
+  it("sessions that start together send their updates at phases of their own, taken from their ids", () => {
+    // Eight groups whose sensors all start at the same moment, as after a shift change.
+    const groups = Array.from({ length: 8 }, (_, i) => `line-${i}`);
+    const firstUpdate = groups.map((group) => {
+      const ev = feed(walkTogether.map((o) => ({ ...o, group })));
+      const started = ev.find((e) => e.type === 'started')!.session;
+      const updates = ev.filter((e) => e.type === 'updated').map((e) => e.session.updatedAt);
+      const phase = updatePhaseUs(started.sessionId, opts.updateEveryS);
+      expect(phase).toBeGreaterThanOrEqual(0);
+      expect(phase).toBeLessThan(opts.updateEveryS * 1e6);
+      // The first update is the first window at least (updateEveryS - phase) after the start.
+      const due = started.updatedAt + opts.updateEveryS * 1e6 - phase;
+      expect(updates[0]).toBeGreaterThanOrEqual(due);
+      expect(updates[0]! - due).toBeLessThan(STEP * 1e6);
+      for (let i = 1; i < updates.length; i++) expect(updates[i]! - updates[i - 1]!).toBeGreaterThanOrEqual(opts.updateEveryS * 1e6);
+      return updates[0]!;
+    });
+    // Not all at the same instant: at least four different windows among the eight.
+    expect(new Set(firstUpdate).size).toBeGreaterThanOrEqual(4);
+    expect(updatePhaseUs('line-0-1', 0)).toBe(0);
+    expect(updatePhaseUs('line-0-1', 10)).toBe(updatePhaseUs('line-0-1', 10));
   });
 
   it('the same windows give the same sessions; state saved and restored midway changes nothing', () => {
