@@ -144,12 +144,14 @@ try {
 
   // The producer: every 50 ms, a tenth of a second's records for a twentieth of... all sensors at RATE/s.
   // The baseline: a bare kafkajs consumer of the same topic (read_committed, the same fetch wait as
-  // the API's feed), timed the same way, from production to receipt.
+  // the API's feed, and as it no commit in the way of the next fetch), timed the same way, from
+  // production to receipt.
   const bareLatencies: number[] = [];
   const bare = kafka.consumer({ groupId: `${run}-bare`, readUncommitted: false, maxWaitTimeInMs: 20 });
   await bare.connect();
   await bare.subscribe({ topic: topics.inferences, fromBeginning: false });
   await bare.run({
+    autoCommit: false,
     eachBatch: async ({ batch }) => {
       const now = Date.now();
       if (!measuring) return;

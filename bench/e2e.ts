@@ -374,6 +374,7 @@ try {
   await inputReader.subscribe({ topic: args.stages ? (MODE === 'raw' ? topics.raw : topics.features) : topics.status, fromBeginning: false });
   await inferenceReader.subscribe({ topic: topics.inferences, fromBeginning: false });
   await inputReader.run({
+    autoCommit: false,
     eachBatch: async ({ batch }) => {
       const now = Date.now();
       if (!stageOn) return;
@@ -395,6 +396,7 @@ try {
     },
   });
   await inferenceReader.run({
+    autoCommit: false,
     eachBatch: async ({ batch }) => {
       const now = Date.now();
       if (!stageOn) return;

@@ -293,6 +293,7 @@ async function liveRun(records: { key: string; value: Buffer; flush: number }[])
     await reader.subscribe({ topic: topics.inferences, fromBeginning: true });
     let start = 0;
     await reader.run({
+      autoCommit: false,
       eachBatch: async ({ batch }) => {
         const now = performance.now();
         for (const m of batch.messages) {

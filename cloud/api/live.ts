@@ -9,7 +9,7 @@ import type { Consumer, Kafka } from 'kafkajs';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../protocol/index.js';
 import { superviseConsumer, type Supervisor } from '../common/consumer-supervisor.js';
-import { consumerTimeouts } from '../common/kafka.js';
+import { consumerTimeouts, offsetCommitter } from '../common/kafka.js';
 import { inferenceLines, parseInference, SessionAssembler, type SessionRecord } from '../processor/records.js';
 import { ApiError } from './errors.js';
 import { LIVE_KINDS, type Hub, type LiveClient, type LiveKind } from './hub.js';
@@ -100,9 +100,15 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
   const supervisors: Supervisor[] = [];
   const sessionParts = new Map<string, SessionAssembler>();
   const consume = async (consumer: Consumer, subscribed: string[]) => {
+    // Positions committed off the fetch path (`offsetCommitter`): kafkajs's own commit after every
+    // batch held the next fetch, and every inference behind it, for a round trip to the coordinator.
+    const committer = offsetCommitter(consumer, log, 'live feed');
     const run = () => consumer.run({
+      autoCommit: false,
       eachBatch: async ({ batch }) => {
         const kind: LiveKind = batch.topic === topics.sessions ? 'sessions' : batch.topic === topics.status ? 'status' : 'inferences';
+        // How late a batch comes and how long it takes to go out, at debug level (as the processor's).
+        const T = log.isLevelEnabled('debug') && batch.messages.length ? { at: performance.now(), now: Date.now() } : null;
         for (const m of batch.messages) {
           if (!m.value) continue;
           const json = m.value.toString();
@@ -143,6 +149,12 @@ export async function startLiveFeed(kafka: Kafka, groupPrefix: string, topics: L
           } catch (err) {
             log.warn({ topic: batch.topic, partition: batch.partition, offset: m.offset, err: (err as Error).message }, 'a record that is not JSON; skipped');
           }
+        }
+        if (batch.messages.length) committer.mark(batch.topic, batch.partition, String(BigInt(batch.lastOffset()) + 1n));
+        if (T) {
+          const first = Number(batch.messages[0]!.timestamp);
+          const last = Number(batch.messages.at(-1)!.timestamp);
+          log.debug({ topic: batch.topic, partition: batch.partition, offsets: `${batch.firstOffset()}-${batch.lastOffset()}`, records: batch.messages.length, ageMs: T.now - first, newestAgeMs: T.now - last, firstTs: first, publishMs: Math.round((performance.now() - T.at) * 10) / 10 }, 'live batch');
         }
       },
     });

@@ -328,7 +328,9 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
           resolve();
         };
         reader
+          // A one-off group: nothing to resume, so no commit after each batch in the way of the next.
           .run({
+            autoCommit: false,
             eachBatch: async ({ batch }) => {
               if (batch.partition !== w.partition) return; // never, with its assigner
               for (const msg of batch.messages) {
