@@ -48,7 +48,7 @@ export const processorConfigSchema = z.strictObject({
     minSensors: z.number().int().min(1).default(2).describe('k: sensors of a group active together to start a session'),
     startAfterS: z.number().min(0).default(5).describe('t: seconds they must stay active together'),
     idleGapS: z.number().min(0).default(30).describe('g: seconds without an active sensor that end a session'),
-    updateEveryS: z.number().min(0).default(10).describe('at most one updated event per session per this many seconds of sample time'),
+    updateEveryS: z.number().min(0).default(10).describe('at most one updated event per session per this many seconds of sample time, each session at a phase of its own from its id (its first comes up to this long after started)'),
     summaries: z.array(z.string()).default(['acc.mag_mean', 'acc.mag_std']).describe('features summarised per sensor in a session'),
     activeClasses: z.array(z.string()).optional().describe('model classes that count as active (default: all but idle)'),
     staleMs: z.number().int().min(0).default(3000).describe('a sensor whose latest window ended longer ago than this is not active'),
