@@ -26,7 +26,7 @@
 // edgewave.first_offset, edgewave.last_offset. Frames come back whole from these rows
 // (`parquetToFrames`), so the archive can be replayed.
 
-import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+import { parquetMetadata, parquetRead } from 'hyparquet';
 import { LAYOUT_IMU6, type Frame, type FrameKind } from '../../protocol/index.js';
 import { encodeFramesParquet } from './frames-parquet.js';
 
@@ -116,7 +116,11 @@ export function framesToParquet(part: ArchivePart, range: ArchiveRange, featureN
   });
 }
 
-/** The frames of one archive object, as they were archived. */
+/**
+ * The frames of one archive object, as they were archived. Read by column (hyparquet decodes each
+ * column chunk to an array; any writer's encodings), then cut into frames where the sensor, the seq
+ * or the run of `i` changes: no object a row, and a raw frame's channels copied a channel at a time.
+ */
 export async function parquetToFrames(bytes: Uint8Array): Promise<Frame[]> {
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   const meta = parquetMetadata(file);
@@ -127,31 +131,74 @@ export async function parquetToFrames(bytes: Uint8Array): Promise<Frame[]> {
   const fixed = new Set(['sensor_id', 'gateway_id', 'group', 'seq', 'i', 't', 'sample_rate', 'flags', 'window', 'hop']);
   const valueColumns = meta.schema.slice(1).map((e) => e.name).filter((n) => !fixed.has(n));
   const width = valueColumns.length;
-  const rows = (await parquetReadObjects({ file, utf8: true, parsers: { timestampFromMicroseconds: (v: bigint) => v } as never })) as Record<string, unknown>[];
+  const rows = Number(meta.num_rows);
+  // Each column's chunks (a row group's pages may come as several), then the column whole.
+  const chunks = new Map<string, { rowStart: number; data: ArrayLike<unknown> }[]>();
+  await parquetRead({
+    file,
+    metadata: meta,
+    utf8: true,
+    parsers: { timestampFromMicroseconds: (v: bigint) => v } as never,
+    onChunk: ({ columnName, columnData, rowStart }) => {
+      let list = chunks.get(columnName);
+      if (!list) chunks.set(columnName, (list = []));
+      list.push({ rowStart, data: columnData as ArrayLike<unknown> });
+    },
+  });
+  const column = <T>(name: string): ArrayLike<T> => {
+    const list = chunks.get(name);
+    if (!list) {
+      if ((name === 'window' || name === 'hop') && kind === 'raw') return { length: 0 } as ArrayLike<T>;
+      throw new Error(`archive object: no column ${name}`);
+    }
+    if (list.length === 1 && list[0]!.rowStart === 0 && list[0]!.data.length >= rows) return list[0]!.data as ArrayLike<T>;
+    const first = list[0]!.data;
+    const whole: { [i: number]: unknown; length: number } = ArrayBuffer.isView(first) ? new (first.constructor as new (n: number) => { [i: number]: unknown; length: number })(rows) : new Array<unknown>(rows);
+    for (const c of list) {
+      const n = Math.min(c.data.length, rows - c.rowStart);
+      if (ArrayBuffer.isView(c.data) && ArrayBuffer.isView(whole) && c.data.constructor === whole.constructor) (whole as unknown as Float32Array).set((c.data as unknown as Float32Array).subarray(0, n), c.rowStart);
+      else for (let i = 0; i < n; i++) whole[c.rowStart + i] = c.data[i];
+    }
+    return whole as ArrayLike<T>;
+  };
+  const sensor = column<string>('sensor_id');
+  const gateway = column<string>('gateway_id');
+  const group = column<string>('group');
+  const seq = column<bigint | number>('seq');
+  const index = column<number>('i');
+  const t = column<bigint | number>('t');
+  const rate = column<number>('sample_rate');
+  const flags = column<number>('flags');
+  const windowCol = column<number>('window');
+  const hopCol = column<number>('hop');
+  const values = valueColumns.map((name) => column<number>(name));
   const frames: Frame[] = [];
   let k = 0;
-  while (k < rows.length) {
-    const head = rows[k]!;
+  while (k < rows) {
+    const id = sensor[k]!;
+    const s = seq[k]!;
     let n = 1;
-    while (k + n < rows.length && rows[k + n]!.sensor_id === head.sensor_id && rows[k + n]!.seq === head.seq && (rows[k + n]!.i as number) === n) n++;
+    while (k + n < rows && sensor[k + n] === id && seq[k + n] === s && index[k + n] === n) n++;
     const data = new Float32Array(n * width);
-    for (let i = 0; i < n; i++) {
-      const row = rows[k + i]!;
-      for (let c = 0; c < width; c++) data[kind === 'raw' ? c * n + i : i * width + c] = row[valueColumns[c]!] as number;
+    for (let c = 0; c < width; c++) {
+      const v = values[c]!;
+      if (kind === 'raw' && v instanceof Float32Array) data.set(v.subarray(k, k + n), c * n);
+      else if (kind === 'raw') for (let i = 0; i < n; i++) data[c * n + i] = v[k + i]!;
+      else for (let i = 0; i < n; i++) data[i * width + c] = v[k + i]!;
     }
     frames.push({
       kind,
-      flags: head.flags as number,
-      sensorId: head.sensor_id as string,
-      gatewayId: head.gateway_id as string,
-      group: head.group as string,
-      seq: Number(head.seq as bigint),
-      t0: Number(head.t as bigint),
-      sampleRate: head.sample_rate as number,
+      flags: flags[k]!,
+      sensorId: id,
+      gatewayId: gateway[k]!,
+      group: group[k]!,
+      seq: Number(s),
+      t0: Number(t[k]!),
+      sampleRate: rate[k]!,
       count: n,
       width,
-      window: kind === 'raw' ? 0 : (head.window as number),
-      hop: kind === 'raw' ? 0 : (head.hop as number),
+      window: kind === 'raw' ? 0 : windowCol[k]!,
+      hop: kind === 'raw' ? 0 : hopCol[k]!,
       layoutId,
       data,
     });

@@ -58,6 +58,47 @@ describe('archive objects', () => {
     expect(Object.keys(rows[0]!)).toEqual(['sensor_id', 'gateway_id', 'group', 'seq', 'i', 't', 'sample_rate', 'flags', 'window', 'hop', 'f0', 'f1', 'f2']);
   });
 
+  it('reads back objects of several row groups, and objects another writer made with its own encodings and row groups that split frames', async () => {
+    // 250,000 rows: three row groups of the archive's encoder.
+    const many: Frame[] = [];
+    for (let k = 0; k < 25; k++) {
+      for (let s = 0; s < 1000; s++) {
+        const data = new Float32Array(60);
+        for (let i = 0; i < 60; i++) data[i] = Math.fround(Math.sin(s * 7 + k * 13 + i) * 9.81);
+        many.push({ kind: 'raw', flags: k % 7 === 0 ? FLAG_GAP : 0, sensorId: `gw-${s}`, gatewayId: `gw-${s >> 8}`, group: 'g', seq: k, t0: T0 + k * 50_000, sampleRate: 200, count: 10, width: 6, window: 0, hop: 0, layoutId: LAYOUT_IMU6, data });
+      }
+    }
+    const [part] = partsOf(many, range);
+    const bytes = framesToParquet(part!, range);
+    expect(parquetMetadata(bytes.buffer as ArrayBuffer).row_groups.length).toBe(3);
+    expect((await parquetToFrames(bytes)).map(plain)).toEqual(part!.frames.map(plain));
+
+    // The same rows from a general writer: its default encodings, row groups of 7 rows (frames of
+    // 10 samples split across them), several pages a column chunk.
+    const { parquetWriteBuffer } = await import('hyparquet-writer');
+    const fs = part!.frames.slice(0, 300);
+    const n = fs.length * 10;
+    const col = <T>(f: (fr: Frame, i: number) => T): T[] => fs.flatMap((fr) => Array.from({ length: fr.count }, (_, i) => f(fr, i)));
+    const other = new Uint8Array(parquetWriteBuffer({
+      columnData: [
+        { name: 'sensor_id', data: col((f) => f.sensorId), type: 'STRING', nullable: false },
+        { name: 'gateway_id', data: col((f) => f.gatewayId), type: 'STRING', nullable: false },
+        { name: 'group', data: col((f) => f.group), type: 'STRING', nullable: false },
+        { name: 'seq', data: BigInt64Array.from(col((f) => BigInt(f.seq))), type: 'INT64', nullable: false },
+        { name: 'i', data: Int32Array.from(col((_f, i) => i)), type: 'INT32', nullable: false },
+        { name: 't', data: BigInt64Array.from(col((f, i) => BigInt(f.t0 + i * 5000))), type: 'INT64', nullable: false },
+        { name: 'sample_rate', data: Float32Array.from(col((f) => f.sampleRate)), type: 'FLOAT', nullable: false },
+        { name: 'flags', data: Int32Array.from(col((f) => f.flags)), type: 'INT32', nullable: false },
+        ...['ax', 'ay', 'az', 'gx', 'gy', 'gz'].map((name, c) => ({ name, data: Float32Array.from(col((f, i) => f.data[c * f.count + i]!)), type: 'FLOAT' as const, nullable: false })),
+      ],
+      rowGroupSize: 7,
+      pageSize: 64,
+      kvMetadata: [{ key: 'edgewave.kind', value: 'raw' }, { key: 'edgewave.layout', value: String(LAYOUT_IMU6) }],
+    }));
+    expect(parquetMetadata(other.buffer as ArrayBuffer).row_groups.length).toBe(Math.ceil(n / 7));
+    expect((await parquetToFrames(other)).map(plain)).toEqual(fs.map(plain));
+  });
+
   it('refuses bytes that are no archive object', async () => {
     const { parquetWriteBuffer } = await import('hyparquet-writer');
     const other = new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'x', data: [1, 2], type: 'INT32' }] }));
