@@ -178,8 +178,9 @@ export async function readRange(kafka: Kafka, r: { groupId: string; topic: strin
  * coordinator (a write to `__consumer_offsets`, with a busy broker's queue before it) in the way of
  * every record behind the batch. A reader run with `autoCommit: false` that hands each batch's next
  * offset to `mark` has it committed while it goes on reading: one commit in flight at a time, the
- * newest positions in the next. After a restart or a rebalance the group resumes at most the
- * batches of one commit's round trip earlier, as it could have with kafkajs's own.
+ * newest positions in the next. After a restart or a rebalance the group resumes up to the batches
+ * of one commit's round trip earlier (after a failed commit, from the last one that went through),
+ * so its reader must take records read twice, as the live feed does.
  */
 export function offsetCommitter(consumer: Pick<Consumer, 'commitOffsets'>, log: Logger, name: string): { mark(topic: string, partition: number, next: string): void; flush(): Promise<void>; readonly commits: number; readonly failures: number } {
   const due = new Map<string, { topic: string; partition: number; offset: string }>();
