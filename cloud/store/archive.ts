@@ -147,10 +147,7 @@ export async function parquetToFrames(bytes: Uint8Array): Promise<Frame[]> {
   });
   const column = <T>(name: string): ArrayLike<T> => {
     const list = chunks.get(name);
-    if (!list) {
-      if ((name === 'window' || name === 'hop') && kind === 'raw') return { length: 0 } as ArrayLike<T>;
-      throw new Error(`archive object: no column ${name}`);
-    }
+    if (!list) throw new Error(`archive object: no column ${name}`);
     if (list.length === 1 && list[0]!.rowStart === 0 && list[0]!.data.length >= rows) return list[0]!.data as ArrayLike<T>;
     const first = list[0]!.data;
     const whole: { [i: number]: unknown; length: number } = ArrayBuffer.isView(first) ? new (first.constructor as new (n: number) => { [i: number]: unknown; length: number })(rows) : new Array<unknown>(rows);
@@ -169,8 +166,9 @@ export async function parquetToFrames(bytes: Uint8Array): Promise<Frame[]> {
   const t = column<bigint | number>('t');
   const rate = column<number>('sample_rate');
   const flags = column<number>('flags');
-  const windowCol = column<number>('window');
-  const hopCol = column<number>('hop');
+  // Window and hop: feature objects only.
+  const windowCol = kind === 'features' ? column<number>('window') : null;
+  const hopCol = kind === 'features' ? column<number>('hop') : null;
   const values = valueColumns.map((name) => column<number>(name));
   const frames: Frame[] = [];
   let k = 0;
@@ -197,8 +195,8 @@ export async function parquetToFrames(bytes: Uint8Array): Promise<Frame[]> {
       sampleRate: rate[k]!,
       count: n,
       width,
-      window: kind === 'raw' ? 0 : windowCol[k]!,
-      hop: kind === 'raw' ? 0 : hopCol[k]!,
+      window: windowCol ? windowCol[k]! : 0,
+      hop: hopCol ? hopCol[k]! : 0,
       layoutId,
       data,
     });
