@@ -28,6 +28,11 @@ export interface MemoryKafkaOptions {
   retentionBytes?: number;
   /** Topics kept as compacted logs (the newest record per key). */
   compacted?: readonly string[];
+  /**
+   * The first offset of every partition of these topics (default 0): a log that follows an earlier
+   * one goes on after its offsets, so names made of offsets (the archive's objects) do not repeat.
+   */
+  firstOffsets?: Readonly<Record<string, number>>;
 }
 
 interface Txn {
@@ -47,14 +52,17 @@ interface Rec {
 
 class Partition {
   /** Offset of records[0]. */
-  start = 0;
+  start: number;
   readonly records: Rec[] = [];
   bytes = 0;
   private readonly latestByKey = new Map<string, number>();
   constructor(
     private readonly compacted: boolean,
     private readonly retentionBytes: number,
-  ) {}
+    first = 0,
+  ) {
+    this.start = first;
+  }
 
   get end(): number {
     return this.start + this.records.length;
@@ -136,7 +144,7 @@ export class MemoryKafka {
   private readonly options: Required<MemoryKafkaOptions>;
 
   constructor(options: MemoryKafkaOptions = {}) {
-    this.options = { defaultPartitions: options.defaultPartitions ?? 4, retentionBytes: options.retentionBytes ?? 64 << 20, compacted: options.compacted ?? [] };
+    this.options = { defaultPartitions: options.defaultPartitions ?? 4, retentionBytes: options.retentionBytes ?? 64 << 20, compacted: options.compacted ?? [], firstOffsets: options.firstOffsets ?? {} };
     this.changed.setMaxListeners(0);
   }
 
@@ -146,7 +154,7 @@ export class MemoryKafka {
     let ps = this.topics.get(topic);
     if (!ps && create) {
       const compacted = this.options.compacted.includes(topic);
-      ps = Array.from({ length: count }, () => new Partition(compacted, this.options.retentionBytes));
+      ps = Array.from({ length: count }, () => new Partition(compacted, this.options.retentionBytes, this.options.firstOffsets[topic] ?? 0));
       this.topics.set(topic, ps);
     }
     return ps ?? [];
@@ -154,7 +162,7 @@ export class MemoryKafka {
 
   createTopic(topic: string, numPartitions: number, compacted: boolean): boolean {
     if (this.topics.has(topic)) return false;
-    this.topics.set(topic, Array.from({ length: numPartitions }, () => new Partition(compacted, this.options.retentionBytes)));
+    this.topics.set(topic, Array.from({ length: numPartitions }, () => new Partition(compacted, this.options.retentionBytes, this.options.firstOffsets[topic] ?? 0)));
     return true;
   }
 

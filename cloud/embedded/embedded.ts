@@ -18,8 +18,10 @@ import { startApi, type ApiHandle } from '../api/server.js';
 import { startBridge, type BridgeHandle } from '../bridge/bridge.js';
 import { parseBridgeConfig } from '../bridge/config.js';
 import { MemoryKafka } from '../common/memory-kafka.js';
+import { openObjects, type ObjectStore } from '../common/objects.js';
 import { parseProcessorConfig } from '../processor/config.js';
 import { startProcessor, type ProcessorHandle } from '../processor/processor.js';
+import { parseArchiveKey } from '../store/archive.js';
 import { FileSessionStore } from '../store/file-sessions.js';
 
 export interface EmbeddedOptions {
@@ -81,8 +83,15 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
       await new Promise<void>((r) => broker.close(() => r()));
     });
 
-    // The log and the stores.
-    const memory = new MemoryKafka({ compacted: [TOPICS.processorState] });
+    // The log and the stores. The archive's object names hold the offsets of the records they came
+    // from: the log goes on after the offsets the archive holds, so this run's objects never take
+    // the names of an earlier run's (which would overwrite them).
+    const archiveUrl = `file://${join(dataDir, 'archive')}`;
+    const archivedEnds = await archiveEnds(openObjects(archiveUrl, () => {
+      throw new Error('the embedded archive is a directory');
+    }));
+    const memory = new MemoryKafka({ compacted: [TOPICS.processorState], firstOffsets: { [TOPICS.raw]: archivedEnds.raw, [TOPICS.features]: archivedEnds.features } });
+    if (archivedEnds.raw || archivedEnds.features) log.info(archivedEnds, 'the in-process log\'s offsets go on after those in the archive');
     const kafka = memory as unknown as Kafka;
     const sessions = FileSessionStore.open(join(dataDir, 'sessions'));
     stops.push(() => sessions.flush());
@@ -96,7 +105,7 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
     const processor = await startProcessor(
       parseProcessorConfig({
         kafka: { brokers, topics: { raw: TOPICS.raw, features: TOPICS.features, inferences: TOPICS.inferences, sessions: TOPICS.sessions, deadletter: TOPICS.deadletter, processorState: TOPICS.processorState }, groupId: 'edgewave-processor', transactionalIdPrefix: 'edgewave-processor', sessionTimeoutMs: 6000 },
-        archive: { url: `file://${join(dataDir, 'archive')}` },
+        archive: { url: archiveUrl },
         // One bridge and an in-process log never swap frames, so an earlier frame is never on its
         // way: after a restart (sequence numbers going on) each stream is taken from where it is at
         // its second frame, not after the 5 s a distributed processor waits.
@@ -105,7 +114,7 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
         logLevel: level,
       }),
       child('processor'),
-      { kafka, sessions },
+      { kafka, sessions, logGoesAtStop: true },
     );
     stops.push(() => processor.stop());
     const api = await startApi(
@@ -152,4 +161,14 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
     await stopAll();
     throw err;
   }
+}
+
+/** Per input topic, the offset after the newest one any archive object was written from (0 for none). */
+export async function archiveEnds(objects: ObjectStore): Promise<{ raw: number; features: number }> {
+  const ends = { raw: 0, features: 0 };
+  for (const key of await objects.list('')) {
+    const k = parseArchiveKey(key);
+    if (k && Number(k.last) + 1 > ends[k.source]) ends[k.source] = Number(k.last) + 1;
+  }
+  return ends;
 }

@@ -116,6 +116,7 @@ export async function runStartCommand(o: StartOptions): Promise<number> {
   process.once('SIGINT', () => process.exit(130));
   const p = e.processor.stats();
   await e.stop();
-  console.log(`edgewave: stopped after ${((Date.now() - started) / 1000).toFixed(1)} s: ${p.frames} frames, ${p.windows} windows, ${p.inferences} inferences, ${p.sessionEvents} session events; data kept in ${e.dataDir}`);
+  const archived = e.processor.archiver?.stats();
+  console.log(`edgewave: stopped after ${((Date.now() - started) / 1000).toFixed(1)} s: ${p.frames} frames, ${p.windows} windows, ${p.inferences} inferences, ${p.sessionEvents} session events${archived ? `, ${archived.frames} frames archived` : ''}; data kept in ${e.dataDir}`);
   return 0;
 }

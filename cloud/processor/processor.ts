@@ -30,7 +30,7 @@ import { openObjects } from '../common/objects.js';
 import { createS3 } from '../common/s3.js';
 import { ActivityModel } from '../model/model.js';
 import { ModelSource } from '../model/source.js';
-import { startArchiver, type ArchiverHandle } from '../store/archiver.js';
+import { startArchiver, type ArchiverHandle, type NotArchived } from '../store/archiver.js';
 import { archiverOptionsFor, startArchiverApart } from '../store/archiver-apart.js';
 import { startSessionSink, type SessionSinkHandle } from '../store/session-sink.js';
 import { SessionStore, type SessionRepository } from '../store/sessions-store.js';
@@ -60,6 +60,8 @@ export interface ProcessorHandle {
 const RESTORE_KEY = '__restore';
 /** A partition's changelog is read to its end within this long, or its restore fails (and is tried again). */
 const RESTORE_TIMEOUT_MS = 60_000;
+/** At the stop of a processor on the in-process log, the archive reads and writes what it holds within this long. */
+const ARCHIVE_DRAIN_MS = 30_000;
 /**
  * Pending raw samples are saved in the changelog as the input offsets they came from, and read
  * again on restore; a sensor whose samples go back more than this many records of its partition
@@ -234,6 +236,11 @@ export interface ProcessorOptions {
   kafka?: Kafka;
   /** Where the session sink writes, instead of `config.mongodb` (the embedded mode passes its file store). */
   sessions?: SessionRepository;
+  /**
+   * The log goes with this process (the embedded mode's in-process log): at a clean stop the
+   * archive first writes everything the log holds, since no restart reads it again.
+   */
+  logGoesAtStop?: boolean;
 }
 
 export async function startProcessor(config: ProcessorConfig, log: Logger = createLogger('processor', { level: config.logLevel }), options: ProcessorOptions = {}): Promise<ProcessorHandle> {
@@ -933,6 +940,11 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         await consumer.disconnect().catch(() => {});
         for (const p of [...workers.keys()]) await letGo(p);
         await sessionSink?.stop();
+        if (archiver && options.logGoesAtStop) {
+          const left = await archiver.drain(ARCHIVE_DRAIN_MS).catch((err: unknown): NotArchived[] => [{ topic: '*', partition: -1, from: '', to: '', reason: (err as Error).message }]);
+          if (left.length) log.error({ left }, 'archive: stopping with records of the in-process log not archived; they are lost to the archive');
+          else log.info(archiver.stats(), 'archive: everything the in-process log held is archived');
+        }
         await archiver?.stop();
         await mongo?.close().catch(() => {});
         await model.close();

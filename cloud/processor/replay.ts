@@ -16,7 +16,7 @@ import { openObjects, type ObjectStore } from '../common/objects.js';
 import { createS3 } from '../common/s3.js';
 import { ActivityModel } from '../model/model.js';
 import { ModelSource } from '../model/source.js';
-import { parquetToFrames } from '../store/archive.js';
+import { parseArchiveKey, parquetToFrames } from '../store/archive.js';
 import type { ProcessorConfig } from './config.js';
 import { Engine, type EngineOutput } from './engine.js';
 import { engineOptionsFor, modelLayout } from './processor.js';
@@ -53,8 +53,6 @@ interface ArchivedObject {
   first: bigint;
 }
 
-const KEY = /\/(raw|features)\/date=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\/group=([^/]+)\/(raw|features)-p(\d+)-(\d+)-(\d+)-[0-9a-f]{8}-w\d+\.parquet$/;
-
 /** The archive's objects for [since, until), in replay order. */
 export async function listArchive(objects: ObjectStore, since: number, until: number): Promise<ArchivedObject[]> {
   const out: ArchivedObject[] = [];
@@ -63,8 +61,8 @@ export async function listArchive(objects: ObjectStore, since: number, until: nu
     const iso = new Date(h / 1000).toISOString();
     for (const kind of ['raw', 'features']) {
       for (const key of await objects.list(`${kind}/date=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/`)) {
-        const m = KEY.exec(`/${key}`);
-        if (m) out.push({ key, hour: `${m[2]}T${m[3]}`, group: m[4]!, source: m[5]!, partition: Number(m[6]), first: BigInt(m[7]!) });
+        const k = parseArchiveKey(key);
+        if (k) out.push({ key, hour: `${k.date}T${k.hour}`, group: k.group, source: k.source, partition: k.partition, first: k.first });
       }
     }
   }

@@ -53,6 +53,27 @@ export interface ArchivePart {
 const pad = (offset: string) => offset.padStart(20, '0');
 const hex = (n: number) => n.toString(16).padStart(8, '0');
 
+/** What an archive object's name says (below the prefix). */
+export interface ArchiveKey {
+  kind: FrameKind;
+  date: string;
+  hour: string;
+  group: string;
+  source: 'raw' | 'features';
+  partition: number;
+  first: bigint;
+  last: bigint;
+}
+
+const KEY = /(?:^|\/)(raw|features)\/date=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\/group=([^/]+)\/(raw|features)-p(\d+)-(\d+)-(\d+)-[0-9a-f]{8}-w\d+\.parquet$/;
+
+/** Reads an archive object's name; null for a name the archive does not write. */
+export function parseArchiveKey(key: string): ArchiveKey | null {
+  const m = KEY.exec(key);
+  if (!m) return null;
+  return { kind: m[1] as FrameKind, date: m[2]!, hour: m[3]!, group: m[4]!, source: m[5] as 'raw' | 'features', partition: Number(m[6]), first: BigInt(m[7]!), last: BigInt(m[8]!) };
+}
+
 /** Date and hour (UTC) of a µs timestamp: the archive's partition folders. */
 export function dateHour(tUs: number): { date: string; hour: string } {
   const iso = new Date(Math.floor(tUs / 1000)).toISOString();

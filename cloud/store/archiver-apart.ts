@@ -158,6 +158,9 @@ export function startArchiverApart(config: ProcessorConfig, how: 'process' | 'th
           worker.post({ type: 'flushAll', id });
         });
       },
+      // Apart, the archive reads Kafka with a client of its own: the log stays when the processor
+      // goes, and what the archive has not written is read again by the next one.
+      drain: () => Promise.reject(new Error(`${what} reads Kafka, which keeps what it has not archived; drain is for the in-process log`)),
       stop() {
         return (stopping ??= new Promise<void>((res) => {
           stoppedAck = res;

@@ -99,7 +99,24 @@ export interface ArchiverHandle {
   stats(): ArchiverStats;
   /** Flushes every buffer now (tests, clean stops). */
   flushAll(): Promise<void>;
+  /**
+   * Reads the input topics up to their ends as they are when called, then flushes every buffer:
+   * for a log that is gone after a stop (the in-process log of the embedded mode), where what the
+   * archive has not written by then is not read again. Resolves with what it could not archive
+   * within `timeoutMs` (nothing when it archived everything), by partition and offset range.
+   */
+  drain(timeoutMs: number): Promise<NotArchived[]>;
   stop(): Promise<void>;
+}
+
+/** A partition's records the archive could not write when asked to drain. */
+export interface NotArchived {
+  topic: string;
+  partition: number;
+  /** Offsets [from, to] (inclusive). */
+  from: string;
+  to: string;
+  reason: string;
 }
 
 interface Buffer_ {
@@ -358,6 +375,42 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
     stats: () => ({ ...stats }),
     async flushAll() {
       await Promise.all([...buffers.values()].map((b) => serial(b, () => flush(b))));
+    },
+    async drain(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      const ends: { topic: string; partition: number; high: bigint }[] = [];
+      for (const topic of [o.topics.raw, o.topics.features]) {
+        for (const p of await admin.fetchTopicOffsets(topic)) if (BigInt(p.high) > BigInt(p.low)) ends.push({ topic, partition: p.partition, high: BigInt(p.high) });
+      }
+      // Where the archive is in a partition: past what it has read, else past what it committed.
+      const readTo = async (e: (typeof ends)[number]): Promise<bigint> => {
+        const b = buffers.get(`${e.topic}:${e.partition}`);
+        const c = BigInt((await committed(e.topic, e.partition)).offset);
+        return b && b.seen > c ? b.seen : c;
+      };
+      let behind = ends;
+      while (behind.length && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+        const next: typeof ends = [];
+        for (const e of behind) if ((await readTo(e)) < e.high) next.push(e);
+        behind = next;
+      }
+      const failed = new Map<string, string>();
+      await Promise.all(
+        [...buffers.values()].map((b) =>
+          serial(b, () => flush(b)).catch((err: unknown) => void failed.set(`${b.topic}:${b.partition}`, (err as Error).message)),
+        ),
+      );
+      const left: NotArchived[] = [];
+      for (const e of ends) {
+        const key = `${e.topic}:${e.partition}`;
+        const done = BigInt((await committed(e.topic, e.partition)).offset);
+        const b = buffers.get(key);
+        if (done >= e.high || (b && !b.records.length && b.seen >= e.high)) continue;
+        const reason = failed.get(key) ?? (behind.includes(e) ? `not read within ${timeoutMs} ms` : 'not written');
+        left.push({ topic: e.topic, partition: e.partition, from: String(done < 0n ? 0n : done), to: String(e.high - 1n), reason });
+      }
+      return left;
     },
     stop() {
       return (stopped ??= (async () => {

@@ -37,6 +37,25 @@ describe('memory log: bounded in memory', () => {
     expect(got.at(-1)).toBe(99);
   });
 
+  it('a topic given a first offset starts there, in every partition, and is read from there', async () => {
+    const log = new MemoryKafka({ firstOffsets: { t: 1_000 } });
+    await log.admin().createTopics({ topics: [{ topic: 't', numPartitions: 2 }, { topic: 'u', numPartitions: 1 }] });
+    expect((await log.admin().fetchTopicOffsets('t')).map((b) => [b.low, b.high])).toEqual([['1000', '1000'], ['1000', '1000']]);
+    const p = log.producer();
+    await p.connect();
+    const [r] = await p.send({ topic: 't', messages: [{ value: 'a', partition: 1 }, { value: 'b', partition: 1 }] });
+    expect(r!.baseOffset).toBe('1000');
+    await p.send({ topic: 'u', messages: [{ value: 'c' }] });
+    expect((await log.admin().fetchTopicOffsets('u'))[0]!.low).toBe('0');
+    const got: string[] = [];
+    const c = log.consumer({ groupId: 'g' });
+    await c.subscribe({ topic: 't', fromBeginning: true });
+    await c.run({ eachBatch: async ({ batch }) => void got.push(...batch.messages.map((m) => `${m.offset}:${m.value}`)) });
+    for (let t = Date.now(); got.length < 2 && Date.now() - t < 2000; ) await new Promise((r) => setTimeout(r, 10));
+    await c.disconnect();
+    expect(got).toEqual(['1000:a', '1001:b']);
+  });
+
   it('a compacted topic gives the newest record of each key', async () => {
     const log = new MemoryKafka({ compacted: ['state'] });
     const p = log.producer();
