@@ -234,3 +234,45 @@ export async function closeReader(kafka: Kafka, reader: Consumer, groupId: strin
   await admin.connect().then(() => admin.deleteGroups([groupId])).catch(() => {});
   await admin.disconnect().catch(() => {});
 }
+
+/** A partition a reader had not read to the end of when asked to (`untilRead`). */
+export interface Behind {
+  topic: string;
+  partition: number;
+  /** The offset after the last record the reader took, and the partition's end when asked. */
+  at: string;
+  end: string;
+}
+
+/**
+ * Waits until a reader has taken every record the partitions of `topics` hold when called:
+ * `readTo(topic, partition)` says where it is (the offset after the last record it took). For the
+ * in-process log, which is gone after a stop: what a reader leaves in it then is never read. Gives
+ * up after `timeoutMs` and resolves with the partitions still behind (none when it caught up).
+ */
+export async function untilRead(kafka: Kafka, topics: readonly string[], readTo: (topic: string, partition: number) => bigint | Promise<bigint>, timeoutMs: number): Promise<Behind[]> {
+  const deadline = Date.now() + timeoutMs;
+  const admin = kafka.admin();
+  await admin.connect();
+  let ends: { topic: string; partition: number; end: bigint }[] = [];
+  try {
+    for (const topic of topics) {
+      for (const p of await admin.fetchTopicOffsets(topic)) if (BigInt(p.high) > BigInt(p.low)) ends.push({ topic, partition: p.partition, end: BigInt(p.high) });
+    }
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+  const behind = async () => {
+    const out: Behind[] = [];
+    for (const e of ends) {
+      const at = await readTo(e.topic, e.partition);
+      if (at < e.end) out.push({ topic: e.topic, partition: e.partition, at: String(at), end: String(e.end) });
+    }
+    return out;
+  };
+  for (let left = await behind(); ; left = await behind()) {
+    if (!left.length || Date.now() >= deadline) return left;
+    ends = ends.filter((e) => left.some((b) => b.topic === e.topic && b.partition === e.partition));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

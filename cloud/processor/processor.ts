@@ -25,7 +25,7 @@ import { createLogger, decodeRecord, isEdgewaveError, isTick, tickIntervalMs, ty
 import { json, listenStatus } from '../../protocol/node-support.js';
 import { MongoClient } from 'mongodb';
 import { superviseConsumer } from '../common/consumer-supervisor.js';
-import { closeReader, consumerTimeouts, createKafka, deadLetterValue, onePartitionAssigner, readRange, requireTopics } from '../common/kafka.js';
+import { closeReader, consumerTimeouts, createKafka, deadLetterValue, onePartitionAssigner, readRange, requireTopics, untilRead, type Behind } from '../common/kafka.js';
 import { openObjects } from '../common/objects.js';
 import { createS3 } from '../common/s3.js';
 import { ActivityModel } from '../model/model.js';
@@ -60,8 +60,11 @@ export interface ProcessorHandle {
 const RESTORE_KEY = '__restore';
 /** A partition's changelog is read to its end within this long, or its restore fails (and is tried again). */
 const RESTORE_TIMEOUT_MS = 60_000;
-/** At the stop of a processor on the in-process log, the archive reads and writes what it holds within this long. */
-const ARCHIVE_DRAIN_MS = 30_000;
+/**
+ * At the stop of a processor on the in-process log, which goes with it: the processor, then its
+ * session sink, then its archive read what the log holds within this long each.
+ */
+const LOG_DRAIN_MS = 30_000;
 /**
  * Pending raw samples are saved in the changelog as the input offsets they came from, and read
  * again on restore; a sensor whose samples go back more than this many records of its partition
@@ -302,6 +305,8 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   /** The input topics of each assigned partition (a topic with fewer partitions has no partition p). */
   let inputTopics = new Map<number, string[]>();
   let stopping = false;
+  /** Per input topic and partition, the offset after the last batch processed (what a stop on the in-process log waits for). */
+  const processedTo = new Map<string, bigint>();
 
   /**
    * Rebuilds partition p's engine from its changelog partition, after fencing any older owner,
@@ -802,6 +807,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
           .then(() => (t.sendError === undefined ? sendChunked(tx, outputs) : undefined))
           .catch((err: unknown) => void (t.sendError ??= err));
         t.next.set(batch.topic, String(BigInt(batch.lastOffset()) + 1n));
+        processedTo.set(`${batch.topic}:${p}`, BigInt(batch.lastOffset()) + 1n);
         if (batch.topic === topics.raw) w.rawNext = Number(batch.lastOffset()) + 1;
         for (const id of out.changedSensors) w.dirtySensors.add(id);
         for (const g of out.changedGroups) w.dirtyGroups.add(g);
@@ -826,6 +832,25 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       }
     });
     await heartbeat();
+  }
+
+  /** Waits (LOG_DRAIN_MS at most) for this processor to process what the input topics hold now; the partitions it did not. */
+  async function inputBehind(): Promise<Behind[]> {
+    const admin = kafka.admin();
+    await admin.connect();
+    const committed = new Map<string, bigint>();
+    try {
+      for (const t of await admin.fetchOffsets({ groupId: config.kafka.groupId, topics: [topics.raw, topics.features] })) {
+        for (const x of t.partitions) committed.set(`${t.topic}:${x.partition}`, BigInt(x.offset));
+      }
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+    return untilRead(kafka, [topics.raw, topics.features], (topic, partition) => {
+      const a = processedTo.get(`${topic}:${partition}`) ?? -1n;
+      const c = committed.get(`${topic}:${partition}`) ?? -1n;
+      return a > c ? a : c;
+    }, LOG_DRAIN_MS);
   }
 
   // Transactions left open by a quiet partition are committed when they are due.
@@ -926,6 +951,11 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     stats: () => ({ ...counts }),
     stop() {
       return (stopped ??= (async () => {
+        if (options.logGoesAtStop) {
+          // The log goes with this process: what it holds now is processed before the stop, or never.
+          const behind = await inputBehind().catch((err: unknown) => [{ error: (err as Error).message }]);
+          if (behind.length) log.error({ behind }, 'stopping with input in the in-process log not processed: its windows, inferences and sessions are lost');
+        }
         stopping = true;
         if (reloadTimer) clearInterval(reloadTimer);
         // Fetch no more, commit what is open, then leave the group.
@@ -939,9 +969,13 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
         clearInterval(commitTimer);
         await consumer.disconnect().catch(() => {});
         for (const p of [...workers.keys()]) await letGo(p);
+        if (sessionSink && options.logGoesAtStop) {
+          const behind = await sessionSink.drain(LOG_DRAIN_MS).catch((err: unknown) => [{ error: (err as Error).message }]);
+          if (behind.length) log.error({ behind }, 'stopping with session events in the in-process log not stored: the stored sessions miss them');
+        }
         await sessionSink?.stop();
         if (archiver && options.logGoesAtStop) {
-          const left = await archiver.drain(ARCHIVE_DRAIN_MS).catch((err: unknown): NotArchived[] => [{ topic: '*', partition: -1, from: '', to: '', reason: (err as Error).message }]);
+          const left = await archiver.drain(LOG_DRAIN_MS).catch((err: unknown): NotArchived[] => [{ topic: '*', partition: -1, from: '', to: '', reason: (err as Error).message }]);
           if (left.length) log.error({ left }, 'archive: stopping with records of the in-process log not archived; they are lost to the archive');
           else log.info(archiver.stats(), 'archive: everything the in-process log held is archived');
         }

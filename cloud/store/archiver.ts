@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { decodeRecord, isEdgewaveError, isTick, type Frame, type Logger } from '../../protocol/index.js';
 import { superviseConsumer } from '../common/consumer-supervisor.js';
-import { consumerTimeouts, readRange } from '../common/kafka.js';
+import { consumerTimeouts, readRange, untilRead } from '../common/kafka.js';
 import type { ObjectStore } from '../common/objects.js';
 import { framesToParquet, partsOf, type ArchiveRange } from './archive.js';
 
@@ -377,38 +377,18 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
       await Promise.all([...buffers.values()].map((b) => serial(b, () => flush(b))));
     },
     async drain(timeoutMs) {
-      const deadline = Date.now() + timeoutMs;
-      const ends: { topic: string; partition: number; high: bigint }[] = [];
-      for (const topic of [o.topics.raw, o.topics.features]) {
-        for (const p of await admin.fetchTopicOffsets(topic)) if (BigInt(p.high) > BigInt(p.low)) ends.push({ topic, partition: p.partition, high: BigInt(p.high) });
-      }
       // Where the archive is in a partition: past what it has read, else past what it committed.
-      const readTo = async (e: (typeof ends)[number]): Promise<bigint> => {
-        const b = buffers.get(`${e.topic}:${e.partition}`);
-        const c = BigInt((await committed(e.topic, e.partition)).offset);
+      const readTo = async (topic: string, partition: number): Promise<bigint> => {
+        const b = buffers.get(`${topic}:${partition}`);
+        const c = BigInt((await committed(topic, partition)).offset);
         return b && b.seen > c ? b.seen : c;
       };
-      let behind = ends;
-      while (behind.length && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-        const next: typeof ends = [];
-        for (const e of behind) if ((await readTo(e)) < e.high) next.push(e);
-        behind = next;
-      }
-      const failed = new Map<string, string>();
-      await Promise.all(
-        [...buffers.values()].map((b) =>
-          serial(b, () => flush(b)).catch((err: unknown) => void failed.set(`${b.topic}:${b.partition}`, (err as Error).message)),
-        ),
-      );
-      const left: NotArchived[] = [];
-      for (const e of ends) {
-        const key = `${e.topic}:${e.partition}`;
-        const done = BigInt((await committed(e.topic, e.partition)).offset);
-        const b = buffers.get(key);
-        if (done >= e.high || (b && !b.records.length && b.seen >= e.high)) continue;
-        const reason = failed.get(key) ?? (behind.includes(e) ? `not read within ${timeoutMs} ms` : 'not written');
-        left.push({ topic: e.topic, partition: e.partition, from: String(done < 0n ? 0n : done), to: String(e.high - 1n), reason });
+      const behind = await untilRead(o.kafka, [o.topics.raw, o.topics.features], readTo, timeoutMs);
+      const failed = new Map<Buffer_, string>();
+      await Promise.all([...buffers.values()].map((b) => serial(b, () => flush(b)).catch((err: unknown) => void failed.set(b, (err as Error).message))));
+      const left: NotArchived[] = behind.map((x) => ({ topic: x.topic, partition: x.partition, from: x.at, to: String(BigInt(x.end) - 1n), reason: `not read within ${timeoutMs} ms` }));
+      for (const b of buffers.values()) {
+        if (b.records.length) left.push({ topic: b.topic, partition: b.partition, from: b.records[0]!.offset, to: b.records.at(-1)!.offset, reason: failed.get(b) ?? 'not written' });
       }
       return left;
     },

@@ -9,7 +9,7 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../../protocol/index.js';
 import { superviseConsumer } from '../common/consumer-supervisor.js';
-import { consumerTimeouts } from '../common/kafka.js';
+import { consumerTimeouts, untilRead, type Behind } from '../common/kafka.js';
 import { SessionAssembler, type SessionRecord } from '../processor/records.js';
 import type { SessionEvent } from '../processor/sessions.js';
 import type { SessionRepository } from './sessions-store.js';
@@ -30,6 +30,11 @@ export interface SessionSinkOptions {
 
 export interface SessionSinkHandle {
   stats(): { events: number; written: number; unreadable: number };
+  /**
+   * Writes every session event the topic holds when called, within `timeoutMs`: for the in-process
+   * log, gone after a stop. Resolves with the partitions it could not read to their ends.
+   */
+  drain(timeoutMs: number): Promise<Behind[]>;
   stop(): Promise<void>;
 }
 
@@ -43,6 +48,8 @@ export async function startSessionSink(o: SessionSinkOptions): Promise<SessionSi
   const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, maxWaitTimeInMs: 200, ...consumerTimeouts(o.sessionTimeoutMs) });
   // Per partition; emptied when the group (re)assigns partitions, which are then read again from their commits.
   const assemblers = new Map<number, SessionAssembler>();
+  /** Per partition, the offset after the last record read and written (what `drain` waits for). */
+  const readTo = new Map<number, bigint>();
   consumer.on(consumer.events.GROUP_JOIN, () => assemblers.clear());
 
   async function eachBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
@@ -72,6 +79,7 @@ export async function startSessionSink(o: SessionSinkOptions): Promise<SessionSi
     const next = BigInt(batch.lastOffset()) + 1n;
     const held = assemblers.get(batch.partition)?.firstPendingOffset();
     await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(held !== undefined && held < next ? held : next) }]);
+    readTo.set(batch.partition, next);
     await heartbeat();
   }
 
@@ -84,6 +92,21 @@ export async function startSessionSink(o: SessionSinkOptions): Promise<SessionSi
   let stopped: Promise<void> | undefined;
   return {
     stats: () => ({ ...stats }),
+    async drain(timeoutMs) {
+      const admin = o.kafka.admin();
+      await admin.connect();
+      try {
+        const [t] = await admin.fetchOffsets({ groupId: o.groupId, topics: [o.topic] });
+        const committed = new Map((t?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+        return await untilRead(o.kafka, [o.topic], (_, partition) => {
+          const a = readTo.get(partition) ?? -1n;
+          const c = committed.get(partition) ?? -1n;
+          return a > c ? a : c;
+        }, timeoutMs);
+      } finally {
+        await admin.disconnect().catch(() => {});
+      }
+    },
     stop: () => {
       supervisor.stop();
       return (stopped ??= consumer.disconnect().catch(() => {}));

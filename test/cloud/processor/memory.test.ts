@@ -3,7 +3,9 @@
 // sessions equal to a reference run, also when stopped mid-run and restored from the changelog; its
 // session sink fills the file store (no MongoDB) with the newest version of each session; its
 // archiver writes every input frame once to a directory (no S3); the API
-// serves those sessions and the live sensors from the same log and store.
+// serves those sessions and the live sensors from the same log and store. Stopped at once after a
+// backlog, on a log that goes with it (the embedded mode), it processes, stores and archives all
+// the log holds first.
 
 import type { Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
@@ -20,33 +22,46 @@ import { startApi } from '../../../cloud/api/server.js';
 import { DirObjects } from '../../../cloud/common/objects.js';
 import { parquetToFrames } from '../../../cloud/store/archive.js';
 import { FileSessionStore } from '../../../cloud/store/file-sessions.js';
-import type { Frame } from '../../../protocol/index.js';
+import { encodeBatch, type Frame } from '../../../protocol/index.js';
 import { newestVersions } from '../../../cloud/store/sessions-store.js';
 import { OutputReader, createTopics, edgeFrames, feed, referenceRun, topicsFor, windowKeys } from './harness.js';
 
+/** The in-process log with the processor's topics, 12 sensors' minute of edge frames, a file store and an archive directory; `done` removes them. */
+async function setup(name: string, archive: { flushBytes?: number; flushS?: number }) {
+  const dsp = await loadDsp();
+  const log = new MemoryKafka({ compacted: [`${name}.state`] });
+  const kafka = log as unknown as Kafka;
+  const topics = topicsFor(name);
+  await createTopics(kafka, topics);
+  const batches = await edgeFrames(dsp, 12, 60);
+  const archiveDir = mkdtempSync(join(tmpdir(), `edgewave-${name}-archive-`));
+  const dir = mkdtempSync(join(tmpdir(), `edgewave-${name}-`));
+  const config = parseProcessorConfig({
+    kafka: { brokers: ['memory:0'], topics, groupId: `${name}-group`, transactionalIdPrefix: `${name}-tx`, sessionTimeoutMs: 6000 },
+    sessions: { minSensors: 2, startAfterS: 5, idleGapS: 10, updateEveryS: 15 },
+    http: { port: 0 },
+    archive: { url: `file://${archiveDir}`, ...archive },
+    logLevel: 'warn',
+  });
+  const reader = await new OutputReader(kafka, topics).start();
+  const producer = kafka.producer();
+  await producer.connect();
+  const sessionsStore = FileSessionStore.open(dir);
+  const done = async () => {
+    await reader.stop();
+    await producer.disconnect();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(archiveDir, { recursive: true, force: true });
+  };
+  return { dsp, kafka, topics, batches, archiveDir, config, reader, producer, sessionsStore, done };
+}
+
+const quiet = createLogger('processor', { level: 'warn' });
+
 describe('the cloud side in one process: processor, session sink and API on the in-process log and the file store', () => {
   it('every window exactly once, sessions equal to a reference run, across a stop and a restore from the changelog; the sessions in the file store, the archive in a directory; the API serving the sessions and the live sensors', async () => {
-    const dsp = await loadDsp();
-    const log = new MemoryKafka({ compacted: ['mem.state'] });
-    const kafka = log as unknown as Kafka;
-    const topics = topicsFor('mem');
-    await createTopics(kafka, topics);
-    const batches = await edgeFrames(dsp, 12, 60);
+    const { dsp, kafka, topics, batches, archiveDir, config, reader, producer, sessionsStore, done } = await setup('mem', { flushBytes: 64 * 1024, flushS: 1 });
     const expected = windowKeys(batches);
-    const archiveDir = mkdtempSync(join(tmpdir(), 'edgewave-memory-archive-'));
-    const config = parseProcessorConfig({
-      kafka: { brokers: ['memory:0'], topics, groupId: 'mem-group', transactionalIdPrefix: 'mem-tx', sessionTimeoutMs: 6000 },
-      sessions: { minSensors: 2, startAfterS: 5, idleGapS: 10, updateEveryS: 15 },
-      http: { port: 0 },
-      archive: { url: `file://${archiveDir}`, flushBytes: 64 * 1024, flushS: 1 },
-      logLevel: 'warn',
-    });
-    const quiet = createLogger('processor', { level: 'warn' });
-    const reader = await new OutputReader(kafka, topics).start();
-    const producer = kafka.producer();
-    await producer.connect();
-    const dir = mkdtempSync(join(tmpdir(), 'edgewave-memory-'));
-    const sessionsStore = FileSessionStore.open(dir);
     let p = await startProcessor(config, quiet, { kafka, sessions: sessionsStore });
     try {
       const half = Math.floor(batches.length / 2);
@@ -97,10 +112,40 @@ describe('the cloud side in one process: processor, session sink and API on the 
       }
     } finally {
       await p.stop();
-      await reader.stop();
-      await producer.disconnect();
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(archiveDir, { recursive: true, force: true });
+      await done();
+    }
+  }, 120_000);
+
+  it('stopped right after a backlog, on a log that goes with it: every window out, the sessions stored, every frame archived, before the stop returns', async () => {
+    // The archive's flush age and size as deployed (60 s, 8 MB): nothing is written before the stop.
+    const { dsp, kafka, topics, batches, archiveDir, config, reader, producer, sessionsStore, done } = await setup('drain', {});
+    const p = await startProcessor(config, quiet, { kafka, sessions: sessionsStore, logGoesAtStop: true });
+    try {
+      // In two sends back to back, keyed by group as the bridge keys them (the processor takes the
+      // first while the second arrives), and the stop right after.
+      const send = (part: Frame[][]) => producer.send({ topic: topics.features, messages: part.map((fs) => ({ key: fs[0]!.group, value: Buffer.from(encodeBatch(fs)) })) });
+      const half = Math.floor(batches.length / 2);
+      await send(batches.slice(0, half));
+      await send(batches.slice(half));
+      expect(p.stats().frames).toBeLessThan(batches.flat().length);
+      await p.stop();
+      const input = batches.flat();
+      expect(p.stats().frames).toBe(input.length);
+      // What the stop left: the sessions in the store and the archive, as they are now.
+      const { sessions } = await referenceRun(dsp, batches);
+      const newest = newestVersions([...sessions.values()].flat());
+      expect(newest.size).toBeGreaterThan(0);
+      const stored = (await sessionsStore.find({ desc: false, limit: 10_000 })).map((d) => [d._id, d.version]);
+      expect(stored).toEqual([...newest.values()].sort((a, b) => a.start - b.start || (a._id < b._id ? -1 : 1)).map((d) => [d._id, d.version]));
+      const store = new DirObjects(archiveDir);
+      const archived = (await Promise.all((await store.list('')).map(async (k) => parquetToFrames(await store.get(k))))).flat();
+      const id = (f: Frame) => `${f.sensorId}#${f.seq}`;
+      expect(archived.map(id).sort()).toEqual(input.map(id).sort());
+      // And every window in the log, once, committed.
+      await reader.expectEachOnce(windowKeys(batches), 30_000, 500);
+    } finally {
+      await p.stop();
+      await done();
     }
   }, 120_000);
 });
