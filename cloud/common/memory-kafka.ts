@@ -15,7 +15,9 @@
 //   group; a new member starts from the committed offset, else the start or the end of the log;
 //   seek, pause, commitOffsets; batches of one partition in order, partitions concurrently;
 // - compacted topics keep the newest record of each key (older ones are skipped when read); other
-//   topics keep at most `retentionBytes` per partition, the oldest dropped first.
+//   topics keep at most `retentionBytes` per partition, the oldest dropped first, but never one the
+//   groups of `keepUnread` have not read (committed past): a write that would drop one is refused
+//   (LOG_FULL), so a writer holds its records, as it would while Kafka is away, until they have.
 // What it leaves out: durability (it is memory), brokers, quotas, compression, timeouts.
 
 import { EventEmitter } from 'node:events';
@@ -33,6 +35,12 @@ export interface MemoryKafkaOptions {
    * one goes on after its offsets, so names made of offsets (the archive's objects) do not repeat.
    */
   firstOffsets?: Readonly<Record<string, number>>;
+  /**
+   * Per topic, the consumer groups that must read every record of it (the processor and its sinks):
+   * retention drops none they have not committed past, and a write that would is refused with
+   * LOG_FULL instead. A group that has not committed yet keeps the whole partition.
+   */
+  keepUnread?: Readonly<Record<string, readonly string[]>>;
 }
 
 interface Txn {
@@ -66,6 +74,15 @@ class Partition {
 
   get end(): number {
     return this.start + this.records.length;
+  }
+
+  /** The partition's first offset once `bytes` more are written, after retention (nothing is changed). */
+  startAfter(bytes: number): number {
+    if (this.compacted) return this.start;
+    let b = this.bytes + bytes;
+    let i = 0;
+    while (b > this.retentionBytes && this.records.length - i > 0 && this.records[i]!.txn?.state !== 'open') b -= this.records[i++]!.bytes;
+    return this.start + i;
   }
 
   append(r: Rec): number {
@@ -144,7 +161,7 @@ export class MemoryKafka {
   private readonly options: Required<MemoryKafkaOptions>;
 
   constructor(options: MemoryKafkaOptions = {}) {
-    this.options = { defaultPartitions: options.defaultPartitions ?? 4, retentionBytes: options.retentionBytes ?? 64 << 20, compacted: options.compacted ?? [], firstOffsets: options.firstOffsets ?? {} };
+    this.options = { defaultPartitions: options.defaultPartitions ?? 4, retentionBytes: options.retentionBytes ?? 64 << 20, compacted: options.compacted ?? [], firstOffsets: options.firstOffsets ?? {}, keepUnread: options.keepUnread ?? {} };
     this.changed.setMaxListeners(0);
   }
 
@@ -166,14 +183,43 @@ export class MemoryKafka {
     return true;
   }
 
-  append(topic: string, m: Message, txn: Txn | null): { partition: number; offset: number } {
-    const ps = this.partitions(topic);
-    const key = m.key === undefined || m.key === null ? null : Buffer.from(m.key);
-    const value = m.value === undefined || m.value === null ? null : Buffer.from(m.value);
-    const partition = m.partition ?? this.partitioner({ topic, partitionMetadata: ps.map((_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] })), message: { ...m, key } });
-    if (partition < 0 || partition >= ps.length) throw new KafkaJSMemoryError('UNKNOWN_TOPIC_OR_PARTITION', `${topic} has no partition ${partition}`);
-    const offset = ps[partition]!.append({ key, value, headers: m.headers ?? {}, timestamp: String(m.timestamp ?? Date.now()), txn, removed: false, bytes: (key?.length ?? 0) + (value?.length ?? 0) + 64 });
-    return { partition, offset };
+  /**
+   * Writes the messages, all or none: each to its partition (given, or kafkajs's default
+   * partitioner on its key); LOG_FULL when retention would drop a record a `keepUnread` group has
+   * not read.
+   */
+  appendAll(topicMessages: readonly { topic: string; messages: readonly Message[] }[], txn: Txn | null): { topic: string; partition: number; offset: number }[] {
+    const recs: { topic: string; partition: number; rec: Rec }[] = [];
+    const adding = new Map<string, { topic: string; partition: number; bytes: number }>();
+    for (const { topic, messages } of topicMessages) {
+      const ps = this.partitions(topic);
+      for (const m of messages) {
+        const key = m.key === undefined || m.key === null ? null : Buffer.from(m.key);
+        const value = m.value === undefined || m.value === null ? null : Buffer.from(m.value);
+        const partition = m.partition ?? this.partitioner({ topic, partitionMetadata: ps.map((_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] })), message: { ...m, key } });
+        if (partition < 0 || partition >= ps.length) throw new KafkaJSMemoryError('UNKNOWN_TOPIC_OR_PARTITION', `${topic} has no partition ${partition}`);
+        const rec: Rec = { key, value, headers: m.headers ?? {}, timestamp: String(m.timestamp ?? Date.now()), txn, removed: false, bytes: (key?.length ?? 0) + (value?.length ?? 0) + 64 };
+        recs.push({ topic, partition, rec });
+        const k = `${topic}:${partition}`;
+        const a = adding.get(k) ?? { topic, partition, bytes: 0 };
+        a.bytes += rec.bytes;
+        adding.set(k, a);
+      }
+    }
+    for (const a of adding.values()) {
+      const groups = this.options.keepUnread[a.topic];
+      if (!groups?.length) continue;
+      const p = this.partitions(a.topic)[a.partition]!;
+      const start = p.startAfter(a.bytes);
+      if (start === p.start) continue;
+      for (const groupId of groups) {
+        const read = this.groups.get(groupId)?.committed.get(`${a.topic}:${a.partition}`)?.offset ?? p.start;
+        if (read < start) {
+          throw new KafkaJSMemoryError('LOG_FULL', `the in-process log is full: ${a.topic} partition ${a.partition} holds ${p.bytes} bytes (retentionBytes ${this.options.retentionBytes}) and group ${groupId} has read it only up to offset ${read}; the write waits for it`);
+        }
+      }
+    }
+    return recs.map(({ topic, partition, rec }) => ({ topic, partition, offset: this.partitions(topic)[partition]!.append(rec) }));
   }
 
   group(groupId: string): Group {
@@ -317,11 +363,7 @@ export class MemoryProducer {
 
   async sendBatch(r: { topicMessages?: { topic: string; messages: Message[] }[] }, txn: Txn | null = null): Promise<{ topicName: string; partition: number; errorCode: number; baseOffset: string }[]> {
     this.ready();
-    const out: { topicName: string; partition: number; errorCode: number; baseOffset: string }[] = [];
-    for (const tm of r.topicMessages ?? []) for (const m of tm.messages) {
-      const { partition, offset } = this.log.append(tm.topic, m, txn);
-      out.push({ topicName: tm.topic, partition, errorCode: 0, baseOffset: String(offset) });
-    }
+    const out = this.log.appendAll(r.topicMessages ?? [], txn).map(({ topic, partition, offset }) => ({ topicName: topic, partition, errorCode: 0, baseOffset: String(offset) }));
     this.log.notify();
     return out;
   }

@@ -57,6 +57,8 @@ export interface EmbeddedHandle {
 }
 
 const TOPICS = DEFAULT_KAFKA_TOPICS;
+/** The processor's consumer group; its archive's and session sink's are named after it (processor config). */
+const PROCESSOR_GROUP = 'edgewave-processor';
 
 export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = createLogger('embedded', { level: o.logLevel ?? 'warn' })): Promise<EmbeddedHandle> {
   const dataDir = resolve(o.dataDir ?? './data');
@@ -90,7 +92,14 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
     const archivedEnds = await archiveEnds(openObjects(archiveUrl, () => {
       throw new Error('the embedded archive is a directory');
     }));
-    const memory = new MemoryKafka({ compacted: [TOPICS.processorState], firstOffsets: { [TOPICS.raw]: archivedEnds.raw, [TOPICS.features]: archivedEnds.features } });
+    // Bounded in memory, but never by dropping what the processor, its archive or its session sink
+    // have not read: the bridge then holds its acknowledgements, and the gateways their outboxes.
+    const mustRead = [PROCESSOR_GROUP, `${PROCESSOR_GROUP}-archive`];
+    const memory = new MemoryKafka({
+      compacted: [TOPICS.processorState],
+      firstOffsets: { [TOPICS.raw]: archivedEnds.raw, [TOPICS.features]: archivedEnds.features },
+      keepUnread: { [TOPICS.raw]: mustRead, [TOPICS.features]: mustRead, [TOPICS.sessions]: [`${PROCESSOR_GROUP}-sessions`] },
+    });
     if (archivedEnds.raw || archivedEnds.features) log.info(archivedEnds, 'the in-process log\'s offsets go on after those in the archive');
     const kafka = memory as unknown as Kafka;
     const sessions = FileSessionStore.open(join(dataDir, 'sessions'));
@@ -104,7 +113,7 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
     // The processor and its sinks, then the API, then the bridge, then the gateways: each ready before what feeds it.
     const processor = await startProcessor(
       parseProcessorConfig({
-        kafka: { brokers, topics: { raw: TOPICS.raw, features: TOPICS.features, inferences: TOPICS.inferences, sessions: TOPICS.sessions, deadletter: TOPICS.deadletter, processorState: TOPICS.processorState }, groupId: 'edgewave-processor', transactionalIdPrefix: 'edgewave-processor', sessionTimeoutMs: 6000 },
+        kafka: { brokers, topics: { raw: TOPICS.raw, features: TOPICS.features, inferences: TOPICS.inferences, sessions: TOPICS.sessions, deadletter: TOPICS.deadletter, processorState: TOPICS.processorState }, groupId: PROCESSOR_GROUP, transactionalIdPrefix: 'edgewave-processor', sessionTimeoutMs: 6000 },
         archive: { url: archiveUrl },
         // One bridge and an in-process log never swap frames, so an earlier frame is never on its
         // way: after a restart (sequence numbers going on) each stream is taken from where it is at

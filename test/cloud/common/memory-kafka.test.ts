@@ -56,6 +56,29 @@ describe('memory log: bounded in memory', () => {
     expect(got).toEqual(['1000:a', '1001:b']);
   });
 
+  it('never drops what a keepUnread group has not read: the write is refused, all of it, until the group commits past', async () => {
+    const log = new MemoryKafka({ retentionBytes: 10_000, keepUnread: { t: ['g'] } });
+    await log.admin().createTopics({ topics: [{ topic: 't', numPartitions: 1 }, { topic: 'u', numPartitions: 1 }] });
+    const p = log.producer();
+    await p.connect();
+    // 1,064 bytes a record as counted (1,000 of value and 64): nine fit in 10,000.
+    for (let i = 0; i < 9; i++) await p.send({ topic: 't', messages: [{ value: Buffer.alloc(1000, i) }] });
+    const full = await p.sendBatch({ topicMessages: [{ topic: 'u', messages: [{ value: 'x' }] }, { topic: 't', messages: [{ value: Buffer.alloc(1000, 9) }] }] }).catch((err: unknown) => err as Error & { type: string });
+    expect(full).toMatchObject({ type: 'LOG_FULL' });
+    expect((full as Error).message).toContain('group g has read it only up to offset 0');
+    // Nothing of the refused batch was written, in either topic.
+    expect((await log.admin().fetchTopicOffsets('t'))[0]).toMatchObject({ low: '0', high: '9' });
+    expect((await log.admin().fetchTopicOffsets('u'))[0]).toMatchObject({ low: '0', high: '0' });
+    // Read and committed past the first three: three can go, and do, when the next ones come.
+    await log.admin().setOffsets({ groupId: 'g', topic: 't', partitions: [{ partition: 0, offset: '3' }] });
+    await p.send({ topic: 't', messages: [{ value: Buffer.alloc(1000, 9) }, { value: Buffer.alloc(1000, 10) }] });
+    expect((await log.admin().fetchTopicOffsets('t'))[0]).toMatchObject({ low: '2', high: '11' });
+    await expect(p.send({ topic: 't', messages: Array.from({ length: 3 }, (_, i) => ({ value: Buffer.alloc(1000, 11 + i) })) })).rejects.toMatchObject({ type: 'LOG_FULL' });
+    // A topic no group must read drops its oldest as before.
+    for (let i = 0; i < 20; i++) await p.send({ topic: 'u', messages: [{ value: Buffer.alloc(1000, i) }] });
+    expect(Number((await log.admin().fetchTopicOffsets('u'))[0]!.low)).toBeGreaterThan(10);
+  });
+
   it('a compacted topic gives the newest record of each key', async () => {
     const log = new MemoryKafka({ compacted: ['state'] });
     const p = log.producer();
