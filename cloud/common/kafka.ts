@@ -245,32 +245,39 @@ export interface Behind {
 }
 
 /**
- * Waits until a reader has taken every record the partitions of `topics` hold when called:
- * `readTo(topic, partition)` says where it is (the offset after the last record it took). For the
- * in-process log, which is gone after a stop: what a reader leaves in it then is never read. Gives
- * up after `timeoutMs` and resolves with the partitions still behind (none when it caught up).
+ * Waits until a consumer group's reader has taken every record the partitions of `topics` hold
+ * when called: it is where `readTo(topic, partition)` says (the offset after the last record it
+ * took in this process; undefined for none), or at the group's committed offset if that is further.
+ * For the in-process log, which is gone after a stop: what a reader leaves in it then is never
+ * read. Gives up after `timeoutMs` and resolves with the partitions still behind (none when it
+ * caught up).
  */
-export async function untilRead(kafka: Kafka, topics: readonly string[], readTo: (topic: string, partition: number) => bigint | Promise<bigint>, timeoutMs: number): Promise<Behind[]> {
+export async function untilRead(kafka: Kafka, groupId: string, topics: readonly string[], readTo: (topic: string, partition: number) => bigint | undefined, timeoutMs: number): Promise<Behind[]> {
   const deadline = Date.now() + timeoutMs;
   const admin = kafka.admin();
   await admin.connect();
-  let ends: { topic: string; partition: number; end: bigint }[] = [];
+  let ends: { topic: string; partition: number; end: bigint; committed: bigint }[] = [];
   try {
+    const committed = new Map<string, bigint>();
+    for (const t of await admin.fetchOffsets({ groupId, topics: [...topics] })) for (const p of t.partitions) committed.set(`${t.topic}:${p.partition}`, BigInt(p.offset));
     for (const topic of topics) {
-      for (const p of await admin.fetchTopicOffsets(topic)) if (BigInt(p.high) > BigInt(p.low)) ends.push({ topic, partition: p.partition, end: BigInt(p.high) });
+      for (const p of await admin.fetchTopicOffsets(topic)) {
+        if (BigInt(p.high) > BigInt(p.low)) ends.push({ topic, partition: p.partition, end: BigInt(p.high), committed: committed.get(`${topic}:${p.partition}`) ?? -1n });
+      }
     }
   } finally {
     await admin.disconnect().catch(() => {});
   }
-  const behind = async () => {
+  const behind = () => {
     const out: Behind[] = [];
     for (const e of ends) {
-      const at = await readTo(e.topic, e.partition);
+      const read = readTo(e.topic, e.partition);
+      const at = read !== undefined && read > e.committed ? read : e.committed;
       if (at < e.end) out.push({ topic: e.topic, partition: e.partition, at: String(at), end: String(e.end) });
     }
     return out;
   };
-  for (let left = await behind(); ; left = await behind()) {
+  for (let left = behind(); ; left = behind()) {
     if (!left.length || Date.now() >= deadline) return left;
     ends = ends.filter((e) => left.some((b) => b.topic === e.topic && b.partition === e.partition));
     await new Promise((r) => setTimeout(r, 20));

@@ -193,10 +193,11 @@ export class MemoryKafka {
     const adding = new Map<string, { topic: string; partition: number; bytes: number }>();
     for (const { topic, messages } of topicMessages) {
       const ps = this.partitions(topic);
+      const partitionMetadata = ps.map((_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
       for (const m of messages) {
         const key = m.key === undefined || m.key === null ? null : Buffer.from(m.key);
         const value = m.value === undefined || m.value === null ? null : Buffer.from(m.value);
-        const partition = m.partition ?? this.partitioner({ topic, partitionMetadata: ps.map((_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] })), message: { ...m, key } });
+        const partition = m.partition ?? this.partitioner({ topic, partitionMetadata, message: { ...m, key } });
         if (partition < 0 || partition >= ps.length) throw new KafkaJSMemoryError('UNKNOWN_TOPIC_OR_PARTITION', `${topic} has no partition ${partition}`);
         const rec: Rec = { key, value, headers: m.headers ?? {}, timestamp: String(m.timestamp ?? Date.now()), txn, removed: false, bytes: (key?.length ?? 0) + (value?.length ?? 0) + 64 };
         recs.push({ topic, partition, rec });

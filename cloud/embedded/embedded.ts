@@ -18,8 +18,8 @@ import { startApi, type ApiHandle } from '../api/server.js';
 import { startBridge, type BridgeHandle } from '../bridge/bridge.js';
 import { parseBridgeConfig } from '../bridge/config.js';
 import { MemoryKafka } from '../common/memory-kafka.js';
-import { openObjects, type ObjectStore } from '../common/objects.js';
-import { parseProcessorConfig } from '../processor/config.js';
+import { DirObjects, type ObjectStore } from '../common/objects.js';
+import { consumerGroups, parseProcessorConfig } from '../processor/config.js';
 import { startProcessor, type ProcessorHandle } from '../processor/processor.js';
 import { parseArchiveKey } from '../store/archive.js';
 import { FileSessionStore } from '../store/file-sessions.js';
@@ -57,8 +57,6 @@ export interface EmbeddedHandle {
 }
 
 const TOPICS = DEFAULT_KAFKA_TOPICS;
-/** The processor's consumer group; its archive's and session sink's are named after it (processor config). */
-const PROCESSOR_GROUP = 'edgewave-processor';
 
 export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = createLogger('embedded', { level: o.logLevel ?? 'warn' })): Promise<EmbeddedHandle> {
   const dataDir = resolve(o.dataDir ?? './data');
@@ -85,20 +83,30 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
       await new Promise<void>((r) => broker.close(() => r()));
     });
 
+    const brokers = ['memory:0'];
+    const processorConfig = parseProcessorConfig({
+      kafka: { brokers, topics: { raw: TOPICS.raw, features: TOPICS.features, inferences: TOPICS.inferences, sessions: TOPICS.sessions, deadletter: TOPICS.deadletter, processorState: TOPICS.processorState }, groupId: 'edgewave-processor', transactionalIdPrefix: 'edgewave-processor', sessionTimeoutMs: 6000 },
+      archive: { url: `file://${join(dataDir, 'archive')}` },
+      // One bridge and an in-process log never swap frames, so an earlier frame is never on its
+      // way: after a restart (sequence numbers going on) each stream is taken from where it is at
+      // its second frame, not after the 5 s a distributed processor waits.
+      sequencer: { maxPending: 32, maxSpanMs: 1000 },
+      http: { port: 0 },
+      logLevel: level,
+    });
+
     // The log and the stores. The archive's object names hold the offsets of the records they came
     // from: the log goes on after the offsets the archive holds, so this run's objects never take
     // the names of an earlier run's (which would overwrite them).
-    const archiveUrl = `file://${join(dataDir, 'archive')}`;
-    const archivedEnds = await archiveEnds(openObjects(archiveUrl, () => {
-      throw new Error('the embedded archive is a directory');
-    }));
+    const archivedEnds = await archiveEnds(new DirObjects(join(dataDir, 'archive')));
     // Bounded in memory, but never by dropping what the processor, its archive or its session sink
     // have not read: the bridge then holds its acknowledgements, and the gateways their outboxes.
-    const mustRead = [PROCESSOR_GROUP, `${PROCESSOR_GROUP}-archive`];
+    const readers = consumerGroups(processorConfig);
+    const mustRead = [readers.processor, readers.archive];
     const memory = new MemoryKafka({
       compacted: [TOPICS.processorState],
       firstOffsets: { [TOPICS.raw]: archivedEnds.raw, [TOPICS.features]: archivedEnds.features },
-      keepUnread: { [TOPICS.raw]: mustRead, [TOPICS.features]: mustRead, [TOPICS.sessions]: [`${PROCESSOR_GROUP}-sessions`] },
+      keepUnread: { [TOPICS.raw]: mustRead, [TOPICS.features]: mustRead, [TOPICS.sessions]: [readers.sessions] },
     });
     if (archivedEnds.raw || archivedEnds.features) log.info(archivedEnds, 'the in-process log\'s offsets go on after those in the archive');
     const kafka = memory as unknown as Kafka;
@@ -108,20 +116,10 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
     // stay active for good. They end at the newest window stored for them.
     const interrupted = await sessions.endActive();
     if (interrupted.length) log.info({ sessions: interrupted }, 'sessions left active by the previous run ended at their newest stored window');
-    const brokers = ['memory:0'];
 
     // The processor and its sinks, then the API, then the bridge, then the gateways: each ready before what feeds it.
     const processor = await startProcessor(
-      parseProcessorConfig({
-        kafka: { brokers, topics: { raw: TOPICS.raw, features: TOPICS.features, inferences: TOPICS.inferences, sessions: TOPICS.sessions, deadletter: TOPICS.deadletter, processorState: TOPICS.processorState }, groupId: PROCESSOR_GROUP, transactionalIdPrefix: 'edgewave-processor', sessionTimeoutMs: 6000 },
-        archive: { url: archiveUrl },
-        // One bridge and an in-process log never swap frames, so an earlier frame is never on its
-        // way: after a restart (sequence numbers going on) each stream is taken from where it is at
-        // its second frame, not after the 5 s a distributed processor waits.
-        sequencer: { maxPending: 32, maxSpanMs: 1000 },
-        http: { port: 0 },
-        logLevel: level,
-      }),
+      processorConfig,
       child('processor'),
       { kafka, sessions, logGoesAtStop: true },
     );

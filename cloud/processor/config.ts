@@ -80,6 +80,12 @@ export function parseProcessorConfig(input: unknown): ProcessorConfig {
   return parseConfig('processor', processorConfigSchema, input);
 }
 
+/** The consumer groups of a processor's configuration: its own, its session sink's and its archive's. */
+export function consumerGroups(config: ProcessorConfig): { processor: string; sessions: string; archive: string } {
+  const g = config.kafka.groupId;
+  return { processor: g, sessions: config.mongodb?.groupId ?? `${g}-sessions`, archive: config.archive?.groupId ?? `${g}-archive` };
+}
+
 export function applyProcessorEnv(input: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
   return applyEnv(input, 'EW_PROCESSOR_', env, processorConfigSchema);
 }

@@ -25,7 +25,7 @@ import { createLogger, decodeRecord, isEdgewaveError, isTick, tickIntervalMs, ty
 import { json, listenStatus } from '../../protocol/node-support.js';
 import { MongoClient } from 'mongodb';
 import { superviseConsumer } from '../common/consumer-supervisor.js';
-import { closeReader, consumerTimeouts, createKafka, deadLetterValue, onePartitionAssigner, readRange, requireTopics, untilRead, type Behind } from '../common/kafka.js';
+import { closeReader, consumerTimeouts, createKafka, deadLetterValue, onePartitionAssigner, readRange, requireTopics, untilRead } from '../common/kafka.js';
 import { openObjects } from '../common/objects.js';
 import { createS3 } from '../common/s3.js';
 import { ActivityModel } from '../model/model.js';
@@ -35,7 +35,7 @@ import { archiverOptionsFor, startArchiverApart } from '../store/archiver-apart.
 import { startSessionSink, type SessionSinkHandle } from '../store/session-sink.js';
 import { SessionStore, type SessionRepository } from '../store/sessions-store.js';
 import { coPartitionedAssigner } from './assigner.js';
-import type { ProcessorConfig } from './config.js';
+import { consumerGroups, type ProcessorConfig } from './config.js';
 import { Engine, type EngineOptions, type EngineOutput, type GroupSnapshot, type SensorSnapshot, type SourcedFrame } from './engine.js';
 import { INFERENCE_RECORD_BYTES, inferenceMessages, sessionMessages } from './records.js';
 
@@ -834,25 +834,6 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
     await heartbeat();
   }
 
-  /** Waits (LOG_DRAIN_MS at most) for this processor to process what the input topics hold now; the partitions it did not. */
-  async function inputBehind(): Promise<Behind[]> {
-    const admin = kafka.admin();
-    await admin.connect();
-    const committed = new Map<string, bigint>();
-    try {
-      for (const t of await admin.fetchOffsets({ groupId: config.kafka.groupId, topics: [topics.raw, topics.features] })) {
-        for (const x of t.partitions) committed.set(`${t.topic}:${x.partition}`, BigInt(x.offset));
-      }
-    } finally {
-      await admin.disconnect().catch(() => {});
-    }
-    return untilRead(kafka, [topics.raw, topics.features], (topic, partition) => {
-      const a = processedTo.get(`${topic}:${partition}`) ?? -1n;
-      const c = committed.get(`${topic}:${partition}`) ?? -1n;
-      return a > c ? a : c;
-    }, LOG_DRAIN_MS);
-  }
-
   // Transactions left open by a quiet partition are committed when they are due.
   const commitTimer = setInterval(() => {
     for (const w of workers.values()) {
@@ -911,12 +892,12 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
   let mongo: MongoClient | null = null;
   let sessionSink: SessionSinkHandle | null = null;
   if (options.sessions) {
-    sessionSink = await startSessionSink({ kafka, groupId: `${config.kafka.groupId}-sessions`, topic: topics.sessions, store: options.sessions, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, onFatal: options.onFatal, onRecovering: recovering('sessions') });
+    sessionSink = await startSessionSink({ kafka, groupId: consumerGroups(config).sessions, topic: topics.sessions, store: options.sessions, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, onFatal: options.onFatal, onRecovering: recovering('sessions') });
   } else if (config.mongodb) {
     mongo = new MongoClient(config.mongodb.url, { serverSelectionTimeoutMS: 10_000 });
     await mongo.connect();
     const store = await SessionStore.open(mongo.db(config.mongodb.database), config.mongodb.collection);
-    sessionSink = await startSessionSink({ kafka, groupId: config.mongodb.groupId ?? `${config.kafka.groupId}-sessions`, topic: topics.sessions, store, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, onFatal: options.onFatal, onRecovering: recovering('sessions') });
+    sessionSink = await startSessionSink({ kafka, groupId: consumerGroups(config).sessions, topic: topics.sessions, store, log, sessionTimeoutMs: config.kafka.sessionTimeoutMs, onFatal: options.onFatal, onRecovering: recovering('sessions') });
   }
   let archiver: ArchiverHandle | null = null;
   if (config.archive && config.archive.runIn !== 'inline' && !options.kafka) {
@@ -953,7 +934,7 @@ export async function startProcessor(config: ProcessorConfig, log: Logger = crea
       return (stopped ??= (async () => {
         if (options.logGoesAtStop) {
           // The log goes with this process: what it holds now is processed before the stop, or never.
-          const behind = await inputBehind().catch((err: unknown) => [{ error: (err as Error).message }]);
+          const behind = await untilRead(kafka, config.kafka.groupId, [topics.raw, topics.features], (topic, partition) => processedTo.get(`${topic}:${partition}`), LOG_DRAIN_MS).catch((err: unknown) => [{ error: (err as Error).message }]);
           if (behind.length) log.error({ behind }, 'stopping with input in the in-process log not processed: its windows, inferences and sessions are lost');
         }
         stopping = true;

@@ -25,7 +25,7 @@ import { presetLayoutNames } from '../../dsp/src/layout.js';
 import { createKafka } from '../common/kafka.js';
 import { openObjects } from '../common/objects.js';
 import { createS3 } from '../common/s3.js';
-import type { ProcessorConfig } from '../processor/config.js';
+import { consumerGroups, type ProcessorConfig } from '../processor/config.js';
 import { startArchiver, type ArchiverHandle, type ArchiverOptions, type ArchiverStats } from './archiver.js';
 
 const WORKER_KIND = 'edgewave-archiver';
@@ -116,7 +116,7 @@ export function archiverOptionsFor(config: ProcessorConfig, io: Pick<ArchiverOpt
   const namesByLayout = presetLayoutNames();
   return {
     ...io,
-    groupId: archive.groupId ?? `${config.kafka.groupId}-archive`,
+    groupId: consumerGroups(config).archive,
     topics: { raw: config.kafka.topics.raw, features: config.kafka.topics.features },
     flushBytes: archive.flushBytes,
     flushMs: archive.flushS * 1000,

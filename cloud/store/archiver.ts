@@ -377,13 +377,7 @@ export async function startArchiver(o: ArchiverOptions): Promise<ArchiverHandle>
       await Promise.all([...buffers.values()].map((b) => serial(b, () => flush(b))));
     },
     async drain(timeoutMs) {
-      // Where the archive is in a partition: past what it has read, else past what it committed.
-      const readTo = async (topic: string, partition: number): Promise<bigint> => {
-        const b = buffers.get(`${topic}:${partition}`);
-        const c = BigInt((await committed(topic, partition)).offset);
-        return b && b.seen > c ? b.seen : c;
-      };
-      const behind = await untilRead(o.kafka, [o.topics.raw, o.topics.features], readTo, timeoutMs);
+      const behind = await untilRead(o.kafka, o.groupId, [o.topics.raw, o.topics.features], (topic, partition) => buffers.get(`${topic}:${partition}`)?.seen, timeoutMs);
       const failed = new Map<Buffer_, string>();
       await Promise.all([...buffers.values()].map((b) => serial(b, () => flush(b)).catch((err: unknown) => void failed.set(b, (err as Error).message))));
       const left: NotArchived[] = behind.map((x) => ({ topic: x.topic, partition: x.partition, from: x.at, to: String(BigInt(x.end) - 1n), reason: `not read within ${timeoutMs} ms` }));

@@ -92,21 +92,7 @@ export async function startSessionSink(o: SessionSinkOptions): Promise<SessionSi
   let stopped: Promise<void> | undefined;
   return {
     stats: () => ({ ...stats }),
-    async drain(timeoutMs) {
-      const admin = o.kafka.admin();
-      await admin.connect();
-      try {
-        const [t] = await admin.fetchOffsets({ groupId: o.groupId, topics: [o.topic] });
-        const committed = new Map((t?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
-        return await untilRead(o.kafka, [o.topic], (_, partition) => {
-          const a = readTo.get(partition) ?? -1n;
-          const c = committed.get(partition) ?? -1n;
-          return a > c ? a : c;
-        }, timeoutMs);
-      } finally {
-        await admin.disconnect().catch(() => {});
-      }
-    },
+    drain: (timeoutMs) => untilRead(o.kafka, o.groupId, [o.topic], (_, partition) => readTo.get(partition), timeoutMs),
     stop: () => {
       supervisor.stop();
       return (stopped ??= consumer.disconnect().catch(() => {}));
