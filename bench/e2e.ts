@@ -18,7 +18,8 @@
 // Run: npm run bench:e2e -- [--json] [--sensors 1000] [--rate 200] [--mode raw|features]
 //        [--seconds 30] [--warmup 10] [--gateways 4] [--flush-ms 50] [--window-flush on|off]
 //        [--window-flush-gap-ms 10] [--commit-ms 100] [--partitions 4] [--spread-s 0] [--stages]
-//        [--processors 1] [--archive on] [--sessions own] [--keep-logs]
+//        [--processors 1] [--archive on] [--archive-nice 10] [--sessions own] [--sink-servers-nice 19]
+//        [--keep-logs]
 // --window-flush off: the agents send only every --flush-ms, not also as soon as a window is whole
 // (at most one such early batch per --window-flush-gap-ms).
 // --spread-s S starts the sensors over S seconds instead of all at once, so their windows end at
@@ -29,13 +30,16 @@
 // --archive on (the default, as the chart deploys it): the processor also archives every frame to
 // S3 as Parquet (the test MinIO, a bucket of the run's own, removed at the end), in a child process
 // (`archive.runIn: process`); thread: in a worker thread; inline: on the processor's own thread;
-// off: no archive, as the benchmark ran before 2026-12-06.
+// off: no archive, as the benchmark ran before 2026-12-06. --archive-nice: its `archive.nice` (the
+// processor's default, 10).
 // --sessions own (the default) starts each component in a session of its own, as a service manager
 // starts services (each its own session and, with systemd, its own cgroup); shared keeps them in
 // this process's session, as the benchmark ran before 2026-12-06 (late morning). Where Linux shares the CPU between sessions (autogroup, on unless the
 // processes are in a CPU cgroup), that decides the shares: in one session the agents, the bridge,
 // the processor, the API and this client together weigh as much as Kafka or the MongoDB-wire
 // server alone.
+// --sink-servers-nice N: the MongoDB-wire and S3 servers' CPU share in the run (19, the least, by
+// default; 0 leaves them as started), below.
 // --stages also reads the input topic, for the latency up to Kafka (it costs this process CPU).
 // --keep-logs keeps the components' logs and writes windows.csv beside them: per window measured,
 // its sensor, seq, last sample's time and arrival at the client, when the processor sent its
@@ -52,7 +56,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
@@ -64,7 +68,7 @@ import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObj
 import { freePort } from '../scripts/servers/process.js';
 import { readRecords } from '../test/e2e/harness.js';
 import { nodeArgsFor } from './node-args.js';
-import { cpuSeconds, procAgeS, procChildren, procUsage, readStat } from './proc.js';
+import { autogroupNice, cpuSeconds, procAgeS, procChildren, procSession, procUsage, readStat, setAutogroupNice } from './proc.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -86,6 +90,8 @@ const { values: args } = parseArgs({
     stages: { type: 'boolean', default: false },
     archive: { type: 'string', default: 'on' },
     sessions: { type: 'string', default: 'own' },
+    'sink-servers-nice': { type: 'string', default: '19' },
+    'archive-nice': { type: 'string', default: '10' },
   },
 });
 const int = (name: keyof typeof args, min: number, max: number): number => {
@@ -105,6 +111,8 @@ const FLUSH_MS = int('flush-ms', 5, 10_000);
 const COMMIT_MS = int('commit-ms', 0, 10_000);
 const PARTITIONS = int('partitions', 1, 64);
 const PROCESSORS = int('processors', 1, 16);
+const SINK_NICE = int('sink-servers-nice', 0, 19);
+const ARCHIVE_NICE = int('archive-nice', 0, 19);
 const SPREAD_S = Number(args['spread-s']);
 if (!(SPREAD_S >= 0 && SPREAD_S <= 3600)) {
   console.error(`bench:e2e: --spread-s must be a number of seconds from 0 to 3600 (got ${JSON.stringify(args['spread-s'])})`);
@@ -263,6 +271,39 @@ if (started.failed.length) {
 }
 const serverPids = [...running, ...servers].map((s) => ({ name: s.name, pid: s.pid }));
 if (running.length) say(`using the running ${running.map((s) => s.name).join(', ')} (.run/servers.json)`);
+// The MongoDB-wire and S3 servers take the session documents and the archive's objects: off the way
+// of every window to the client, and in a deployment on machines of their own. Here they share the
+// two cores with the latency path, so they get the least share of the CPU (--sink-servers-nice,
+// 19; 0 leaves them as they are): they still have every moment no one else wants. A server alone in its session (as `npm run servers -- start` runs them) is
+// set through its autogroup, the kernel's CPU share per session, and put back at the end; one in this
+// process's session (started by this run, stopped with it) gets the nice value on each thread.
+const sinkNice: Record<string, { nice: number; via: 'autogroup' | 'threads' | 'not set' }> = {};
+const restoreNice: (() => void)[] = [];
+process.once('exit', () => {
+  for (const restore of restoreNice.splice(0)) restore();
+});
+if (SINK_NICE > 0) {
+  for (const s of serverPids.filter((s) => s.name === 'ferretdb' || s.name === 'minio')) {
+    const before = autogroupNice(s.pid);
+    if (before !== undefined && procSession(s.pid) !== procSession('self')) {
+      if (setAutogroupNice(s.pid, SINK_NICE)) {
+        sinkNice[s.name] = { nice: SINK_NICE, via: 'autogroup' };
+        restoreNice.push(() => void setAutogroupNice(s.pid, before));
+        continue;
+      }
+    } else {
+      try {
+        for (const tid of readdirSync(`/proc/${s.pid}/task`)) setPriority(Number(tid), SINK_NICE);
+        sinkNice[s.name] = { nice: SINK_NICE, via: 'threads' };
+        continue;
+      } catch {
+        // below
+      }
+    }
+    sinkNice[s.name] = { nice: 0, via: 'not set' };
+    say(`bench:e2e: the ${s.name} server's CPU share could not be lowered; it runs as it is`);
+  }
+}
 const env = Object.assign({}, ...running.map((s) => s.env), ...servers.map((s) => s.env)) as Record<string, string>;
 const brokers = [env.EW_KAFKA_BROKERS!];
 const kafka = new Kafka({ clientId: 'bench-e2e', brokers, logLevel: logLevel.NOTHING });
@@ -295,7 +336,7 @@ try {
     waitForLeaders: true,
   });
   await admin.disconnect();
-  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, ${PROCESSORS > 1 ? `${PROCESSORS} processors, ` : ''}processor commit interval ${COMMIT_MS} ms, ${ARCHIVE === 'off' ? 'no archive, ' : `archive to S3${ARCHIVE === 'inline' ? " on the processor's thread" : ARCHIVE === 'thread' ? ' on a thread of its own' : ' in a process of its own'}, `}${PARTITIONS} partitions, ${SESSIONS === 'own' ? 'each component in a session of its own' : 'the components in this session'}${SPREAD_S ? `; sensors started over ${SPREAD_S} s` : '; sensors started together'}; warm-up ${WARMUP} s, measured ${SECONDS} s`);
+  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, ${PROCESSORS > 1 ? `${PROCESSORS} processors, ` : ''}processor commit interval ${COMMIT_MS} ms, ${ARCHIVE === 'off' ? 'no archive, ' : `archive to S3${ARCHIVE === 'inline' ? " on the processor's thread" : ARCHIVE === 'thread' ? ' on a thread of its own' : ' in a process of its own'}, `}${PARTITIONS} partitions, ${SESSIONS === 'own' ? 'each component in a session of its own' : 'the components in this session'}${SPREAD_S ? `; sensors started over ${SPREAD_S} s` : '; sensors started together'}; MongoDB-wire and S3 servers at nice ${SINK_NICE}; warm-up ${WARMUP} s, measured ${SECONDS} s`);
 
   // The cloud tier.
   const [bridgePort, apiPort] = await Promise.all([freePort(), freePort()]);
@@ -305,7 +346,7 @@ try {
   const processors = processorPorts.map((port, k) => launch(PROCESSORS > 1 ? `processor-${k}` : 'processor', 'processor', {
     kafka: { brokers, topics: { raw: topics.raw, features: topics.features, inferences: topics.inferences, sessions: topics.sessions, deadletter: topics.deadletter, processorState: topics.processorState }, groupId: `${run}-processor`, transactionalIdPrefix: `${run}-processor`, commitIntervalMs: COMMIT_MS },
     mongodb: { url: env.EW_MONGODB_URL, database },
-    ...(ARCHIVE !== 'off' ? { s3, archive: { url: `s3://${run}/archive`, runIn: ARCHIVE === 'on' ? 'process' : ARCHIVE === 'thread' ? 'thread' : 'inline' } } : {}),
+    ...(ARCHIVE !== 'off' ? { s3, archive: { url: `s3://${run}/archive`, runIn: ARCHIVE === 'on' ? 'process' : ARCHIVE === 'thread' ? 'thread' : 'inline', nice: ARCHIVE_NICE } } : {}),
     http: { port },
     logLevel: 'warn',
   }));
@@ -577,7 +618,9 @@ try {
     spread_s: SPREAD_S,
     // The S3 archive in the processor (in a process of its own unless --archive says otherwise), as deployed: objects and MB written by the end of the measurement.
     sessions: SESSIONS,
-    archive: archived ? { run_in: ARCHIVE === 'on' ? 'process' : ARCHIVE, objects: archived.length, mb: Number((archived.reduce((a, o) => a + o.size, 0) / 1e6).toFixed(1)) } : null,
+    // The MongoDB-wire and S3 servers' nice value in the run, and how it was set.
+    sink_servers_nice: sinkNice,
+    archive: archived ? { run_in: ARCHIVE === 'on' ? 'process' : ARCHIVE, nice: ARCHIVE_NICE, objects: archived.length, mb: Number((archived.reduce((a, o) => a + o.size, 0) / 1e6).toFixed(1)) } : null,
     seconds: Number(seconds.toFixed(1)),
     windows: measured.length,
     p50_ms: Math.round(percentile(latencies, 0.5)),
@@ -629,6 +672,7 @@ try {
   }
 } finally {
   await Promise.all(components.map((c) => stopComponent(c)));
+  for (const restore of restoreNice.splice(0)) restore();
   // The run's topics go with it: on servers kept running, runs would otherwise pile up partitions
   // (and the broker's memory and work) that later runs pay for.
   if (running.some((s) => s.name === 'kafka')) {
