@@ -159,10 +159,17 @@ export class MemoryKafka {
   readonly changed = new EventEmitter();
   private readonly partitioner = Partitioners.DefaultPartitioner();
   private readonly options: Required<MemoryKafkaOptions>;
+  /** Writes refused with LOG_FULL so far. */
+  private refused = 0;
 
   constructor(options: MemoryKafkaOptions = {}) {
     this.options = { defaultPartitions: options.defaultPartitions ?? 4, retentionBytes: options.retentionBytes ?? 64 << 20, compacted: options.compacted ?? [], firstOffsets: options.firstOffsets ?? {}, keepUnread: options.keepUnread ?? {} };
     this.changed.setMaxListeners(0);
+  }
+
+  /** How many writes the log has refused because a group that must read them had not (LOG_FULL). */
+  stats(): { refusedWrites: number } {
+    return { refusedWrites: this.refused };
   }
 
   // ---- the log ----
@@ -216,6 +223,7 @@ export class MemoryKafka {
       for (const groupId of groups) {
         const read = this.groups.get(groupId)?.committed.get(`${a.topic}:${a.partition}`)?.offset ?? p.start;
         if (read < start) {
+          this.refused++;
           throw new KafkaJSMemoryError('LOG_FULL', `the in-process log is full: ${a.topic} partition ${a.partition} holds ${p.bytes} bytes (retentionBytes ${this.options.retentionBytes}) and group ${groupId} has read it only up to offset ${read}; the write waits for it`);
         }
       }

@@ -39,6 +39,20 @@ export interface EmbeddedOptions {
   mqttPort?: number;
   seed?: number;
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug';
+  /**
+   * Bytes the in-process log keeps per partition (default 64 MiB). When the processor or its
+   * archive has not read what a write would drop, the write waits (the bridge holds it and its
+   * acknowledgements, the gateways their outboxes).
+   */
+  logRetentionBytes?: number;
+  /**
+   * QoS 1 messages the MQTT broker holds for the bridge (default 10,000) before it stops taking the
+   * gateways' (they keep them in their outboxes and send them again).
+   */
+  brokerHoldMax?: number;
+  /** The archive's flush by size per partition (default 8 MiB) and by age (default 60 s). */
+  archiveFlushBytes?: number;
+  archiveFlushS?: number;
 }
 
 export interface EmbeddedHandle {
@@ -51,12 +65,25 @@ export interface EmbeddedHandle {
   readonly bridge: BridgeHandle;
   readonly agents: readonly AgentHandle[];
   readonly sessions: FileSessionStore;
+  /** The in-process log (its `stats()`: writes it refused while full). */
+  readonly log: MemoryKafka;
   /** Ids of the sessions a previous run left active, ended at startup. */
   readonly interruptedSessions: readonly string[];
   stop(): Promise<void>;
 }
 
 const TOPICS = DEFAULT_KAFKA_TOPICS;
+const BRIDGE_CLIENT_ID = 'edgewave-embedded-bridge';
+/** How long a stop waits for the bridge to take what the broker holds for it. */
+const BROKER_DRAIN_MS = 30_000;
+
+/** QoS 1 messages the broker holds for a client: queued for it, or sent and not yet acknowledged. */
+async function brokerHolds(broker: Aedes, clientId: string): Promise<number> {
+  const persistence = (broker as unknown as { persistence: { outgoingStream(client: { id: string }): AsyncIterable<unknown> } }).persistence;
+  let n = 0;
+  for await (const _ of persistence.outgoingStream({ id: clientId })) n++;
+  return n;
+}
 
 export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = createLogger('embedded', { level: o.logLevel ?? 'warn' })): Promise<EmbeddedHandle> {
   const dataDir = resolve(o.dataDir ?? './data');
@@ -73,12 +100,34 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
 
   try {
     // The broker.
-    const broker = await Aedes.createBroker();
+    // Flow control: a gateway's QoS 1 message is taken (and acknowledged) only while the broker
+    // holds fewer than `brokerHoldMax` for the bridge; beyond that it waits unacknowledged, so a
+    // pipeline that falls behind leaves what the gateways cannot send in their outboxes, on disk,
+    // not in this process's memory.
+    const holdMax = o.brokerHoldMax ?? 10_000;
+    let brokerStopping = false;
+    let held = { n: 0, at: 0 };
+    let counting: Promise<void> | null = null;
+    const heldNow = async (): Promise<number> => {
+      if (Date.now() - held.at > 100) await (counting ??= brokerHolds(broker, BRIDGE_CLIENT_ID).then((n) => void (held = { n, at: Date.now() })).finally(() => (counting = null)));
+      return held.n;
+    };
+    const broker: Aedes = await Aedes.createBroker({
+      authorizePublish: (client, packet, callback) => {
+        if (!client || client.id === BRIDGE_CLIENT_ID || packet.qos === 0) return callback(null);
+        void (async () => {
+          // A gateway that went away while it waited sends the message again: not taken here too.
+          while (!brokerStopping && !client.closed && (await heldNow()) >= holdMax) await new Promise((r) => setTimeout(r, 50));
+          callback(brokerStopping || client.closed ? new Error('the gateway or the broker went away while the message waited') : null);
+        })();
+      },
+    });
     const server: Server = createServer(broker.handle);
     server.listen(o.mqttPort ?? 0, '127.0.0.1');
     await once(server, 'listening');
     const mqttUrl = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
     stops.push(async () => {
+      brokerStopping = true;
       await new Promise((r) => server.close(r));
       await new Promise<void>((r) => broker.close(() => r()));
     });
@@ -86,7 +135,7 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
     const brokers = ['memory:0'];
     const processorConfig = parseProcessorConfig({
       kafka: { brokers, topics: { raw: TOPICS.raw, features: TOPICS.features, inferences: TOPICS.inferences, sessions: TOPICS.sessions, deadletter: TOPICS.deadletter, processorState: TOPICS.processorState }, groupId: 'edgewave-processor', transactionalIdPrefix: 'edgewave-processor', sessionTimeoutMs: 6000 },
-      archive: { url: `file://${join(dataDir, 'archive')}` },
+      archive: { url: `file://${join(dataDir, 'archive')}`, ...(o.archiveFlushBytes !== undefined ? { flushBytes: o.archiveFlushBytes } : {}), ...(o.archiveFlushS !== undefined ? { flushS: o.archiveFlushS } : {}) },
       // One bridge and an in-process log never swap frames, so an earlier frame is never on its
       // way: after a restart (sequence numbers going on) each stream is taken from where it is at
       // its second frame, not after the 5 s a distributed processor waits.
@@ -105,6 +154,7 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
     const mustRead = [readers.processor, readers.archive];
     const memory = new MemoryKafka({
       compacted: [TOPICS.processorState],
+      ...(o.logRetentionBytes !== undefined ? { retentionBytes: o.logRetentionBytes } : {}),
       firstOffsets: { [TOPICS.raw]: archivedEnds.raw, [TOPICS.features]: archivedEnds.features },
       keepUnread: { [TOPICS.raw]: mustRead, [TOPICS.features]: mustRead, [TOPICS.sessions]: [readers.sessions] },
     });
@@ -138,11 +188,34 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
     stops.push(() => api.stop());
     const bridge = await startBridge(
       // aedes speaks MQTT 3.1.1 and has no shared subscriptions: one bridge, a plain subscription.
-      parseBridgeConfig({ mqtt: { url: mqttUrl, clientId: 'edgewave-embedded-bridge', protocolVersion: 4, shareGroup: null }, kafka: { brokers, topics: { raw: TOPICS.raw, features: TOPICS.features, status: TOPICS.status, deadletter: TOPICS.deadletter } }, http: { port: 0 }, logLevel: level }),
+      parseBridgeConfig({ mqtt: { url: mqttUrl, clientId: BRIDGE_CLIENT_ID, protocolVersion: 4, shareGroup: null }, kafka: { brokers, topics: { raw: TOPICS.raw, features: TOPICS.features, status: TOPICS.status, deadletter: TOPICS.deadletter } }, http: { port: 0 }, logLevel: level }),
       child('bridge'),
       { kafka },
     );
-    stops.push(() => bridge.stop());
+    // The broker acknowledges a gateway's message when it has it, and holds it for the bridge until
+    // the bridge acknowledges it in turn, which it does once the log has it. The broker keeps that
+    // in memory: what it still held when the bridge stopped would go with this process, though the
+    // gateway has let it go. So at a stop (the gateways first) the bridge stops once the broker
+    // holds nothing for it; while the log refuses writes for want of room, the archive, the reader
+    // that holds it back longest, is asked to write what it has.
+    stops.push(async () => {
+      const end = Date.now() + BROKER_DRAIN_MS;
+      let refused = memory.stats().refusedWrites;
+      for (;;) {
+        const held = await brokerHolds(broker, BRIDGE_CLIENT_ID);
+        if (held === 0 && bridge.stats().inFlight === 0) break;
+        if (Date.now() > end) {
+          log.error({ held }, `messages the gateways sent were still with the broker ${BROKER_DRAIN_MS / 1000} s after they stopped; they go with this process`);
+          break;
+        }
+        if (memory.stats().refusedWrites > refused) {
+          refused = memory.stats().refusedWrites;
+          await processor.archiver?.flushAll().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'the archive could not write what it holds'));
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await bridge.stop();
+    });
     const agents: AgentHandle[] = [];
     for (let g = 0; g < gateways; g++) {
       const gatewayId = `gw-${g + 1}`;
@@ -163,7 +236,7 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
       stops.push(() => agent.stop(2000));
     }
     log.info({ url: api.url, mqttUrl, dataDir, sensors, gateways, groups, rate }, 'embedded mode running');
-    return { url: api.url, mqttUrl, dataDir, api, processor, bridge, agents, sessions, interruptedSessions: interrupted, stop: stopAll };
+    return { url: api.url, mqttUrl, dataDir, api, processor, bridge, agents, sessions, log: memory, interruptedSessions: interrupted, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

@@ -4,8 +4,10 @@
 // are there again after a restart, before any new data, those the first run left active ended.
 // The archive survives a restart too: a clean stop writes what the log holds, and the next run's
 // log goes on after the archived offsets, so its objects never take an earlier run's names.
+// A full log holds the gateways back instead of dropping anything: what they could not send waits in
+// their outboxes and goes through, once, when there is room.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -118,4 +120,55 @@ describe('embedded mode', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 180_000);
+
+  it('a full in-process log holds the gateways back; what they held goes through later, every frame once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgewave-embedded-full-'));
+    const objects = openObjects(`file://${join(dir, 'archive')}`, () => {
+      throw new Error('no S3 here');
+    });
+    const options = { dataDir: dir, sensors: 8, gateways: 2, groups: 2, port: 0, mqttPort: 0 };
+    const backlog = (e: EmbeddedHandle) => e.agents.reduce((n, a) => n + a.outbox.stats().depthRecords, 0);
+    try {
+      // 1 KiB a partition, and an archive that flushes only by age, every 2 s: between its flushes
+      // the log is full of records the archive has not committed, and the bridge's writes are
+      // refused and held, and its MQTT acknowledgements. The broker holds at most 2 messages for
+      // it, and the gateways' outboxes fill.
+      const first = await startEmbedded({ ...options, logRetentionBytes: 1 << 10, archiveFlushBytes: 1 << 20, archiveFlushS: 2, brokerHoldMax: 2 });
+      let most = 0;
+      try {
+        await until(async () => {
+          most = Math.max(most, backlog(first));
+          return first.log.stats().refusedWrites >= 5 && most >= 8 && first.processor.archiver!.stats().frames > 0 ? true : undefined;
+        }, 90_000, 'writes refused by the full log, a backlog at the gateways and an archive flush');
+      } finally {
+        await first.stop();
+      }
+      expect(first.log.stats().refusedWrites).toBeGreaterThanOrEqual(5);
+      expect(most).toBeGreaterThanOrEqual(8);
+
+      // The next run, with room: the outboxes empty, and nothing is refused.
+      const second = await startEmbedded(options);
+      try {
+        await until(async () => (backlog(second) === 0 && second.processor.stats().frames > 0 ? true : undefined), 90_000, "the gateways' backlogs delivered");
+      } finally {
+        await second.stop();
+      }
+      expect(second.log.stats().refusedWrites).toBe(0);
+
+      // Every frame each gateway numbered (seq.json: a sensor's frames so far) is in the archive once.
+      const numbered = new Map<string, number>();
+      for (const g of ['gw-1', 'gw-2']) for (const [id, n] of Object.entries(JSON.parse(readFileSync(join(dir, 'edge', g, 'seq.json'), 'utf8')) as Record<string, number>)) numbered.set(id, n);
+      expect(numbered.size).toBe(8);
+      const frames = (await Promise.all((await objects.list('')).map(async (k) => parquetToFrames(Buffer.from(await objects.get(k)))))).flat();
+      const seqs = new Map<string, number[]>();
+      for (const f of frames) seqs.set(f.sensorId, [...(seqs.get(f.sensorId) ?? []), f.seq]);
+      for (const [sensor, n] of numbered) {
+        const list = (seqs.get(sensor) ?? []).sort((a, b) => a - b);
+        expect(list.length, `${sensor}: ${list.length} frames archived of ${n} numbered`).toBe(n);
+        expect(list, sensor).toEqual(Array.from({ length: n }, (_, i) => i));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 240_000);
 });
