@@ -41,6 +41,8 @@ export interface BridgeStats {
   keepalivesHeld: number;
   mqttConnected: boolean;
   kafkaConnected: boolean;
+  /** The broker's count of messages it dropped since it started (mqtt.brokerDroppedTopic), once it has said. */
+  brokerDropped: number | undefined;
 }
 
 export interface BridgeHandle {
@@ -176,7 +178,9 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
   const counts = { messages: 0, frames: 0, deadLetters: 0, acked: 0, redelivered: 0, receiveMaximumExceeded: 0, keepalivesHeld: 0 };
   const deadLogged = new Map<string, number>();
 
-  const metrics = createBridgeMetrics({ inFlight: () => pending.length - head, mqttConnected: () => mqttConnected, kafkaConnected: () => kafkaConnectedNow() && !sink.lastError });
+  /** The broker's count of messages it dropped (mqtt.brokerDroppedTopic), once it has said. */
+  let brokerDropped: number | undefined;
+  const metrics = createBridgeMetrics({ inFlight: () => pending.length - head, mqttConnected: () => mqttConnected, kafkaConnected: () => kafkaConnectedNow() && !sink.lastError, brokerDropped: () => brokerDropped });
   const sink = new KafkaSink(producers, {
     lingerMs: config.kafka.lingerMs,
     batchBytes: config.kafka.batchBytes,
@@ -337,6 +341,43 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     },
   };
   client = mqtt.connect(config.mqtt.url, options);
+  // A broker acknowledges a gateway's message when it has it; over its queue limits (Mosquitto's
+  // max_queued_messages and max_queued_bytes, while Kafka is away) it then drops messages for the
+  // bridge, and the gateways, having let them go, cannot send them again. Nothing else says so: the
+  // broker's own count is read on a connection of its own (clean, QoS 0), apart from the gateways'
+  // messages, and a rise is an error in the log.
+  let droppedClient: MqttClient | undefined;
+  const droppedTopic = config.mqtt.brokerDroppedTopic;
+  if (droppedTopic) {
+    droppedClient = mqtt.connect(config.mqtt.url, {
+      protocolVersion: config.mqtt.protocolVersion,
+      clientId: `${clientId}-dropped`,
+      clean: true,
+      keepalive: config.mqtt.keepaliveS,
+      reconnectPeriod: Math.max(config.mqtt.reconnectMs, 1000),
+      connectTimeout: 10_000,
+      username: config.mqtt.username,
+      password: config.mqtt.password,
+      ...tlsOptions(config.mqtt.tls),
+    });
+    droppedClient.on('error', () => {});
+    droppedClient.on('connect', () => {
+      droppedClient!.subscribe(droppedTopic, { qos: 0 }, (err, granted) => {
+        if (err || granted?.[0]?.qos === 128) log.info({ topic: droppedTopic, err: err?.message }, "the broker's count of dropped messages cannot be read here (mqtt.brokerDroppedTopic); not watched");
+      });
+    });
+    droppedClient.on('message', (_topic, payload) => {
+      const n = Number(payload.toString());
+      if (!Number.isSafeInteger(n) || n < 0) return;
+      if (brokerDropped === undefined ? n > 0 : n > brokerDropped) {
+        const fields = { dropped: brokerDropped === undefined ? n : n - brokerDropped, total: n, topic: droppedTopic };
+        log.error(fields, brokerDropped === undefined
+          ? 'the MQTT broker has dropped messages since it started (over its queue limits); any of them from gateways were lost before reaching the bridge: size its queue (helm/scaling.md, "How long Kafka may be away")'
+          : 'the MQTT broker dropped messages it had acknowledged (over its queue limits, e.g. while Kafka is away); those from gateways are lost: size its queue (helm/scaling.md, "How long Kafka may be away")');
+      }
+      brokerDropped = n;
+    });
+  }
   /** An MQTT 3.1.1 message's PUBACK (and so mqtt.js's next packet: it takes one message at a time) waits for Kafka. */
   let heldV3 = false;
   if (!v5) {
@@ -504,7 +545,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     httpUrl,
     metrics,
     clientId,
-    stats: () => ({ ...counts, inFlight: pending.length - head, mqttConnected, kafkaConnected: kafkaConnectedNow() && !sink.lastError }),
+    stats: () => ({ ...counts, inFlight: pending.length - head, mqttConnected, kafkaConnected: kafkaConnectedNow() && !sink.lastError, brokerDropped }),
     ready,
     stop() {
       return (stopped ??= (async () => {
@@ -526,6 +567,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
         }
         await Promise.race([Promise.all([kafkaReady, topicsChecked]), new Promise((r) => setTimeout(r, 100))]);
         await Promise.all([...producers, ...(tickProducer ? [tickProducer] : []), ...(tickAdmin ? [tickAdmin] : [])].map((p) => p.disconnect().catch(() => {})));
+        droppedClient?.end(true);
         await new Promise((r) => server.close(r));
         log.info({ drained, ...counts }, drained ? 'bridge stopped; everything received was in Kafka and acknowledged' : 'bridge stopped; what Kafka did not take will be delivered again by the broker');
       })());

@@ -22,6 +22,7 @@ export const bridgeConfigSchema = z.strictObject({
     keepaliveS: z.number().int().min(5).max(3600).default(30),
     sessionExpiryS: z.number().int().min(0).default(86_400).describe('how long the broker keeps this bridge\'s session, and the messages queued for it, while it is away'),
     reconnectMs: z.number().int().min(50).default(1000),
+    brokerDroppedTopic: z.string().min(1).nullable().default('$SYS/broker/publish/messages/dropped').describe('where the broker publishes its count of messages it dropped (Mosquitto: over its queue limits, after acknowledging them to the gateways): read on a connection of its own, logged as an error when it rises and exported; null: not read'),
   }),
   kafka: z.strictObject({
     ...kafkaConnection,

@@ -20,6 +20,7 @@ export const BRIDGE_METRIC = {
   receiveMaximumExceeded: 'edgewave_bridge_receive_maximum_exceeded_total',
   keepalivesHeld: 'edgewave_bridge_keepalives_held_total',
   ticks: 'edgewave_bridge_ticks_total',
+  brokerDropped: 'edgewave_bridge_broker_dropped',
 } as const;
 
 export interface BridgeMetrics {
@@ -40,7 +41,7 @@ export interface BridgeMetrics {
   ticks: Counter;
 }
 
-export function createBridgeMetrics(gauges: { inFlight: () => number; mqttConnected: () => boolean; kafkaConnected: () => boolean }): BridgeMetrics {
+export function createBridgeMetrics(gauges: { inFlight: () => number; mqttConnected: () => boolean; kafkaConnected: () => boolean; brokerDropped: () => number | undefined }): BridgeMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'edgewave_bridge_' });
   const r = [registry];
@@ -63,6 +64,15 @@ export function createBridgeMetrics(gauges: { inFlight: () => number; mqttConnec
   };
   new Gauge({ name: BRIDGE_METRIC.inFlight, help: 'MQTT messages received and not yet acknowledged', registers: r, collect() { this.set(gauges.inFlight()); } });
   new Gauge({ name: BRIDGE_METRIC.mqttConnected, help: '1 while connected to the MQTT broker', registers: r, collect() { this.set(gauges.mqttConnected() ? 1 : 0); } });
+  new Gauge({
+    name: BRIDGE_METRIC.brokerDropped,
+    help: 'messages the MQTT broker says it dropped since it started (mqtt.brokerDroppedTopic; Mosquitto: over its queue limits, after acknowledging them): above 0, frames were lost before the bridge',
+    registers: r,
+    collect() {
+      const n = gauges.brokerDropped();
+      if (n !== undefined) this.set(n);
+    },
+  });
   new Gauge({ name: BRIDGE_METRIC.kafkaConnected, help: '1 while the Kafka producer is connected and its last request succeeded', registers: r, collect() { this.set(gauges.kafkaConnected() ? 1 : 0); } });
   return m;
 }

@@ -188,7 +188,7 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
     stops.push(() => api.stop());
     const bridge = await startBridge(
       // aedes speaks MQTT 3.1.1 and has no shared subscriptions: one bridge, a plain subscription.
-      parseBridgeConfig({ mqtt: { url: mqttUrl, clientId: BRIDGE_CLIENT_ID, protocolVersion: 4, shareGroup: null }, kafka: { brokers, topics: { raw: TOPICS.raw, features: TOPICS.features, status: TOPICS.status, deadletter: TOPICS.deadletter } }, http: { port: 0 }, logLevel: level }),
+      parseBridgeConfig({ mqtt: { url: mqttUrl, clientId: BRIDGE_CLIENT_ID, protocolVersion: 4, shareGroup: null, brokerDroppedTopic: null }, kafka: { brokers, topics: { raw: TOPICS.raw, features: TOPICS.features, status: TOPICS.status, deadletter: TOPICS.deadletter } }, http: { port: 0 }, logLevel: level }),
       child('bridge'),
       { kafka },
     );

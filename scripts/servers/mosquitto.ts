@@ -37,6 +37,7 @@ export async function startMosquitto(ctx: StartContext): Promise<RunningServer> 
       '# The bridge reads every gateway; each gateway reads and writes only edgewave/<its username>/.',
       'user bridge',
       'topic read edgewave/#',
+      'topic read $SYS/broker/publish/messages/dropped',
       '',
       'pattern readwrite edgewave/%u/#',
       '',

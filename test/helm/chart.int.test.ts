@@ -259,6 +259,12 @@ describe('helm/edgewave', () => {
     const cm = list.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'ew-edgewave-mosquitto')!;
     expect(cm.data!['mosquitto.conf']).toMatch(/allow_anonymous false/);
     expect(cm.data!['mosquitto.conf']).toMatch(/password_file \/mosquitto\/secret\/passwords/);
+    // What it queues for the bridge while Kafka is away is bounded in messages and in bytes (under the
+    // pod's memory limit), and both can be set.
+    expect(cm.data!['mosquitto.conf']).toMatch(/\nmax_queued_messages 100000\nmax_queued_bytes 268435456\n/);
+    const sized = run(['template', 'ew', chart, ...KUBE, '-f', join(chart, 'ci', 'embedded-broker-values.yaml'), '--set', 'mqtt.embedded.queue.maxMessages=2000000', '--set', 'mqtt.embedded.queue.maxBytes=2147483648']);
+    expect(sized.status, sized.stderr).toBe(0);
+    expect(sized.stdout).toMatch(/max_queued_messages 2000000\n\s*max_queued_bytes 2147483648\n/);
     expect(cm.data!.acl).toMatch(/user edgewave-bridge\ntopic read edgewave\/#/);
     expect(cm.data!.acl).toMatch(/pattern write edgewave\/%u\/#/);
     const dep = list.find((o) => o.kind === 'Deployment' && o.metadata.name === 'ew-edgewave-mosquitto')!;

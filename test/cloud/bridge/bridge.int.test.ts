@@ -16,6 +16,7 @@ import { parseBridgeConfig, type BridgeConfigInput } from '../../../cloud/bridge
 import { decodeBatchHeaders, encodeBatch, encodeFrame, encodeJsonFrame, type Frame } from '../../../protocol/index.js';
 import { KafkaNode } from '../../../scripts/servers/kafka.js';
 import { newRunLogDir } from '../../../scripts/servers/paths.js';
+import { freePort } from '../../../scripts/servers/process.js';
 import { servers, uniqueName } from '../../config.js';
 import { KafkaReader, createTopics, kafkaTopicsFor, publishLoad, totalFrames, type Load } from './helpers.js';
 
@@ -477,6 +478,49 @@ need('bridge with Mosquitto and Kafka', () => {
       await client.endAsync();
       await reader.stop();
       await bridge.stop();
+    }
+  }, 60_000);
+
+  it("the broker's count of messages it dropped (over its queue limits, after acknowledging them): read, logged as an error when it rises, exported", async () => {
+    // A Mosquitto of its own: a queue of 5 messages per session, its $SYS counts every second.
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmp, 'mosquitto-'));
+    const conf = join(dir, 'mosquitto.conf');
+    writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'max_queued_messages 5', 'max_inflight_messages 0', 'sys_interval 1', ''].join('\n'));
+    const broker = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
+    const url = `mqtt://127.0.0.1:${port}`;
+    for (let i = 0; ; i++) {
+      const ok = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 1000 }).then((c) => c.endAsync().then(() => true), () => false);
+      if (ok) break;
+      if (i > 50) throw new Error('the test Mosquitto did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const ctx = await setup();
+    const lines: { level: number; msg: string; dropped?: number; total?: number }[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const config = bridgeConfig(ctx);
+    const bridge = await startBridge(parseBridgeConfig({ ...config, mqtt: { ...config.mqtt, url } }), log);
+    try {
+      // Nothing dropped yet: the count is read, and nothing is logged.
+      for (const end = Date.now() + 5000; bridge.stats().brokerDropped === undefined && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+      expect(bridge.stats().brokerDropped).toBe(0);
+      // A persistent session that is away, and 20 QoS 1 messages for it: the broker keeps 5.
+      const away = await mqtt.connectAsync(url, { clientId: `away-${ctx.name}`, clean: false, protocolVersion: 4 });
+      await away.subscribeAsync('elsewhere/#', { qos: 1 });
+      await away.endAsync();
+      const pub = await mqtt.connectAsync(url, { protocolVersion: 4 });
+      for (let i = 0; i < 20; i++) await pub.publishAsync('elsewhere/x', String(i), { qos: 1 });
+      await pub.endAsync();
+      for (const end = Date.now() + 5000; (bridge.stats().brokerDropped ?? 0) < 15 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+      expect(bridge.stats().brokerDropped).toBe(15);
+      const errors = lines.filter((l) => l.level === 50 && /dropped messages it had acknowledged/.test(l.msg));
+      expect(errors.length).toBeGreaterThanOrEqual(1);
+      expect(errors.reduce((n, l) => n + (l.dropped ?? 0), 0)).toBe(15);
+      expect(await bridge.metrics.registry.getSingleMetricAsString('edgewave_bridge_broker_dropped')).toMatch(/\nedgewave_bridge_broker_dropped 15$/);
+    } finally {
+      await bridge.stop();
+      broker.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
 });
