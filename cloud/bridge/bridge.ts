@@ -369,11 +369,13 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     droppedClient.on('message', (_topic, payload) => {
       const n = Number(payload.toString());
       if (!Number.isSafeInteger(n) || n < 0) return;
-      if (brokerDropped === undefined ? n > 0 : n > brokerDropped) {
-        const fields = { dropped: brokerDropped === undefined ? n : n - brokerDropped, total: n, topic: droppedTopic };
-        log.error(fields, brokerDropped === undefined
-          ? 'the MQTT broker has dropped messages since it started (over its queue limits); any of them from gateways were lost before reaching the bridge: size its queue (helm/scaling.md, "How long Kafka may be away")'
-          : 'the MQTT broker dropped messages it had acknowledged (over its queue limits, e.g. while Kafka is away); those from gateways are lost: size its queue (helm/scaling.md, "How long Kafka may be away")');
+      if (brokerDropped === undefined) {
+        // Its count before this bridge read it: said once, as a warning.
+        if (n > 0) log.warn({ total: n, topic: droppedTopic }, 'the MQTT broker has dropped messages since it started (over its queue limits); any of them from gateways were lost before reaching a bridge: size its queue (helm/scaling.md, "How long Kafka may be away")');
+      } else {
+        // A broker that restarted counts from 0 again.
+        const since = n >= brokerDropped ? brokerDropped : 0;
+        if (n > since) log.error({ dropped: n - since, total: n, topic: droppedTopic }, 'the MQTT broker dropped messages it had acknowledged (over its queue limits, e.g. while Kafka is away); those from gateways are lost: size its queue (helm/scaling.md, "How long Kafka may be away")');
       }
       brokerDropped = n;
     });

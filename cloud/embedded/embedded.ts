@@ -202,10 +202,10 @@ export async function startEmbedded(o: EmbeddedOptions = {}, log: Logger = creat
       const end = Date.now() + BROKER_DRAIN_MS;
       let refused = memory.stats().refusedWrites;
       for (;;) {
-        const held = await brokerHolds(broker, BRIDGE_CLIENT_ID);
-        if (held === 0 && bridge.stats().inFlight === 0) break;
+        const holding = await brokerHolds(broker, BRIDGE_CLIENT_ID);
+        if (holding === 0 && bridge.stats().inFlight === 0) break;
         if (Date.now() > end) {
-          log.error({ held }, `messages the gateways sent were still with the broker ${BROKER_DRAIN_MS / 1000} s after they stopped; they go with this process`);
+          log.error({ held: holding }, `messages the gateways sent were still with the broker ${BROKER_DRAIN_MS / 1000} s after they stopped; they go with this process`);
           break;
         }
         if (memory.stats().refusedWrites > refused) {
