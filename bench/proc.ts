@@ -1,7 +1,7 @@
 // What the benchmarks (and tests) read of a process from /proc (Linux): its CPU time, resident set,
 // age, children, and each thread's nice value.
 
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** USER_HZ: /proc counts CPU time and start times in these ticks a second. */
 const CLOCK_TICKS = 100;
@@ -53,25 +53,5 @@ export function threadNices(pid: number | 'self'): number[] {
 /** A process's session id. */
 export const procSession = (pid: number | 'self'): number => Number(readStat(`/proc/${pid}/stat`).fields[3]);
 
-/** The nice value of a process's autogroup (the kernel's CPU share per session), or undefined without autogroup. */
-export function autogroupNice(pid: number | 'self'): number | undefined {
-  try {
-    const m = /nice\s+(-?\d+)/.exec(readFileSync(`/proc/${pid}/autogroup`, 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Sets the nice value of a process's autogroup (its session's CPU share; 19 the least). Returns
- * false where there is no autogroup or it may not be set (a value below 0 needs privilege).
- */
-export function setAutogroupNice(pid: number, nice: number): boolean {
-  try {
-    writeFileSync(`/proc/${pid}/autogroup`, String(nice));
-    return autogroupNice(pid) === nice;
-  } catch {
-    return false;
-  }
-}
+/** A process's autogroup (its session's CPU share): read and set as the archive does. */
+export { autogroupNice, setAutogroupNice } from '../cloud/common/autogroup.js';

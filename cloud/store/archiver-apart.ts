@@ -14,7 +14,7 @@
 // the processor's messages.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { getPriority, setPriority } from 'node:os';
@@ -22,6 +22,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createLogger, type Logger } from '../../protocol/index.js';
 import { presetLayoutNames } from '../../dsp/src/layout.js';
+import { autogroupNice, sessionOf, setAutogroupNice } from '../common/autogroup.js';
 import { createKafka } from '../common/kafka.js';
 import { openObjects } from '../common/objects.js';
 import { createS3 } from '../common/s3.js';
@@ -256,31 +257,10 @@ function lowerPriority(by: number, how: 'process' | 'thread', log: Logger): void
   if (how !== 'process') return;
   // Only a session leader (a child started detached) has a session of its own to lower.
   // Its session starts at nice 0; the processor's may have another: this one goes `by` below it.
-  let autogroup: string;
-  try {
-    readFileSync('/proc/self/autogroup', 'utf8');
-    autogroup = readFileSync(`/proc/${process.ppid}/autogroup`, 'utf8');
-  } catch {
-    return; // no autogroup in this kernel (or not Linux)
-  }
-  const m = /nice\s+(-?\d+)/.exec(autogroup);
-  const nice = Math.min(19, (m ? Number(m[1]) : 0) + by);
-  try {
-    if (process.pid === sessionId()) writeFileSync('/proc/self/autogroup', String(nice));
-  } catch (err) {
-    log.warn({ err: (err as Error).message }, 'the archive\'s session keeps its CPU priority');
-  }
-}
-
-/** This process's session id (field 6 of /proc/self/stat), or 0 when it cannot be read. */
-function sessionId(): number {
-  try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    // The command name (field 2) is in parentheses and may hold spaces: the fields after it count from its end.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]) || 0;
-  } catch {
-    return 0;
-  }
+  const parent = autogroupNice(process.ppid);
+  if (autogroupNice('self') === undefined || parent === undefined) return; // no autogroup in this kernel (or not Linux)
+  const nice = Math.min(19, parent + by);
+  if (process.pid === sessionOf('self') && !setAutogroupNice('self', nice)) log.warn({ nice }, 'the archive\'s session keeps its CPU priority');
 }
 
 /** The other side: the archive of the processor's configuration, run until the processor stops it. */
