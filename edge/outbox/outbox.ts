@@ -8,13 +8,16 @@
 //   <first id, 16 digits>.seg  segments of records (record.ts), appended in id order
 //   state.json                  ids that are done (acked or dropped): every id below `below`, plus
 //                               ranges above it; written atomically, at most every `stateIntervalMs`
+// While the outbox is open, no fsync, state write or segment removal runs on the agent's thread:
+// they wait on the file system's journal, which other processes' writes can hold for tens of
+// milliseconds, and the thread also cuts and publishes the frames.
 // Losing the latest state on a crash only means some acked records are published again, which
 // downstream de-duplication by (sensorId, seq) absorbs; a record is never lost.
 
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, write, writeFileSync } from 'node:fs';
+import { close as closeFd, closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, unlink, write, writeFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../atomic-write.js';
+import { writeFileAtomic, writeFileAtomicAsync } from '../atomic-write.js';
 import { EdgeError } from '../errors.js';
 import { decodeBody, encodeRecord, encodedLength, scanRecords, type OutboxRecord, type RecordKind } from './record.js';
 
@@ -97,6 +100,10 @@ export class Outbox {
   private inFlightCount = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private stateDirty = false;
+  /** The state write in progress (one at a time: each replaces the file through the same temporary). */
+  private stateWrite: Promise<void> | null = null;
+  /** fsyncs and the closing of finished segments, one after another on libuv's pool. */
+  private syncChain: Promise<void> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
   private readonly counters: Omit<OutboxStats, 'depthRecords' | 'depthBytes' | 'inFlight' | 'segments'> = {
@@ -113,13 +120,7 @@ export class Outbox {
     const o = new Outbox(dir, options);
     o.recover();
     if (o.options.fsync === 'interval') o.timers.push(setInterval(() => o.syncNow().catch((err: unknown) => o.backgroundError(err)), o.options.fsyncIntervalMs).unref());
-    o.timers.push(setInterval(() => {
-      try {
-        o.writeState();
-      } catch (err) {
-        o.backgroundError(err);
-      }
-    }, o.options.stateIntervalMs).unref());
+    o.timers.push(setInterval(() => o.writeStateInBackground(), o.options.stateIntervalMs).unref());
     return o;
   }
 
@@ -166,7 +167,7 @@ export class Outbox {
     } else {
       this.startSegment();
     }
-    this.writeState(true);
+    this.writeState();
   }
 
   private readState(): { below: number; ranges: [number, number][] } {
@@ -179,9 +180,24 @@ export class Outbox {
     return { below: 0, ranges: [] };
   }
 
-  private writeState(force = false): void {
-    if (!force && !this.stateDirty) return;
+  /** Writes the state now, on this thread (at open and at close). */
+  private writeState(): void {
     this.stateDirty = false;
+    writeFileAtomic(join(this.dir, 'state.json'), this.stateText());
+  }
+
+  /** Writes the state, if it changed, off this thread; skipped while the previous write runs. */
+  private writeStateInBackground(): void {
+    if (!this.stateDirty || this.stateWrite || this.closed) return;
+    this.stateDirty = false;
+    this.stateWrite = writeFileAtomicAsync(join(this.dir, 'state.json'), this.stateText())
+      .catch((err: unknown) => this.backgroundError(err))
+      .finally(() => {
+        this.stateWrite = null;
+      });
+  }
+
+  private stateText(): string {
     const ids = [...this.done].filter((id) => id >= this.below).sort((a, b) => a - b);
     const ranges: [number, number][] = [];
     for (const id of ids) {
@@ -189,7 +205,7 @@ export class Outbox {
       if (last && last[1] === id - 1) last[1] = id;
       else ranges.push([id, id]);
     }
-    writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify({ below: this.below, ranges }));
+    return JSON.stringify({ below: this.below, ranges });
   }
 
   private backgroundError(err: unknown): void {
@@ -199,8 +215,13 @@ export class Outbox {
 
   private startSegment(): void {
     if (this.activeFd >= 0) {
-      fsyncSync(this.activeFd);
-      closeSync(this.activeFd);
+      // The finished segment is made durable and closed in the background, after any sync of it
+      // already asked for.
+      const old = this.activeFd;
+      this.syncChain = this.syncChain
+        .then(() => new Promise<void>((resolve, reject) => fdatasync(old, (err) => (err ? reject(err) : resolve()))))
+        .catch((err: unknown) => this.backgroundError(err))
+        .then(() => new Promise<void>((resolve) => closeFd(old, () => resolve())));
     }
     const segment: Segment = { firstId: this.nextId, path: join(this.dir, segmentName(this.nextId)), size: 0, live: 0 };
     this.activeFd = openSync(segment.path, 'w');
@@ -259,8 +280,11 @@ export class Outbox {
   }
 
   private async syncNow(): Promise<void> {
-    if (this.activeFd < 0) return;
-    await new Promise<void>((resolve, reject) => fdatasync(this.activeFd, (err) => (err ? reject(err) : resolve())));
+    const fd = this.activeFd;
+    if (fd < 0) return;
+    const run = this.syncChain.then(() => new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve()))));
+    this.syncChain = run.catch(() => undefined);
+    await run;
     this.counters.fsyncs++;
   }
 
@@ -383,11 +407,8 @@ export class Outbox {
   private removeSegment(s: Segment): void {
     this.segments = this.segments.filter((x) => x !== s);
     void s.read?.then((fh) => fh.close()).catch(() => undefined);
-    try {
-      unlinkSync(s.path);
-    } catch {
-      // Already gone.
-    }
+    // Off this thread; one left behind by a crash holds only finished records, removed at the next open.
+    unlink(s.path, () => {});
   }
 
   stats(): OutboxStats {
@@ -405,12 +426,14 @@ export class Outbox {
     await this.chain;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    await this.syncChain;
+    await this.stateWrite;
     if (this.activeFd >= 0) {
       fsyncSync(this.activeFd);
       closeSync(this.activeFd);
       this.activeFd = -1;
     }
-    this.writeState(true);
+    this.writeState();
     await Promise.all(this.segments.map((s) => s.read?.then((fh) => fh.close()).catch(() => undefined)));
   }
 }

@@ -2,7 +2,7 @@
 // drop order, and segment clean-up.
 
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -112,6 +112,24 @@ describe('Outbox', () => {
     expect(o.stats().depthBytes).toBe(10 * size);
     expect(drops.map((d) => d.kind)).toEqual(['raw', 'raw', 'features']);
     await expect(o.append(Array.from({ length: 11 }, (_, n) => item('features', n)))).rejects.toMatchObject({ code: 'EW_EDGE_OUTBOX' });
+    await o.close();
+  });
+
+  it('writes its state and removes finished segments in the background while open; a process killed after that re-sends none of it', async () => {
+    const dir = fresh();
+    const o = Outbox.open(dir, { maxBytes: 2 ** 20, fsync: 'interval', fsyncIntervalMs: 5, stateIntervalMs: 10, segmentBytes: 1000 });
+    for (let n = 0; n < 30; n++) await o.append([item('raw', n)]); // a segment starts between batches
+    const before = segments(dir).length;
+    expect(before).toBeGreaterThan(3);
+    for (const r of await o.take(20)) o.ack(r.id);
+    const state = () => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { below: number };
+    for (let i = 0; i < 200 && (state().below !== 20 || segments(dir).length === before); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(state().below).toBe(20);
+    expect(segments(dir).length).toBeLessThan(before);
+    // Opened again without a close, as after SIGKILL: only what was not acked comes back.
+    const again = Outbox.open(dir, { maxBytes: 2 ** 20 });
+    expect(again.pendingIds()).toEqual(Array.from({ length: 10 }, (_, n) => 20 + n));
+    await again.close();
     await o.close();
   });
 
