@@ -119,7 +119,19 @@ export class Outbox {
   static open(dir: string, options: OutboxOptions): Outbox {
     const o = new Outbox(dir, options);
     o.recover();
-    if (o.options.fsync === 'interval') o.timers.push(setInterval(() => o.syncNow().catch((err: unknown) => o.backgroundError(err)), o.options.fsyncIntervalMs).unref());
+    if (o.options.fsync === 'interval') {
+      // One interval sync at a time: when the disk is slower than the interval, they do not queue up.
+      let syncing = false;
+      o.timers.push(setInterval(() => {
+        if (syncing) return;
+        syncing = true;
+        o.syncNow()
+          .catch((err: unknown) => o.backgroundError(err))
+          .finally(() => {
+            syncing = false;
+          });
+      }, o.options.fsyncIntervalMs).unref());
+    }
     o.timers.push(setInterval(() => o.writeStateInBackground(), o.options.stateIntervalMs).unref());
     return o;
   }
