@@ -62,10 +62,16 @@ export class FrameSet {
   }
 
   delete(f: FrameKey): void {
-    const s = this.seqs(f, false);
-    if (!s?.delete(f.seq)) return;
+    this.deleteSeq(f.kind === 'raw', f.sensorId, f.seq);
+  }
+
+  /** `delete` by the frame's parts, for callers that keep them apart. */
+  deleteSeq(raw: boolean, sensorId: string, seq: number): void {
+    const m = raw ? this.raw : this.features;
+    const s = m.get(sensorId);
+    if (!s?.delete(seq)) return;
     this.size--;
-    if (!s.size) (f.kind === 'raw' ? this.raw : this.features).delete(f.sensorId);
+    if (!s.size) m.delete(sensorId);
   }
 }
 
@@ -101,7 +107,7 @@ export class RecentIds {
     this.seqs.push(f.seq);
     if (this.ids.size > this.max) {
       const h = this.head++;
-      this.ids.delete({ kind: this.raw[h] ? 'raw' : 'features', sensorId: this.sensors[h]!, seq: this.seqs[h]! });
+      this.ids.deleteSeq(this.raw[h]!, this.sensors[h]!, this.seqs[h]!);
       if (this.head > 4096 && this.head * 2 > this.seqs.length) {
         this.raw = this.raw.slice(this.head);
         this.sensors = this.sensors.slice(this.head);

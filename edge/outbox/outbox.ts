@@ -231,7 +231,7 @@ export class Outbox {
       // already asked for.
       const old = this.activeFd;
       this.syncChain = this.syncChain
-        .then(() => new Promise<void>((resolve, reject) => fdatasync(old, (err) => (err ? reject(err) : resolve()))))
+        .then(() => datasync(old))
         .catch((err: unknown) => this.backgroundError(err))
         .then(() => new Promise<void>((resolve) => closeFd(old, () => resolve())));
     }
@@ -294,7 +294,7 @@ export class Outbox {
   private async syncNow(): Promise<void> {
     const fd = this.activeFd;
     if (fd < 0) return;
-    const run = this.syncChain.then(() => new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve()))));
+    const run = this.syncChain.then(() => datasync(fd));
     this.syncChain = run.catch(() => undefined);
     await run;
     this.counters.fsyncs++;
@@ -448,6 +448,10 @@ export class Outbox {
     this.writeState();
     await Promise.all(this.segments.map((s) => s.read?.then((fh) => fh.close()).catch(() => undefined)));
   }
+}
+
+function datasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 function writeAt(fd: number, buf: Buffer, position: number): Promise<number> {
