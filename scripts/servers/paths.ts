@@ -15,9 +15,37 @@ export const LOG_ROOT = process.env.EW_SERVER_LOGS ?? join(ROOT, '.run', 'server
 
 const KEEP_RUNS = 5;
 
+/**
+ * Log directories whose servers may still run: the one `npm run servers -- start` recorded (its
+ * servers outlive the command), and any whose starting process is alive (a test run or benchmark
+ * in progress). Removing them would leave those servers writing to deleted files.
+ */
+function inUse(dirs: readonly string[]): Set<string> {
+  const keep = new Set<string>();
+  try {
+    const state = JSON.parse(readFileSync(join(process.env.EW_RUN_DIR ?? join(ROOT, '.run'), 'servers.json'), 'utf8')) as { logDir?: unknown };
+    if (typeof state.logDir === 'string') keep.add(resolve(state.logDir));
+  } catch {
+    // no servers recorded
+  }
+  for (const d of dirs) {
+    const pid = Number(/-(\d+)$/.exec(d)?.[1]);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    try {
+      process.kill(pid, 0);
+      keep.add(resolve(LOG_ROOT, d));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EPERM') keep.add(resolve(LOG_ROOT, d));
+    }
+  }
+  return keep;
+}
+
 export function newRunLogDir(): string {
   mkdirSync(LOG_ROOT, { recursive: true });
-  const old = readdirSync(LOG_ROOT).sort();
+  const all = readdirSync(LOG_ROOT).sort();
+  const keep = inUse(all);
+  const old = all.filter((d) => !keep.has(resolve(LOG_ROOT, d)));
   for (const d of old.slice(0, Math.max(0, old.length - (KEEP_RUNS - 1)))) rmSync(join(LOG_ROOT, d), { recursive: true, force: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const dir = join(LOG_ROOT, `${stamp}-${process.pid}`);
