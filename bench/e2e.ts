@@ -17,14 +17,21 @@
 //
 // Run: npm run bench:e2e -- [--json] [--sensors 1000] [--rate 200] [--mode raw|features]
 //        [--seconds 30] [--warmup 10] [--gateways 4] [--flush-ms 50] [--window-flush on|off]
-//        [--window-flush-gap-ms 10] [--commit-ms 100] [--partitions 4] [--spread-s 0] [--stages]
+//        [--window-flush-gap-ms 10] [--commit-ms 100] [--partitions 4] [--spread-s 0]
+//        [--gateway-phases spread] [--stages]
 //        [--processors 1] [--archive on] [--archive-nice 10] [--sessions own] [--sink-servers-nice 19]
 //        [--keep-logs]
 // --window-flush off: the agents send only every --flush-ms, not also as soon as a window is whole
 // (at most one such early batch per --window-flush-gap-ms).
 // --spread-s S starts the sensors over S seconds instead of all at once, so their windows end at
 // different times, as in a fleet of sensors powered up at different moments. With 0 (the default)
-// every sensor ends a window at the same instant: the processor gets them all as one burst.
+// every sensor of a gateway ends a window at the same instant: the processor gets them as one burst.
+// --gateway-phases: when each gateway's sensors end their windows, within one hop (1.28 s at 200 Hz
+// with the `uplink` windows). spread (the default): gateway g of G at g/G of it, so the gateways'
+// bursts come evenly apart, the average case of independent gateways, the same in every run;
+// together: all at the same instant, one burst of every sensor; any: wherever each agent's start
+// puts them, as before 2026-12-07, when two gateways' bursts fell within a few ms of each other in
+// some runs and not in others (and the p99 with them).
 // --processors N runs N processors in one consumer group (the partitions shared between them), as
 // a deployment with N replicas; their CPU and RSS are summed under "processor".
 // --archive on (the default, as the chart deploys it): the processor also archives every frame to
@@ -67,6 +74,7 @@ import { startServers, stopServers, type RunningServer } from '../scripts/server
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from '../scripts/servers/process.js';
 import { readRecords } from '../test/e2e/harness.js';
+import { FEATURE_PRESETS } from '../dsp/src/config.js';
 import { nodeArgsFor } from './node-args.js';
 import { autogroupNice, cpuSeconds, procAgeS, procChildren, procSession, procUsage, readStat, setAutogroupNice } from './proc.js';
 
@@ -86,6 +94,7 @@ const { values: args } = parseArgs({
     partitions: { type: 'string', default: '4' },
     processors: { type: 'string', default: '1' },
     'spread-s': { type: 'string', default: '0' },
+    'gateway-phases': { type: 'string', default: 'spread' },
     'keep-logs': { type: 'boolean', default: false },
     stages: { type: 'boolean', default: false },
     archive: { type: 'string', default: 'on' },
@@ -114,6 +123,15 @@ const PROCESSORS = int('processors', 1, 16);
 const SINK_NICE = int('sink-servers-nice', 0, 19);
 const ARCHIVE_NICE = int('archive-nice', 0, 19);
 const SPREAD_S = Number(args['spread-s']);
+const PHASES = args['gateway-phases'];
+if (PHASES !== 'spread' && PHASES !== 'together' && PHASES !== 'any') {
+  console.error(`bench:e2e: --gateway-phases must be spread, together or any (got ${JSON.stringify(PHASES)})`);
+  process.exit(2);
+}
+// One hop of the windows both the agents (windowFlush) and the processor cut: the `uplink` preset's.
+const HOP_MS = Math.round((FEATURE_PRESETS.uplink.hop * 1000) / RATE);
+const phaseOf = (g: number): { everyMs: number; atMs: number } | undefined =>
+  PHASES === 'any' ? undefined : { everyMs: HOP_MS, atMs: PHASES === 'together' ? 0 : Math.round((g * HOP_MS) / GATEWAYS) % HOP_MS };
 if (!(SPREAD_S >= 0 && SPREAD_S <= 3600)) {
   console.error(`bench:e2e: --spread-s must be a number of seconds from 0 to 3600 (got ${JSON.stringify(args['spread-s'])})`);
   process.exit(2);
@@ -336,7 +354,7 @@ try {
     waitForLeaders: true,
   });
   await admin.disconnect();
-  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, ${PROCESSORS > 1 ? `${PROCESSORS} processors, ` : ''}processor commit interval ${COMMIT_MS} ms, ${ARCHIVE === 'off' ? 'no archive, ' : `archive to S3${ARCHIVE === 'inline' ? " on the processor's thread" : ARCHIVE === 'thread' ? ' on a thread of its own' : ' in a process of its own'}, `}${PARTITIONS} partitions, ${SESSIONS === 'own' ? 'each component in a session of its own' : 'the components in this session'}${SPREAD_S ? `; sensors started over ${SPREAD_S} s` : '; sensors started together'}; MongoDB-wire and S3 servers at nice ${SINK_NICE}; warm-up ${WARMUP} s, measured ${SECONDS} s`);
+  say(`bench:e2e: ${SENSORS} sensors x ${RATE} Hz, ${MODE}, on ${GATEWAYS} gateways; agent flush ${FLUSH_MS} ms, ${PROCESSORS > 1 ? `${PROCESSORS} processors, ` : ''}processor commit interval ${COMMIT_MS} ms, ${ARCHIVE === 'off' ? 'no archive, ' : `archive to S3${ARCHIVE === 'inline' ? " on the processor's thread" : ARCHIVE === 'thread' ? ' on a thread of its own' : ' in a process of its own'}, `}${PARTITIONS} partitions, ${SESSIONS === 'own' ? 'each component in a session of its own' : 'the components in this session'}${SPREAD_S ? `; sensors started over ${SPREAD_S} s` : '; each gateway\'s sensors started together'}${PHASES === 'any' ? ', the gateways whenever their agents start' : PHASES === 'together' ? ', every gateway at the same instant' : `, the gateways ${Math.round(HOP_MS / GATEWAYS)} ms apart`}; MongoDB-wire and S3 servers at nice ${SINK_NICE}; warm-up ${WARMUP} s, measured ${SECONDS} s`);
 
   // The cloud tier.
   const [bridgePort, apiPort] = await Promise.all([freePort(), freePort()]);
@@ -468,7 +486,7 @@ try {
       flushMs: FLUSH_MS,
       windowFlush: WINDOW_FLUSH === 'on',
       windowFlushGapMs: WINDOW_FLUSH_GAP_MS,
-      sources: [{ type: 'synthetic', sensors, rate: RATE, groups: 5, seed: g + 1, startSpreadS: SPREAD_S }],
+      sources: [{ type: 'synthetic', sensors, rate: RATE, groups: 5, seed: g + 1, startSpreadS: SPREAD_S, startPhase: phaseOf(g) }],
       groups: { default: { mode: MODE, decimate: 1 } },
       http: { port },
       logLevel: 'warn',
@@ -616,6 +634,7 @@ try {
     commit_ms: COMMIT_MS,
     processors: PROCESSORS,
     spread_s: SPREAD_S,
+    gateway_phases: PHASES,
     // The S3 archive in the processor (in a process of its own unless --archive says otherwise), as deployed: objects and MB written by the end of the measurement.
     sessions: SESSIONS,
     // The MongoDB-wire and S3 servers' nice value in the run, and how it was set.

@@ -63,6 +63,10 @@ export const syntheticSource = z.strictObject({
   signals: z.number().int().min(1).max(1024).default(64).describe('distinct simulator signals, generated at start and cycled through by every sensor'),
   seconds: z.number().int().min(2).max(60).default(4).describe('length of each pre-generated signal'),
   startSpreadS: z.number().min(0).max(3600).default(0).describe('sensor i of n starts i/n of this many seconds after the first, as sensors powered up at different times do (their windows then end at different times); 0: all at once'),
+  startPhase: z.strictObject({
+    everyMs: z.number().int().min(1).max(3_600_000).describe('the period, e.g. the time of one window hop'),
+    atMs: z.number().int().min(0).max(3_600_000).describe('the phase within it, ms'),
+  }).refine((p) => p.atMs < p.everyMs, { message: 'atMs must be less than everyMs', path: ['atMs'] }).optional().describe('start the sensors\' clock at the first instant from now whose time since the epoch, in ms, is atMs modulo everyMs (at most everyMs later), so that the sources of several agents end their windows at chosen, repeatable moments; default: at once'),
 }).describe('load testing: sensors replay a few pre-generated simulator signals, so generating them costs next to nothing');
 
 export const edgeConfigSchema = z.strictObject({

@@ -15,7 +15,14 @@ export interface SyntheticSourceConfig {
   seconds: number;
   /** Sensor i of n starts i/n of this many seconds after the first (0: all at once). */
   startSpreadS: number;
+  /** The clock starts at the first instant from now that is `atMs` modulo `everyMs` (ms since the epoch); without it, at once. */
+  startPhase?: { everyMs: number; atMs: number };
   prefix: string;
+}
+
+/** The first instant from `now` on (ms since the epoch) that is `atMs` modulo `everyMs`. */
+export function phaseStart(now: number, everyMs: number, atMs: number): number {
+  return now + ((((atMs - now) % everyMs) + everyMs) % everyMs);
 }
 
 export function startSyntheticSource(c: SyntheticSourceConfig, tickMs: number, ctx: SourceContext): RunningSource {
@@ -31,7 +38,7 @@ export function startSyntheticSource(c: SyntheticSourceConfig, tickMs: number, c
   const index = new Map(ids.map((id, i) => [id, i]));
   // Each sensor's clock: sample k (counted from the source's start) is taken at startMs + k / rate;
   // delivered[i] is how many of them sensor i has had, or skipped before its first.
-  const startMs = Date.now();
+  const startMs = c.startPhase ? phaseStart(Date.now(), c.startPhase.everyMs, c.startPhase.atMs) : Date.now();
   const delivered = new Array<number>(c.sensors).fill(0);
   const deliver = (i: number, due: number): number => {
     let samples = 0;

@@ -47,4 +47,13 @@ describe('edgewave edge', () => {
     );
     expect([c.mqtt.url, c.mqtt.inFlight, c.flushMs, c.mqtt.password]).toEqual(['mqtt://b:2', 8, 20, 'secret']);
   });
+
+  it("names a synthetic source's start phase beyond its period", () => {
+    const base = { gatewayId: 'gw-1', mqtt: { url: 'mqtt://a:1' } };
+    const ok = parseEdgeConfig({ ...base, sources: [{ type: 'synthetic', startPhase: { everyMs: 1280, atMs: 960 } }] });
+    expect(ok.sources[0]).toMatchObject({ startPhase: { everyMs: 1280, atMs: 960 } });
+    expect(() => parseEdgeConfig({ ...base, sources: [{ type: 'synthetic', startPhase: { everyMs: 1280, atMs: 1280 } }] })).toThrow(
+      expect.objectContaining({ code: 'EW_CONFIG_INVALID', message: expect.stringContaining('sources.0.startPhase.atMs: atMs must be less than everyMs') }),
+    );
+  });
 });

@@ -1,5 +1,5 @@
 // Sources: CSV replay (rate from timestamps, gaps, bad lines, real time), UDP frames (binary,
-// JSON, batches; refusals counted by code), the synthetic source's spread start, the timed
+// JSON, batches; refusals counted by code), the synthetic source's spread and phased start, the timed
 // sources polled before each flush.
 
 import { createSocket } from 'node:dgram';
@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../edge/metrics.js';
 import { startCsvSource } from '../../edge/sources/csv-source.js';
 import type { SourceContext } from '../../edge/sources/source.js';
-import { startSyntheticSource } from '../../edge/sources/synthetic-source.js';
+import { phaseStart, startSyntheticSource } from '../../edge/sources/synthetic-source.js';
 import { startUdpSource } from '../../edge/sources/udp-source.js';
 import { FLAG_GAP, encodeBatch, encodeFrame, encodeJsonFrame, type Frame } from '../../protocol/index.js';
 
@@ -123,6 +123,42 @@ describe('synthetic source', () => {
     const total = (id: string) => byId.get(id)!.reduce((n, c) => n + c.n, 0);
     for (const [id, chunks] of byId) for (let k = 1; k < chunks.length; k++) expect(chunks[k]!.t0Us, id).toBe(chunks[k - 1]!.t0Us + chunks[k - 1]!.n * stepUs);
     for (let i = 1; i < 4; i++) expect(total('gw-0') - total(`gw-${i}`), `gw-${i}`).toBe(i * 50);
+  });
+
+  it('phaseStart: the first instant from now at the phase, never earlier, at most a period later', () => {
+    expect(phaseStart(10_000, 1280, 0)).toBe(10_240);
+    expect(phaseStart(10_240, 1280, 0)).toBe(10_240);
+    expect(phaseStart(10_241, 1280, 0)).toBe(11_520);
+    expect(phaseStart(10_000, 1280, 320)).toBe(10_560);
+    expect(phaseStart(10_300, 1280, 1000)).toBe(11_240);
+    for (let now = 1_796_616_000_000; now < 1_796_616_000_000 + 3000; now += 97) {
+      const at = phaseStart(now, 1280, 640);
+      expect(at % 1280).toBe(640);
+      expect(at - now).toBeGreaterThanOrEqual(0);
+      expect(at - now).toBeLessThan(1280);
+    }
+  });
+
+  it('startPhase: two sources started at different moments put their samples at the same phase', async () => {
+    const rate = 200;
+    const phase = { everyMs: 500, atMs: 100 };
+    const a = context();
+    const b = context();
+    const srcA = startSyntheticSource({ sensors: 2, rate, groups: 1, seed: 1, signals: 1, seconds: 2, startSpreadS: 0, startPhase: phase, prefix: 'a' }, 20, a.ctx);
+    await new Promise((r) => setTimeout(r, 170));
+    const srcB = startSyntheticSource({ sensors: 2, rate, groups: 1, seed: 1, signals: 1, seconds: 2, startSpreadS: 0, startPhase: phase, prefix: 'b' }, 20, b.ctx);
+    await new Promise((r) => setTimeout(r, 1300));
+    await srcA.stop();
+    await srcB.stop();
+    const stepUs = 1e6 / rate;
+    for (const [seen, name] of [[a.seen, 'a'], [b.seen, 'b']] as const) {
+      const first = seen.adds.find((x) => x.sensorId === `${name}-0`)!;
+      // Sample 0 at the phase: every sample's time is a whole number of steps from it.
+      expect(first.t0Us % (phase.everyMs * 1000), name).toBe(phase.atMs * 1000);
+      for (const x of seen.adds) expect((x.t0Us - first.t0Us) % stepUs, name).toBe(0);
+      // Nothing from before the clock's start.
+      expect(Math.min(...seen.adds.map((x) => x.t0Us)), name).toBe(first.t0Us);
+    }
   });
 });
 
