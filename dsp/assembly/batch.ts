@@ -101,8 +101,10 @@ export function computeJobs<V>(e: Extractor, windows: usize, first: i32, count: 
       const at = MEANS + (<usize>ch << 5);
       const mean = meanOf<V>(x, e.window, at + 16);
       store<V>(at, mean);
+      const mask = e.mask & ~load<i32>(e.skip + (<usize>ch << 2));
+      e.plan.mask = mask;
       channelFeatures<V>(e.plan, x, mean, load<V>(at + 16), ROWS);
-      if (e.mask & GROUP_ORDER) orderFeatures<V>(e, x, ch, ROWS, windows == 0);
+      if (mask & GROUP_ORDER) orderFeatures<V>(e, x, ch, ROWS, windows == 0);
     }
     if ((e.mask & GROUP_AXES) && e.nGroups > 0) {
       for (let l = 0; l < L; l++) {

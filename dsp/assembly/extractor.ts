@@ -45,6 +45,7 @@ export class Extractor {
   groupCh: usize = 0; // i32[MAX_GROUPS * 3]
   coeffs: usize = 0; // f64[channels][MAX_SECTIONS][5]
   nSections: usize = 0; // i32[channels]
+  skip: usize = 0; // i32[channels]: groups not computed for each channel (no column of theirs is read)
   state: usize = 0;
   rings: usize = 0;
   zstate: usize = 0;
@@ -97,6 +98,8 @@ export function create(channels: i32, window: i32, hop: i32, fftSize: i32, sampl
   e.coeffs = heap.alloc(<usize>channels * MAX_SECTIONS * SECTION_COEFFS * 8);
   e.nSections = heap.alloc(<usize>channels << 2);
   memory.fill(e.nSections, 0, <usize>channels << 2);
+  e.skip = heap.alloc(<usize>channels << 2);
+  memory.fill(e.skip, 0, <usize>channels << 2);
   return e;
 }
 
@@ -125,6 +128,17 @@ export function deriveChannel(e: Extractor, channel: i32, input: i32): i32 {
   if (e.finalized || channel < 1 || channel >= e.channels || input < 0 || input >= channel) return -1;
   store<i32>(e.sources + (<usize>channel << 2), input);
   e.inChannels = min(e.inChannels, channel);
+  return 0;
+}
+
+/**
+ * Leaves the groups in `groups` (a mask of GROUP_*) out of channel `channel`'s computation: for a
+ * host that reads none of their columns (a layout's `select`), whose cells then hold whatever the
+ * output area held. The layout does not change. Returns -1 after finalize or for a bad channel.
+ */
+export function skipGroups(e: Extractor, channel: i32, groups: i32): i32 {
+  if (e.finalized || channel < 0 || channel >= e.channels) return -1;
+  store<i32>(e.skip + (<usize>channel << 2), groups);
   return 0;
 }
 

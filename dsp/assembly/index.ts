@@ -9,7 +9,7 @@ import { Extractor } from './extractor';
 import { fileWindows } from './ingest';
 import { computeJobs } from './batch';
 
-export { create, addBand, addGroup, deriveChannel, addFilter, setSortCache, finalize, reset, total } from './extractor';
+export { create, addBand, addGroup, deriveChannel, addFilter, skipGroups, setSortCache, finalize, reset, total } from './extractor';
 export { reserveInput, ingest } from './ingest';
 export { rowStats, ROW_STATS_WIDTH } from './row-stats';
 

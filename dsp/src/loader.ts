@@ -16,6 +16,7 @@ export interface DspExports {
   addGroup(e: number, a: number, b: number, c: number): number;
   deriveChannel(e: number, channel: number, input: number): number;
   setSortCache(e: number, on: number): void;
+  skipGroups(e: number, channel: number, groups: number): number;
   addFilter(e: number, channel: number, kind: number, order: number, f1: number, f2: number): number;
   finalize(e: number): number;
   reset(e: number, slot: number): void;
@@ -152,7 +153,7 @@ async function instantiate(source: DspSource): Promise<DspModule> {
   return dsp;
 }
 
-const REQUIRED_EXPORTS = ['memory', 'simd', 'create', 'finalize', 'ingest', 'compute', 'computeWindows', 'describe', 'rowStats', 'scratch'];
+const REQUIRED_EXPORTS = ['memory', 'simd', 'create', 'finalize', 'ingest', 'compute', 'computeWindows', 'describe', 'rowStats', 'scratch', 'skipGroups'];
 
 /** The module has no imports, so instantiating it needs no awaiting. */
 function instantiateSync(module: WebAssembly.Module): WebAssembly.Instance {

@@ -4,7 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import {
-  ConfigError, DEFAULT_BANDS, DspError, FEATURE_GROUPS, FeatureExtractor, createExtractor, estimateBytes, featureLayout, loadDsp, parseFeatureConfig, referenceFeatures,
+  ConfigError, DEFAULT_BANDS, DspError, FEATURE_GROUPS, FeatureExtractor, createExtractor, estimateBytes, featureLayout, loadDsp, parseFeatureConfig, presetSettings, referenceFeatures, simdSupported,
+  type FeatureWindows,
 } from '../../dsp/src/index.js';
 import { decodeFrame, encodeFrame } from '../../protocol/index.js';
 import { errorOf } from '../protocol/helpers.js';
@@ -86,6 +87,52 @@ describe('select', () => {
     expect(errorOf(ConfigError, () => featureLayout({ sampleRate: 200, select: ['*.std', 'nothing.*'] })).message).toContain('select.1');
   });
 });
+
+describe.each(simdSupported() ? [true, false] : [false])('select leaves out what it does not keep (simd %s)', (simd) => {
+  // Each channel computes only the groups some kept column of its own needs: `uplink` reads the
+  // spectrum and jerk of az alone, so the other five channels run no FFT. The kept columns must be
+  // the same bits as the whole computation's, in one call of independent windows and streaming
+  // (where the median's sorted halves carry over from window to window).
+  const data = Float32Array.from({ length: 6 * 256 * 9 }, (_, i) => Math.sin(i / 13) * (1 + (i % 5)) + Math.cos(i / 3.7));
+  const selects = [
+    { preset: 'uplink' as const },
+    { preset: 'full' as const, hop: 128, select: ['az.median', 'gx.iqr', 'ay.band_*', 'gz.entropy', 'ax.kurtosis', 'gy.mcr', 'acc.*'] },
+  ];
+  it.each(selects)('%j', async (keys) => {
+    const dsp = await loadDsp({ simd });
+    const cfg = { ...presetSettings(keys.preset, 'select' in keys ? { hop: keys.hop, select: keys.select } : {}), sampleRate: 200, capacity: 2 };
+    const { select: _select, ...whole } = cfg as typeof cfg & { select?: unknown };
+    const some = new FeatureExtractor(dsp, cfg);
+    const all = new FeatureExtractor(dsp, whole);
+    expect(some.width).toBeLessThan(some.kernelWidth);
+    let compared = 0;
+    const same = (a: FeatureWindows, b: FeatureWindows) => {
+      expect(b.count).toBe(a.count);
+      compared += a.count;
+      for (let r = 0; r < a.count; r++) {
+        some.layout.features.forEach((f, k) => expect(Object.is(b.features[r * b.width + k], a.features[r * a.width + all.layout.index.get(f.name)!]), `${f.name} of window ${r}`).toBe(true));
+      }
+    };
+    same(all.windows(data), some.windows(data));
+    expect(compared).toBe(9);
+    // Streaming, two sensors, in uneven chunks (planar: each channel's samples of the chunk in turn).
+    for (const [from, to] of [[0, 200], [200, 700], [700, 1500]] as const) {
+      const chunk = (k: number) => Float32Array.from({ length: 6 * (to - from) }, (_, j) => {
+        const ch = Math.floor(j / (to - from));
+        const i = from + (j % (to - from));
+        return Math.sin((i * (k + 1)) / (7 + ch)) * (1 + ch) + ((i * 31 + ch) % 17) / 40;
+      });
+      const entries = [{ slot: 0, samples: chunk(0) }, { slot: 1, samples: chunk(1) }];
+      same(copy(all.push(entries)), copy(some.push(entries)));
+    }
+    // Both sensors' windows of 1,500 samples: 5 at hop 256, 10 at hop 128.
+    expect(compared).toBe(9 + 2 * ((1500 - 256) / cfg.hop! + 1 | 0));
+  });
+});
+
+function copy(w: FeatureWindows): FeatureWindows {
+  return { ...w, features: w.features.slice() };
+}
 
 describe('feature frames', () => {
   it('carry the layout id, width, window and hop of the extractor, and come back bit for bit', async () => {
