@@ -106,9 +106,9 @@ export class FeatureExtractor {
     if (!config.sortCache) x.setSortCache(h, 0);
     // With `select`, a channel's groups none of whose columns are kept are not computed at all (the
     // `uplink` preset reads the spectrum and jerk of one channel of six, so five of the six FFTs go).
-    const kept = new Map<string, number>();
-    for (const f of this.layout.features) if (f.group !== 'axes') kept.set(f.source, (kept.get(f.source) ?? 0) | (1 << FEATURE_GROUPS.indexOf(f.group)));
     if (this.layout.width !== this.layout.kernelWidth) {
+      const kept = new Map<string, number>();
+      for (const f of this.layout.features) if (f.group !== 'axes') kept.set(f.source, (kept.get(f.source) ?? 0) | (1 << FEATURE_GROUPS.indexOf(f.group)));
       names.forEach((name, ch) => {
         const skip = mask & ~(kept.get(name) ?? 0) & ~(1 << FEATURE_GROUPS.indexOf('axes'));
         if (skip && x.skipGroups(h, ch, skip) < 0) throw new DspError('EW_DSP_SHAPE', `channel ${name}: its groups could not be left out`);
