@@ -72,6 +72,7 @@ import { inferenceLines } from '../cloud/processor/records.js';
 import { decodeRecord, FLAG_GAP, isTick } from '../protocol/index.js';
 import { startServers, stopServers, type RunningServer } from '../scripts/servers/index.js';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { alive, SERVERS_STATE } from '../scripts/servers/paths.js';
 import { freePort } from '../scripts/servers/process.js';
 import { readRecords } from '../test/e2e/harness.js';
 import { FEATURE_PRESETS } from '../dsp/src/config.js';
@@ -268,17 +269,9 @@ const percentile = (sorted: Float64Array, p: number) => (sorted.length ? sorted[
 // Servers that npm run servers -- start keeps running are used as they are (warm); the others are
 // started here, and stopped at the end.
 const NEEDED = ['kafka', 'mosquitto', 'ferretdb', ...(ARCHIVE !== 'off' ? ['minio' as const] : [])] as const;
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 // Where `npm run servers` keeps its state (EW_RUN_DIR, as the CLI reads it): a second checkout run
 // as a baseline points it at the first one's `.run`, or starts servers of its own.
-const stateFile = join(process.env.EW_RUN_DIR ?? join(root, '.run'), 'servers.json');
+const stateFile = SERVERS_STATE;
 const running = (existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { servers: { name: string; pid: number; env: Record<string, string> }[] }).servers : [])
   .filter((s) => (NEEDED as readonly string[]).includes(s.name) && alive(s.pid));
 const started = await startServers(NEEDED.filter((n) => !running.some((s) => s.name === n)));

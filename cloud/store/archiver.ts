@@ -61,11 +61,7 @@ export class FrameSet {
     return true;
   }
 
-  delete(f: FrameKey): void {
-    this.deleteSeq(f.kind === 'raw', f.sensorId, f.seq);
-  }
-
-  /** `delete` by the frame's parts, for callers that keep them apart. */
+  /** Deletes a frame by its parts (RecentIds keeps them in columns, not as frames). */
   deleteSeq(raw: boolean, sensorId: string, seq: number): void {
     const m = raw ? this.raw : this.features;
     const s = m.get(sensorId);

@@ -3,26 +3,16 @@
 
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from './paths.js';
+import { RUN_DIR, SERVERS_STATE, alive } from './paths.js';
 import { SERVER_NAMES, startServers, type ServerName } from './index.js';
 
-/** State and env files live here; EW_RUN_DIR moves them (the CLI's own test does). */
-const RUN_DIR = process.env.EW_RUN_DIR ?? join(ROOT, '.run');
-const STATE = join(RUN_DIR, 'servers.json');
+// State and env files live in RUN_DIR; EW_RUN_DIR moves them (the CLI's own test does).
+const STATE = SERVERS_STATE;
 const ENV_FILE = join(RUN_DIR, 'servers.env');
 
 interface State {
   logDir: string;
   servers: { name: string; pid: number; version: string; logFile: string; dataDir: string; env: Record<string, string> }[];
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function stop(): Promise<void> {

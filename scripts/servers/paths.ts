@@ -7,6 +7,21 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
+/** Where `npm run servers` keeps servers.json and servers.env; EW_RUN_DIR moves them (a second checkout run as a baseline points it at the first one's). */
+export const RUN_DIR = process.env.EW_RUN_DIR ?? join(ROOT, '.run');
+/** The servers `npm run servers -- start` left running. */
+export const SERVERS_STATE = join(RUN_DIR, 'servers.json');
+
+/** Whether a process with this pid exists (one of another user counts). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Same rule as scripts/lib.sh. */
 export const CACHE = process.env.EW_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'edgewave');
 
@@ -23,20 +38,14 @@ const KEEP_RUNS = 5;
 function inUse(dirs: readonly string[]): Set<string> {
   const keep = new Set<string>();
   try {
-    const state = JSON.parse(readFileSync(join(process.env.EW_RUN_DIR ?? join(ROOT, '.run'), 'servers.json'), 'utf8')) as { logDir?: unknown };
+    const state = JSON.parse(readFileSync(SERVERS_STATE, 'utf8')) as { logDir?: unknown };
     if (typeof state.logDir === 'string') keep.add(resolve(state.logDir));
   } catch {
     // no servers recorded
   }
   for (const d of dirs) {
     const pid = Number(/-(\d+)$/.exec(d)?.[1]);
-    if (!Number.isInteger(pid) || pid <= 0) continue;
-    try {
-      process.kill(pid, 0);
-      keep.add(resolve(LOG_ROOT, d));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EPERM') keep.add(resolve(LOG_ROOT, d));
-    }
+    if (Number.isInteger(pid) && pid > 0 && alive(pid)) keep.add(resolve(LOG_ROOT, d));
   }
   return keep;
 }

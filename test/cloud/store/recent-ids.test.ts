@@ -32,8 +32,8 @@ describe('FrameSet', () => {
     expect(s.add(raw('s1', 8))).toBe(true);
     expect(s.size).toBe(4);
     expect([s.has(raw('s1', 7)), s.has(raw('s1', 9)), s.has({ kind: 'features', sensorId: 's2', seq: 7 })]).toEqual([true, false, false]);
-    s.delete(raw('s1', 7));
-    s.delete(raw('s1', 7));
+    s.deleteSeq(true, 's1', 7);
+    s.deleteSeq(true, 's1', 7);
     expect(s.size).toBe(3);
     expect([s.has(raw('s1', 7)), s.has({ kind: 'features', sensorId: 's1', seq: 7 })]).toEqual([false, true]);
   });
